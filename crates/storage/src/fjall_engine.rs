@@ -1,0 +1,85 @@
+//! The fjall-backed [`Engine`].
+
+use super::{Engine, Error, Keyspace, Result, ScanIter, WriteBatch};
+use std::ops::Bound;
+use std::path::Path;
+
+/// An [`Engine`] on fjall. The journal is persisted only when a write asks for `sync`, so that
+/// the store loop can group many ranges' Raft writes under one fsync.
+pub struct FjallEngine {
+    db: fjall::Database,
+    keyspaces: Vec<fjall::Keyspace>,
+}
+
+impl FjallEngine {
+    /// Opens (or creates) the engine in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = fjall::Database::builder(dir)
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| Error::Io(format!("opening {}: {e}", dir.display())))?;
+        let keyspaces = Keyspace::ALL
+            .iter()
+            .map(|ks| db.keyspace(ks.name(), fjall::KeyspaceCreateOptions::default))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(io_error)?;
+        Ok(Self { db, keyspaces })
+    }
+
+    fn handle(&self, keyspace: Keyspace) -> &fjall::Keyspace {
+        &self.keyspaces[keyspace.index()]
+    }
+}
+
+fn io_error(e: fjall::Error) -> Error {
+    Error::Io(e.to_string())
+}
+
+impl Engine for FjallEngine {
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let value = self.handle(keyspace).get(key).map_err(io_error)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, reverse: bool)
+        -> ScanIter<'_> {
+        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) =
+            (&start, &end)
+        {
+            if s > e {
+                return Box::new(std::iter::empty());
+            }
+        }
+        let iter = self.handle(keyspace).range::<Vec<u8>, _>((start, end));
+        let convert = |guard: fjall::Guard| {
+            guard.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io_error)
+        };
+        if reverse {
+            Box::new(iter.rev().map(convert))
+        } else {
+            Box::new(iter.map(convert))
+        }
+    }
+
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        if !batch.is_empty() {
+            let mut fjall_batch = self.db.batch();
+            for op in batch.ops {
+                let handle = self.handle(op.keyspace);
+                match op.value {
+                    Some(value) => fjall_batch.insert(handle, op.key, value),
+                    None => fjall_batch.remove(handle, op.key),
+                }
+            }
+            fjall_batch.commit().map_err(io_error)?;
+        }
+        if sync {
+            self.db.persist(fjall::PersistMode::SyncAll).map_err(io_error)?;
+        }
+        Ok(())
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.db.disk_space().unwrap_or(0)
+    }
+}

@@ -1,0 +1,36 @@
+//! Limits on everything that grows. Each value says why it is what it is.
+
+/// Largest etcd request we accept, as etcd's default `--max-request-bytes` (1.5 MiB), so that
+/// clients see the same "request is too large" error at the same size.
+pub const REQUEST_BYTES_MAX: usize = 1536 * 1024;
+
+/// gRPC message size the etcd API server decodes: the request limit plus room for framing, as
+/// etcd does (it allows a little over the request limit at the transport).
+pub const GRPC_MESSAGE_BYTES_MAX: usize = REQUEST_BYTES_MAX + 512 * 1024;
+
+/// Most operations in one etcd Txn, as etcd's default `--max-txn-ops`.
+pub const TXN_OPS_MAX: usize = 128;
+
+/// Largest Raft message batch a peer may send us in one frame. A snapshot of the single range
+/// travels in one message today, so this also bounds the snapshot size (see architecture.md).
+pub const PEER_MESSAGE_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Raft messages queued for one peer before new ones are dropped (Raft retransmits).
+pub const PEER_QUEUE_MESSAGES_MAX: usize = 4096;
+
+/// Requests waiting for the store loop before callers get "too many requests".
+pub const STORE_INBOX_MAX: usize = 65536;
+
+/// Bytes of log entries per Raft append message: big enough to amortise per-message cost, small
+/// enough to keep a lagging follower's catch-up messages well under the peer frame limit.
+pub const RAFT_MESSAGE_ENTRIES_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Appends in flight to one follower before the leader waits for acknowledgements.
+pub const RAFT_INFLIGHT_MESSAGES_MAX: usize = 256;
+
+/// Applied log entries kept before the log is truncated; followers further behind get a snapshot.
+pub const RAFT_LOG_ENTRIES_KEPT: u64 = 10_000;
+
+/// Proposals one store loop iteration takes from its inbox before it persists, so one
+/// iteration's write batch (and its latency) stays bounded under load.
+pub const STORE_ITERATION_REQUESTS_MAX: usize = 4096;

@@ -1,0 +1,357 @@
+//! Executes etcd requests against the MVCC store: Range for reads, and Txn (which Put and
+//! DeleteRange become) for writes.
+//!
+//! A write transaction runs in the store loop while a Raft entry is applied, so it is serial
+//! and deterministic: every replica computes the same result from the same log. It reads the
+//! store at the current revision through an *overlay* of its own earlier writes (so a Range
+//! after a Put in the same Txn sees the Put), and produces one [`WriteBatch`] that the state
+//! machine commits atomically with the new revision and applied index.
+
+use crate::error::messages;
+use crate::mvcc::{self, Record};
+use crate::{Error, Result};
+use atoll_proto::etcdserverpb::{
+    compare, range_request::{SortOrder, SortTarget}, request_op, response_op, Compare, DeleteRangeRequest,
+    DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
+    TxnRequest, TxnResponse,
+};
+use atoll_proto::mvccpb::KeyValue;
+use atoll_storage::{Engine, WriteBatch};
+use atoll_types::keys::Span;
+use atoll_types::limits::TXN_OPS_MAX;
+use std::collections::{BTreeMap, HashSet};
+
+/// A read view: the store at some revision, plus (inside a write transaction) its own writes.
+pub struct View<'a> {
+    pub engine: &'a dyn Engine,
+    /// The latest applied revision.
+    pub current_revision: i64,
+    /// Revisions below this one are compacted.
+    pub compact_revision: i64,
+    overlay: BTreeMap<Vec<u8>, Option<KeyValue>>,
+}
+
+impl<'a> View<'a> {
+    /// A view of the store as applied.
+    pub fn new(engine: &'a dyn Engine, current_revision: i64, compact_revision: i64) -> Self {
+        View { engine, current_revision, compact_revision, overlay: BTreeMap::new() }
+    }
+
+    fn get_current(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.overlay.get(key) {
+            Some(written) => Ok(written.clone()),
+            None => mvcc::get(self.engine, key, self.current_revision),
+        }
+    }
+
+    /// Visits live keys of `span` at `revision` (the current revision sees the overlay).
+    fn visit(&self, span: &Span, revision: i64, reverse: bool, visit: &mut dyn FnMut(KeyValue) -> bool) -> Result<()> {
+        if revision != self.current_revision || self.overlay.is_empty() {
+            return mvcc::scan(self.engine, span, revision, reverse, visit);
+        }
+        let mut merged = BTreeMap::new();
+        mvcc::scan(self.engine, span, revision, false, &mut |kv| {
+            merged.insert(kv.key.clone(), kv);
+            true
+        })?;
+        for (key, written) in self.overlay.iter().filter(|(key, _)| span.contains(key)) {
+            match written {
+                Some(kv) => merged.insert(key.clone(), kv.clone()),
+                None => merged.remove(key),
+            };
+        }
+        let mut items: Box<dyn Iterator<Item = KeyValue>> = Box::new(merged.into_values());
+        if reverse {
+            items = Box::new(items.collect::<Vec<_>>().into_iter().rev());
+        }
+        for kv in items {
+            if !visit(kv) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_revision(&self, requested: i64) -> Result<i64> {
+        if requested <= 0 {
+            return Ok(self.current_revision);
+        }
+        if requested > self.current_revision {
+            return Err(Error::OutOfRange(messages::FUTURE_REV.into()));
+        }
+        if requested < self.compact_revision {
+            return Err(Error::OutOfRange(messages::COMPACTED.into()));
+        }
+        Ok(requested)
+    }
+
+    /// Answers a Range request.
+    pub fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
+        if request.key.is_empty() {
+            return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+        }
+        let revision = self.check_revision(request.revision)?;
+        let span = Span::from_etcd(&request.key, &request.range_end);
+        let order = SortOrder::try_from(request.sort_order).unwrap_or(SortOrder::None);
+        let target = SortTarget::try_from(request.sort_target).unwrap_or(SortTarget::Key);
+        let by_key = target == SortTarget::Key && order != SortOrder::Descend;
+        let reverse = target == SortTarget::Key && order == SortOrder::Descend;
+        let limit = if request.limit > 0 { request.limit as usize } else { usize::MAX };
+        let mut kvs = Vec::new();
+        let mut count = 0i64;
+        let mut matched = 0usize;
+        self.visit(&span, revision, reverse, &mut |mut kv| {
+            count += 1;
+            if !passes_filters(request, &kv) {
+                return true;
+            }
+            matched += 1;
+            if request.count_only || ((by_key || reverse) && kvs.len() >= limit) {
+                return true;
+            }
+            if request.keys_only {
+                kv.value.clear();
+            }
+            kvs.push(kv);
+            true
+        })?;
+        if !(by_key || reverse) {
+            sort_kvs(&mut kvs, target, order);
+        }
+        kvs.truncate(limit);
+        let more = matched > kvs.len() && !request.count_only;
+        Ok(RangeResponse { header: Some(self.header()), kvs, more, count })
+    }
+
+    fn header(&self) -> ResponseHeader {
+        ResponseHeader { revision: self.current_revision, ..Default::default() }
+    }
+}
+
+fn passes_filters(request: &RangeRequest, kv: &KeyValue) -> bool {
+    let above = |min: i64, value: i64| min <= 0 || value >= min;
+    let below = |max: i64, value: i64| max <= 0 || value <= max;
+    above(request.min_mod_revision, kv.mod_revision)
+        && below(request.max_mod_revision, kv.mod_revision)
+        && above(request.min_create_revision, kv.create_revision)
+        && below(request.max_create_revision, kv.create_revision)
+}
+
+fn sort_kvs(kvs: &mut [KeyValue], target: SortTarget, order: SortOrder) {
+    match target {
+        SortTarget::Key => kvs.sort_by(|a, b| a.key.cmp(&b.key)),
+        SortTarget::Version => kvs.sort_by_key(|kv| kv.version),
+        SortTarget::Create => kvs.sort_by_key(|kv| kv.create_revision),
+        SortTarget::Mod => kvs.sort_by_key(|kv| kv.mod_revision),
+        SortTarget::Value => kvs.sort_by(|a, b| a.value.cmp(&b.value)),
+    }
+    if order == SortOrder::Descend {
+        kvs.reverse();
+    }
+}
+
+/// The outcome of a write transaction: the response and the batch to commit.
+pub struct TxnOutcome {
+    pub response: TxnResponse,
+    pub batch: WriteBatch,
+    /// The revision after the transaction (unchanged when it wrote nothing).
+    pub revision: i64,
+}
+
+/// Runs a Txn at `view.current_revision + 1`. Nothing is written on error.
+pub fn execute_txn(mut view: View<'_>, request: &TxnRequest) -> Result<TxnOutcome> {
+    validate_txn(request, &mut HashSet::new(), 0)?;
+    let write_revision = view.current_revision + 1;
+    let mut batch = WriteBatch::new();
+    let mut response = run_txn(&mut view, request, write_revision, &mut batch)?;
+    let revision = if batch.is_empty() { view.current_revision } else { write_revision };
+    stamp_headers(&mut response, revision);
+    Ok(TxnOutcome { response, batch, revision })
+}
+
+/// Checks limits and etcd's rule that one Txn may not put the same key twice.
+fn validate_txn(request: &TxnRequest, _outer_puts: &mut HashSet<Vec<u8>>, depth: usize) -> Result<()> {
+    let ops = request.compare.len().max(request.success.len()).max(request.failure.len());
+    if ops > TXN_OPS_MAX || depth > TXN_OPS_MAX {
+        return Err(Error::InvalidArgument(messages::TOO_MANY_OPS.into()));
+    }
+    for branch in [&request.success, &request.failure] {
+        let mut puts = HashSet::new();
+        for op in branch.iter() {
+            validate_op(op, &mut puts, depth)?;
+        }
+    }
+    for compare in &request.compare {
+        if compare.key.is_empty() {
+            return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+        }
+    }
+    Ok(())
+}
+
+fn validate_op(op: &RequestOp, puts: &mut HashSet<Vec<u8>>, depth: usize) -> Result<()> {
+    match &op.request {
+        Some(request_op::Request::RequestPut(put)) => {
+            validate_put(put)?;
+            if !puts.insert(put.key.clone()) {
+                return Err(Error::InvalidArgument(messages::DUPLICATE_KEY.into()));
+            }
+        }
+        Some(request_op::Request::RequestRange(range)) if range.key.is_empty() => {
+            return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+        }
+        Some(request_op::Request::RequestDeleteRange(delete)) if delete.key.is_empty() => {
+            return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+        }
+        Some(request_op::Request::RequestTxn(txn)) => validate_txn(txn, puts, depth + 1)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn validate_put(put: &PutRequest) -> Result<()> {
+    if put.key.is_empty() {
+        return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+    }
+    if put.ignore_value && !put.value.is_empty() {
+        return Err(Error::InvalidArgument(messages::VALUE_PROVIDED.into()));
+    }
+    if put.ignore_lease && put.lease != 0 {
+        return Err(Error::InvalidArgument(messages::LEASE_PROVIDED.into()));
+    }
+    if put.lease != 0 {
+        return Err(Error::NotFound(messages::LEASE_NOT_FOUND.into()));
+    }
+    Ok(())
+}
+
+fn run_txn(view: &mut View<'_>, request: &TxnRequest, write_revision: i64, batch: &mut WriteBatch) -> Result<TxnResponse> {
+    let mut succeeded = true;
+    for compare in &request.compare {
+        if !evaluate_compare(view, compare)? {
+            succeeded = false;
+            break;
+        }
+    }
+    let branch = if succeeded { &request.success } else { &request.failure };
+    let mut responses = Vec::with_capacity(branch.len());
+    for op in branch {
+        let response = match &op.request {
+            None => continue,
+            Some(request_op::Request::RequestRange(range)) => response_op::Response::ResponseRange(view.range(range)?),
+            Some(request_op::Request::RequestPut(put)) => {
+                response_op::Response::ResponsePut(run_put(view, put, write_revision, batch)?)
+            }
+            Some(request_op::Request::RequestDeleteRange(delete)) => {
+                response_op::Response::ResponseDeleteRange(run_delete(view, delete, write_revision, batch)?)
+            }
+            Some(request_op::Request::RequestTxn(txn)) => {
+                response_op::Response::ResponseTxn(run_txn(view, txn, write_revision, batch)?)
+            }
+        };
+        responses.push(ResponseOp { response: Some(response) });
+    }
+    Ok(TxnResponse { header: None, succeeded, responses })
+}
+
+fn evaluate_compare(view: &View<'_>, compare: &Compare) -> Result<bool> {
+    let target = compare::CompareTarget::try_from(compare.target).unwrap_or(compare::CompareTarget::Version);
+    let mut kvs = Vec::new();
+    if compare.range_end.is_empty() {
+        kvs.extend(view.get_current(&compare.key)?);
+    } else {
+        let span = Span::from_etcd(&compare.key, &compare.range_end);
+        view.visit(&span, view.current_revision, false, &mut |kv| {
+            kvs.push(kv);
+            true
+        })?;
+    }
+    if kvs.is_empty() {
+        // As etcd: a value compare on a missing key is false; numeric targets compare with 0.
+        if target == compare::CompareTarget::Value {
+            return Ok(false);
+        }
+        return Ok(compare_one(compare, target, &KeyValue::default()));
+    }
+    Ok(kvs.iter().all(|kv| compare_one(compare, target, kv)))
+}
+
+fn compare_one(compare: &Compare, target: compare::CompareTarget, kv: &KeyValue) -> bool {
+    use compare::{CompareTarget as T, TargetUnion as U};
+    let ordering = match (target, &compare.target_union) {
+        (T::Version, Some(U::Version(v))) => kv.version.cmp(v),
+        (T::Create, Some(U::CreateRevision(v))) => kv.create_revision.cmp(v),
+        (T::Mod, Some(U::ModRevision(v))) => kv.mod_revision.cmp(v),
+        (T::Value, Some(U::Value(v))) => kv.value.as_slice().cmp(v.as_slice()),
+        (T::Lease, Some(U::Lease(v))) => kv.lease.cmp(v),
+        // A missing operand compares with the zero value, as proto3 decoding would give etcd.
+        (T::Version, None) => kv.version.cmp(&0),
+        (T::Create, None) => kv.create_revision.cmp(&0),
+        (T::Mod, None) => kv.mod_revision.cmp(&0),
+        (T::Value, None) => kv.value.as_slice().cmp(&[]),
+        (T::Lease, None) => kv.lease.cmp(&0),
+        _ => return false,
+    };
+    use std::cmp::Ordering::*;
+    match compare::CompareResult::try_from(compare.result).unwrap_or(compare::CompareResult::Equal) {
+        compare::CompareResult::Equal => ordering == Equal,
+        compare::CompareResult::NotEqual => ordering != Equal,
+        compare::CompareResult::Greater => ordering == Greater,
+        compare::CompareResult::Less => ordering == Less,
+    }
+}
+
+fn run_put(view: &mut View<'_>, put: &PutRequest, write_revision: i64, batch: &mut WriteBatch) -> Result<PutResponse> {
+    let previous = view.get_current(&put.key)?;
+    if put.ignore_value && previous.is_none() {
+        return Err(Error::InvalidArgument(messages::KEY_NOT_FOUND.into()));
+    }
+    let value = match (&previous, put.ignore_value) {
+        (Some(prev), true) => prev.value.clone(),
+        _ => put.value.clone(),
+    };
+    let kv = KeyValue {
+        key: put.key.clone(),
+        create_revision: previous.as_ref().map_or(write_revision, |p| p.create_revision),
+        mod_revision: write_revision,
+        version: previous.as_ref().map_or(1, |p| p.version + 1),
+        value,
+        lease: 0,
+    };
+    let record = Record::Put { create_revision: kv.create_revision, version: kv.version, lease: 0, value: kv.value.clone() };
+    mvcc::write(batch, &put.key, write_revision, &record);
+    view.overlay.insert(put.key.clone(), Some(kv));
+    let prev_kv = if put.prev_kv { previous } else { None };
+    Ok(PutResponse { header: None, prev_kv })
+}
+
+fn run_delete(view: &mut View<'_>, delete: &DeleteRangeRequest, write_revision: i64, batch: &mut WriteBatch) -> Result<DeleteRangeResponse> {
+    let span = Span::from_etcd(&delete.key, &delete.range_end);
+    let mut doomed = Vec::new();
+    view.visit(&span, view.current_revision, false, &mut |kv| {
+        doomed.push(kv);
+        true
+    })?;
+    for kv in &doomed {
+        mvcc::write(batch, &kv.key, write_revision, &Record::Tombstone);
+        view.overlay.insert(kv.key.clone(), None);
+    }
+    let deleted = doomed.len() as i64;
+    let prev_kvs = if delete.prev_kv { doomed } else { Vec::new() };
+    Ok(DeleteRangeResponse { header: None, deleted, prev_kvs })
+}
+
+/// Sets the revision in the header of a Txn response and of every response inside it.
+fn stamp_headers(response: &mut TxnResponse, revision: i64) {
+    let header = Some(ResponseHeader { revision, ..Default::default() });
+    response.header = header;
+    for op in &mut response.responses {
+        match &mut op.response {
+            Some(response_op::Response::ResponseRange(r)) => r.header = header,
+            Some(response_op::Response::ResponsePut(r)) => r.header = header,
+            Some(response_op::Response::ResponseDeleteRange(r)) => r.header = header,
+            Some(response_op::Response::ResponseTxn(r)) => stamp_headers(r, revision),
+            None => {}
+        }
+    }
+}

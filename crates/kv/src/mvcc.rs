@@ -1,0 +1,297 @@
+//! Versioned keys on the storage engine, with etcd's revision semantics.
+//!
+//! Every write transaction applied by a range gets the next *revision*, a counter that only
+//! grows. A key's versions are stored under
+//!
+//! ```text
+//! escape(user_key) ++ 0x00 0x01 ++ (u64::MAX - revision) as 8 bytes big-endian
+//! ```
+//!
+//! `escape` turns each 0x00 byte into 0x00 0xff, so the encoded keys sort exactly as the user
+//! keys do and no key's versions interleave with another key's. Inverting the revision puts the
+//! newest version of a key first, so "the value of `k` at revision `r`" is one seek to
+//! `encode(k, r)` and one step. The value is a [`Record`]: a put (with the key's create revision,
+//! version and value) or a tombstone left by a delete, so that reads at older revisions still
+//! see the old value until compaction removes it.
+
+use crate::{Error, Result};
+use atoll_proto::mvccpb::KeyValue;
+use atoll_storage::{Engine, Keyspace, WriteBatch};
+use atoll_types::keys::Span;
+use std::ops::Bound;
+
+const ESCAPE: u8 = 0x00;
+const ESCAPED_ZERO: u8 = 0xff;
+const TERMINATOR: u8 = 0x01;
+
+/// Encodes the user key part: order-preserving, prefix-free.
+pub fn encode_user_key(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 10);
+    for &byte in key {
+        out.push(byte);
+        if byte == ESCAPE {
+            out.push(ESCAPED_ZERO);
+        }
+    }
+    out.extend_from_slice(&[ESCAPE, TERMINATOR]);
+    out
+}
+
+/// Encodes one version of a key.
+pub fn encode_version(key: &[u8], revision: i64) -> Vec<u8> {
+    let mut out = encode_user_key(key);
+    out.extend_from_slice(&(u64::MAX - revision as u64).to_be_bytes());
+    out
+}
+
+/// Splits an encoded version key into the user key and revision.
+pub fn decode_version(encoded: &[u8]) -> Result<(Vec<u8>, i64)> {
+    let corrupt = || Error::Corrupt(format!("bad MVCC key {encoded:x?}"));
+    let mut key = Vec::with_capacity(encoded.len());
+    let mut i = 0;
+    while i < encoded.len() {
+        let byte = encoded[i];
+        if byte != ESCAPE {
+            key.push(byte);
+            i += 1;
+            continue;
+        }
+        match encoded.get(i + 1) {
+            Some(&ESCAPED_ZERO) => key.push(ESCAPE),
+            Some(&TERMINATOR) => {
+                let tail: [u8; 8] = encoded.get(i + 2..).and_then(|t| t.try_into().ok()).ok_or_else(corrupt)?;
+                return Ok((key, (u64::MAX - u64::from_be_bytes(tail)) as i64));
+            }
+            _ => return Err(corrupt()),
+        }
+        i += 2;
+    }
+    Err(corrupt())
+}
+
+/// One stored version of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Put { create_revision: i64, version: i64, lease: i64, value: Vec<u8> },
+    Tombstone,
+}
+
+impl Record {
+    /// Serialises the record: a tag byte, then for a put three i64s and the value.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Record::Tombstone => vec![0],
+            Record::Put { create_revision, version, lease, value } => {
+                let mut out = Vec::with_capacity(25 + value.len());
+                out.push(1);
+                out.extend_from_slice(&create_revision.to_be_bytes());
+                out.extend_from_slice(&version.to_be_bytes());
+                out.extend_from_slice(&lease.to_be_bytes());
+                out.extend_from_slice(value);
+                out
+            }
+        }
+    }
+
+    /// Parses a record written by [`Record::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Record> {
+        let int = |at: usize| -> Result<i64> {
+            bytes
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(i64::from_be_bytes)
+                .ok_or_else(|| Error::Corrupt("truncated MVCC record".into()))
+        };
+        match bytes.first() {
+            Some(0) => Ok(Record::Tombstone),
+            Some(1) => Ok(Record::Put {
+                create_revision: int(1)?,
+                version: int(9)?,
+                lease: int(17)?,
+                value: bytes.get(25..).unwrap_or_default().to_vec(),
+            }),
+            _ => Err(Error::Corrupt("unknown MVCC record tag".into())),
+        }
+    }
+
+    fn into_key_value(self, key: Vec<u8>, mod_revision: i64) -> Option<KeyValue> {
+        match self {
+            Record::Tombstone => None,
+            Record::Put { create_revision, version, lease, value } => {
+                Some(KeyValue { key, create_revision, mod_revision, version, value, lease })
+            }
+        }
+    }
+}
+
+/// Reads the live value of `key` as of `revision`.
+pub fn get(engine: &dyn Engine, key: &[u8], revision: i64) -> Result<Option<KeyValue>> {
+    let start = Bound::Included(encode_version(key, revision));
+    let end = Bound::Included(encode_version(key, 0));
+    let Some(item) = engine.scan(Keyspace::Mvcc, start, end, false).next() else {
+        return Ok(None);
+    };
+    let (encoded, value) = item?;
+    let (_, mod_revision) = decode_version(&encoded)?;
+    Ok(Record::decode(&value)?.into_key_value(key.to_vec(), mod_revision))
+}
+
+/// Visits the live keys of `span` as of `revision` in key order (descending when `reverse`),
+/// until `visit` returns false.
+pub fn scan(
+    engine: &dyn Engine,
+    span: &Span,
+    revision: i64,
+    reverse: bool,
+    visit: &mut dyn FnMut(KeyValue) -> bool,
+) -> Result<()> {
+    let start = Bound::Included(encode_user_key(&span.start));
+    let end = span.end.as_ref().map_or(Bound::Unbounded, |end| Bound::Excluded(encode_user_key(end)));
+    let mut current: Option<Vec<u8>> = None;
+    // Reverse iteration meets a key's oldest version first: remember the newest visible one
+    // so far and emit it when the key changes.
+    let mut pending: Option<KeyValue> = None;
+    for item in engine.scan(Keyspace::Mvcc, start, end, reverse) {
+        let (encoded, value) = item?;
+        let (key, mod_revision) = decode_version(&encoded)?;
+        if reverse {
+            if current.as_ref() != Some(&key) {
+                if let Some(kv) = pending.take() {
+                    if !visit(kv) {
+                        return Ok(());
+                    }
+                }
+                current = Some(key.clone());
+            }
+            if mod_revision <= revision {
+                pending = Record::decode(&value)?.into_key_value(key, mod_revision);
+            }
+            continue;
+        }
+        if current.as_ref() == Some(&key) || mod_revision > revision {
+            continue;
+        }
+        current = Some(key.clone());
+        if let Some(kv) = Record::decode(&value)?.into_key_value(key, mod_revision) {
+            if !visit(kv) {
+                return Ok(());
+            }
+        }
+    }
+    if let Some(kv) = pending {
+        visit(kv);
+    }
+    Ok(())
+}
+
+/// Adds a new version of `key` to `batch`.
+pub fn write(batch: &mut WriteBatch, key: &[u8], revision: i64, record: &Record) {
+    batch.put(Keyspace::Mvcc, encode_version(key, revision), record.encode());
+}
+
+/// Adds to `batch` the deletion of every version that no read at `compact_revision` or later
+/// can see: for each key, all versions older than its newest version at `compact_revision`,
+/// and that newest version too when it is a tombstone. Returns how many versions it removes.
+pub fn compact(engine: &dyn Engine, compact_revision: i64, batch: &mut WriteBatch) -> Result<usize> {
+    let mut removed = 0;
+    let mut current: Option<Vec<u8>> = None;
+    let mut kept_visible = false;
+    for item in engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false) {
+        let (encoded, value) = item?;
+        let (key, mod_revision) = decode_version(&encoded)?;
+        if current.as_ref() != Some(&key) {
+            current = Some(key);
+            kept_visible = false;
+        }
+        if mod_revision > compact_revision {
+            continue;
+        }
+        if kept_visible {
+            batch.delete(Keyspace::Mvcc, encoded);
+            removed += 1;
+            continue;
+        }
+        kept_visible = true;
+        if Record::decode(&value)? == Record::Tombstone {
+            batch.delete(Keyspace::Mvcc, encoded);
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atoll_storage::MemoryEngine;
+
+    fn put(engine: &MemoryEngine, key: &[u8], revision: i64, value: &[u8]) {
+        let mut batch = WriteBatch::new();
+        let record = Record::Put { create_revision: revision, version: 1, lease: 0, value: value.to_vec() };
+        write(&mut batch, key, revision, &record);
+        engine.write(batch, false).expect("write");
+    }
+
+    fn delete(engine: &MemoryEngine, key: &[u8], revision: i64) {
+        let mut batch = WriteBatch::new();
+        write(&mut batch, key, revision, &Record::Tombstone);
+        engine.write(batch, false).expect("write");
+    }
+
+    fn keys_at(engine: &MemoryEngine, revision: i64, reverse: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        let span = Span { start: vec![], end: None };
+        scan(engine, &span, revision, reverse, &mut |kv| {
+            out.push((kv.key, kv.value));
+            true
+        })
+        .expect("scan");
+        out
+    }
+
+    #[test]
+    fn encoding_preserves_order_and_roundtrips() {
+        let keys: [&[u8]; 5] = [b"", b"\0", b"\0\0", b"a", b"a\0b"];
+        for pair in keys.windows(2) {
+            assert!(encode_version(pair[0], 1) < encode_version(pair[1], 1), "{pair:?}");
+        }
+        for key in keys {
+            assert_eq!(decode_version(&encode_version(key, 42)).expect("decode"), (key.to_vec(), 42));
+        }
+        assert!(encode_version(b"k", 9) < encode_version(b"k", 3), "newest version sorts first");
+        assert!(decode_version(b"abc").is_err());
+    }
+
+    #[test]
+    fn reads_see_the_version_at_their_revision() {
+        let engine = MemoryEngine::new();
+        put(&engine, b"a", 2, b"a2");
+        put(&engine, b"b", 3, b"b3");
+        put(&engine, b"a", 4, b"a4");
+        delete(&engine, b"b", 5);
+        assert_eq!(get(&engine, b"a", 1).expect("get"), None);
+        assert_eq!(get(&engine, b"a", 3).expect("get").map(|kv| kv.value), Some(b"a2".to_vec()));
+        assert_eq!(get(&engine, b"a", 9).expect("get").map(|kv| kv.mod_revision), Some(4));
+        assert_eq!(get(&engine, b"b", 4).expect("get").map(|kv| kv.value), Some(b"b3".to_vec()));
+        assert_eq!(get(&engine, b"b", 5).expect("get"), None);
+        assert_eq!(keys_at(&engine, 3, false), vec![(b"a".to_vec(), b"a2".to_vec()), (b"b".to_vec(), b"b3".to_vec())]);
+        assert_eq!(keys_at(&engine, 3, true), vec![(b"b".to_vec(), b"b3".to_vec()), (b"a".to_vec(), b"a2".to_vec())]);
+        assert_eq!(keys_at(&engine, 5, true), vec![(b"a".to_vec(), b"a4".to_vec())]);
+    }
+
+    #[test]
+    fn compaction_keeps_what_reads_at_or_after_it_see() {
+        let engine = MemoryEngine::new();
+        put(&engine, b"a", 2, b"a2");
+        put(&engine, b"a", 3, b"a3");
+        put(&engine, b"b", 3, b"b3");
+        delete(&engine, b"b", 4);
+        put(&engine, b"a", 6, b"a6");
+        let mut batch = WriteBatch::new();
+        assert_eq!(compact(&engine, 5, &mut batch).expect("compact"), 3);
+        engine.write(batch, false).expect("write");
+        assert_eq!(get(&engine, b"a", 5).expect("get").map(|kv| kv.value), Some(b"a3".to_vec()));
+        assert_eq!(get(&engine, b"a", 6).expect("get").map(|kv| kv.value), Some(b"a6".to_vec()));
+        assert_eq!(get(&engine, b"b", 5).expect("get"), None);
+    }
+}

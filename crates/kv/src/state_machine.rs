@@ -1,0 +1,278 @@
+//! The KV state machine of one range: applies committed commands to MVCC data.
+
+use crate::executor::{execute_txn, View};
+use crate::state::{self, AppliedState};
+use crate::{mvcc, Error, Result};
+use atoll_proto::atoll::{command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor, RangeSnapshotData, SnapshotPair};
+use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, ResponseHeader};
+use atoll_proto::Message;
+use atoll_replication::{Fatal, StateMachine};
+use atoll_storage::{Engine, Keyspace, WriteBatch};
+use atoll_types::RangeId;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// What other threads may read about a range without going through the store loop. Updated
+/// by the state machine after each applied batch is written.
+#[derive(Debug, Default)]
+pub struct RangeShared {
+    revision: AtomicI64,
+    compact_revision: AtomicI64,
+    applied_index: AtomicU64,
+    descriptor: RwLock<RangeDescriptor>,
+    members: RwLock<Vec<NodeInfo>>,
+}
+
+impl RangeShared {
+    /// The latest applied revision.
+    pub fn revision(&self) -> i64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// The compaction revision.
+    pub fn compact_revision(&self) -> i64 {
+        self.compact_revision.load(Ordering::Acquire)
+    }
+
+    /// The applied Raft index.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::Acquire)
+    }
+
+    /// The range descriptor.
+    pub fn descriptor(&self) -> RangeDescriptor {
+        self.descriptor.read().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// The membership table (kept by the first range).
+    pub fn members(&self) -> Vec<NodeInfo> {
+        self.members.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// A read view at the latest applied revision.
+    pub fn view<'a>(&self, engine: &'a dyn Engine) -> View<'a> {
+        View::new(engine, self.revision(), self.compact_revision())
+    }
+
+    fn publish(&self, state: &AppliedState, members: Option<Vec<NodeInfo>>) {
+        self.revision.store(state.revision, Ordering::Release);
+        self.compact_revision.store(state.compact_revision, Ordering::Release);
+        self.applied_index.store(state.applied_index, Ordering::Release);
+        if let Ok(mut descriptor) = self.descriptor.write() {
+            *descriptor = state.descriptor.clone();
+        }
+        if let (Some(members), Ok(mut current)) = (members, self.members.write()) {
+            *current = members;
+        }
+    }
+}
+
+/// Applies commands of one range to its MVCC data.
+pub struct KvStateMachine {
+    engine: Arc<dyn Engine>,
+    state: AppliedState,
+    shared: Arc<RangeShared>,
+}
+
+fn fatal(e: Error) -> Fatal {
+    Fatal(e.to_string())
+}
+
+impl KvStateMachine {
+    /// Loads the state machine of `range_id` (empty if the range has no state here yet: a new
+    /// replica waiting for its first snapshot).
+    pub fn open(engine: Arc<dyn Engine>, range_id: RangeId, shared: Arc<RangeShared>) -> Result<Self> {
+        let state = AppliedState::load(engine.as_ref(), range_id)?.unwrap_or_else(|| AppliedState {
+            revision: 1,
+            next_node_id: 2,
+            descriptor: RangeDescriptor { range_id: range_id.0, ..Default::default() },
+            ..Default::default()
+        });
+        let members = state::load_members(engine.as_ref(), range_id)?;
+        shared.publish(&state, Some(members));
+        Ok(KvStateMachine { engine, state, shared })
+    }
+
+    /// Adds to `batch` the initial state of the first range of a new cluster: the whole key
+    /// space, one replica on the bootstrapping node, and that node as the only member.
+    pub fn bootstrap(batch: &mut WriteBatch, range_id: RangeId, first_node: &NodeInfo) {
+        let state = AppliedState {
+            applied_index: 0,
+            revision: 1,
+            compact_revision: 0,
+            next_node_id: first_node.node_id + 1,
+            descriptor: RangeDescriptor { range_id: range_id.0, start_key: vec![], end_key: vec![], replicas: vec![first_node.node_id] },
+        };
+        state.save(batch);
+        state::save_member(batch, range_id, first_node);
+    }
+
+    fn range_id(&self) -> RangeId {
+        RangeId(self.state.descriptor.range_id)
+    }
+
+    /// Writes `batch` plus the new applied state, then publishes the state to readers.
+    fn commit(&mut self, mut batch: WriteBatch, state: AppliedState, members_changed: bool) -> std::result::Result<(), Fatal> {
+        state.save(&mut batch);
+        self.engine.write(batch, false)?;
+        self.state = state;
+        let members = if members_changed { Some(state::load_members(self.engine.as_ref(), self.range_id()).map_err(fatal)?) } else { None };
+        self.shared.publish(&self.state, members);
+        Ok(())
+    }
+
+    fn run(&self, command: Command) -> Result<(WriteBatch, AppliedState, CommandResult, bool)> {
+        let mut next = self.state.clone();
+        let mut batch = WriteBatch::new();
+        let result = match command.kind {
+            None => return Err(Error::InvalidArgument("empty command".into())),
+            Some(command::Kind::Txn(txn)) => {
+                let outcome = execute_txn(View::new(self.engine.as_ref(), next.revision, next.compact_revision), &txn)?;
+                next.revision = outcome.revision;
+                batch = outcome.batch;
+                command_result::Kind::Txn(outcome.response)
+            }
+            Some(command::Kind::Compact(request)) => {
+                self.compact(&request, &mut next, &mut batch)?;
+                command_result::Kind::Compact(CompactionResponse {
+                    header: Some(ResponseHeader { revision: next.revision, ..Default::default() }),
+                })
+            }
+            Some(command::Kind::RegisterNode(node)) => {
+                let registered = self.register(node, &mut next, &mut batch)?;
+                return Ok((batch, next, CommandResult { kind: Some(command_result::Kind::Registered(registered)) }, true));
+            }
+        };
+        Ok((batch, next, CommandResult { kind: Some(result) }, false))
+    }
+
+    fn compact(&self, request: &CompactionRequest, next: &mut AppliedState, batch: &mut WriteBatch) -> Result<()> {
+        use crate::error::messages;
+        if request.revision > next.revision {
+            return Err(Error::OutOfRange(messages::FUTURE_REV.into()));
+        }
+        if request.revision <= next.compact_revision {
+            return Err(Error::OutOfRange(messages::COMPACTED.into()));
+        }
+        mvcc::compact(self.engine.as_ref(), request.revision, batch)?;
+        next.compact_revision = request.revision;
+        Ok(())
+    }
+
+    /// Allocates a node id for a joining node, or returns the earlier registration of the same
+    /// peer address (a node that crashed while joining asks again).
+    fn register(&self, mut node: NodeInfo, next: &mut AppliedState, batch: &mut WriteBatch) -> Result<NodeInfo> {
+        let members = state::load_members(self.engine.as_ref(), self.range_id())?;
+        if let Some(existing) = members.iter().find(|m| m.peer_addr == node.peer_addr) {
+            node.node_id = existing.node_id;
+        } else {
+            node.node_id = next.next_node_id;
+            next.next_node_id += 1;
+        }
+        state::save_member(batch, self.range_id(), &node);
+        Ok(node)
+    }
+}
+
+fn error_result(e: &Error) -> CommandResult {
+    let code = match e {
+        Error::InvalidArgument(_) => 3,
+        Error::NotFound(_) => 5,
+        Error::OutOfRange(_) => 11,
+        Error::Conflict => 10,
+        Error::Unavailable(_) => 14,
+        Error::Overloaded(_) => 8,
+        Error::Corrupt(_) | Error::Storage(_) => 13,
+    };
+    CommandResult { kind: Some(command_result::Kind::Error(CommandError { code, message: e.to_string() })) }
+}
+
+impl StateMachine for KvStateMachine {
+    type Response = CommandResult;
+
+    fn applied_index(&self) -> u64 {
+        self.state.applied_index
+    }
+
+    fn apply(&mut self, index: u64, command: &[u8]) -> std::result::Result<CommandResult, Fatal> {
+        assert!(index > self.state.applied_index, "entry {index} applied twice (applied {})", self.state.applied_index);
+        let outcome = Command::decode(command)
+            .map_err(|e| Error::InvalidArgument(format!("undecodable command: {e}")))
+            .and_then(|command| self.run(command));
+        match outcome {
+            Ok((batch, mut next, result, members_changed)) => {
+                next.applied_index = index;
+                self.commit(batch, next, members_changed)?;
+                Ok(result)
+            }
+            Err(Error::Corrupt(m)) | Err(Error::Storage(m)) => Err(Fatal(m)),
+            Err(e) => {
+                let mut next = self.state.clone();
+                next.applied_index = index;
+                self.commit(WriteBatch::new(), next, false)?;
+                Ok(error_result(&e))
+            }
+        }
+    }
+
+    fn apply_other(&mut self, index: u64, voters: Option<&[u64]>) -> std::result::Result<(), Fatal> {
+        let mut next = self.state.clone();
+        next.applied_index = index;
+        if let Some(voters) = voters {
+            next.descriptor.replicas = voters.to_vec();
+        }
+        self.commit(WriteBatch::new(), next, false)
+    }
+
+    fn snapshot(&self) -> std::result::Result<Vec<u8>, Fatal> {
+        let prefix = state::prefix(self.range_id());
+        let collect = |keyspace: Keyspace, items: atoll_storage::ScanIter<'_>| -> std::result::Result<Vec<SnapshotPair>, Fatal> {
+            let _ = keyspace;
+            items.map(|item| item.map(|(key, value)| SnapshotPair { key, value }).map_err(Fatal::from)).collect()
+        };
+        let state = collect(Keyspace::RangeState, atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix))?;
+        let mvcc = collect(Keyspace::Mvcc, self.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false))?;
+        Ok(RangeSnapshotData { state, mvcc }.encode_to_vec())
+    }
+
+    fn restore(&mut self, index: u64, voters: &[u64], data: &[u8], batch: &mut WriteBatch) -> std::result::Result<(), Fatal> {
+        let snapshot = RangeSnapshotData::decode(data).map_err(|e| Fatal(format!("undecodable snapshot: {e}")))?;
+        let prefix = state::prefix(self.range_id());
+        for item in atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix) {
+            batch.delete(Keyspace::RangeState, item?.0);
+        }
+        for item in self.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false) {
+            batch.delete(Keyspace::Mvcc, item?.0);
+        }
+        // Decode the snapshot's range state through a scratch engine, with the same code that
+        // loads it from disk.
+        let scratch = atoll_storage::MemoryEngine::new();
+        let mut state_batch = WriteBatch::new();
+        for pair in snapshot.state {
+            if !pair.key.starts_with(&prefix) {
+                return Err(Fatal("snapshot holds state of another range".into()));
+            }
+            state_batch.put(Keyspace::RangeState, pair.key.clone(), pair.value.clone());
+            batch.put(Keyspace::RangeState, pair.key, pair.value);
+        }
+        scratch.write(state_batch, false)?;
+        for pair in snapshot.mvcc {
+            batch.put(Keyspace::Mvcc, pair.key, pair.value);
+        }
+        let mut state = AppliedState::load(&scratch, self.range_id())
+            .map_err(fatal)?
+            .ok_or_else(|| Fatal("snapshot without range state".into()))?;
+        let members = state::load_members(&scratch, self.range_id()).map_err(fatal)?;
+        assert!(state.applied_index <= index, "snapshot state applied {} beyond its index {index}", state.applied_index);
+        state.applied_index = index;
+        state.descriptor.replicas = voters.to_vec();
+        state.save(batch);
+        self.state = state;
+        self.shared.publish(&self.state, Some(members));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! Prometheus metrics of the store loop.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+
+/// The store loop's counters, gauges and histograms.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    pub proposals: IntCounter,
+    pub proposals_dropped: IntCounter,
+    pub applied_entries: IntCounter,
+    pub read_index_requests: IntCounter,
+    pub apply_seconds: Histogram,
+    pub fsync_seconds: Histogram,
+    pub fsync_batch_entries: Histogram,
+    pub leader_ranges: IntGauge,
+    pub ranges: IntGauge,
+    pub snapshots_sent: IntCounter,
+    pub snapshots_applied: IntCounter,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let metric = IntCounter::new(name, help).expect("valid metric name");
+    registry.register(Box::new(metric.clone())).expect("metric registered once");
+    metric
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let metric = IntGauge::new(name, help).expect("valid metric name");
+    registry.register(Box::new(metric.clone())).expect("metric registered once");
+    metric
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("metric registered once");
+    metric
+}
+
+impl StoreMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &Registry) -> Self {
+        let seconds = prometheus::exponential_buckets(0.00005, 2.0, 16).expect("valid buckets");
+        let sizes = prometheus::exponential_buckets(1.0, 2.0, 14).expect("valid buckets");
+        StoreMetrics {
+            proposals: counter(registry, "atoll_raft_proposals_total", "Commands proposed to Raft on this node."),
+            proposals_dropped: counter(registry, "atoll_raft_proposals_dropped_total", "Proposals Raft dropped (no leader) or that timed out."),
+            applied_entries: counter(registry, "atoll_raft_applied_entries_total", "Committed log entries applied to state machines."),
+            read_index_requests: counter(registry, "atoll_raft_read_index_total", "Linearizable read requests (ReadIndex)."),
+            apply_seconds: histogram(registry, "atoll_raft_apply_seconds", "Time to apply one committed entry.", seconds.clone()),
+            fsync_seconds: histogram(registry, "atoll_storage_fsync_seconds", "Time of one group-commit write with fsync.", seconds),
+            fsync_batch_entries: histogram(registry, "atoll_storage_fsync_batch_entries", "Log entries made durable by one fsync.", sizes),
+            leader_ranges: gauge(registry, "atoll_ranges_leader", "Ranges whose Raft leader is this node."),
+            ranges: gauge(registry, "atoll_ranges", "Range replicas on this node."),
+            snapshots_sent: counter(registry, "atoll_raft_snapshots_sent_total", "Raft snapshots generated for lagging replicas."),
+            snapshots_applied: counter(registry, "atoll_raft_snapshots_applied_total", "Raft snapshots applied on this node."),
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The store loop: one thread that drives every range replica on the node (see the crate docs).
+
+use crate::metrics::StoreMetrics;
+use crate::peer::{Peer, ReadWaiter};
+use crate::raft_storage::RaftStorage;
+use crate::{Envelope, Error, Fatal, RangeRaftStatus, StateMachine, StateMachineFactory, Transport};
+use atoll_storage::{Engine, WriteBatch};
+use atoll_types::limits::{RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX, STORE_ITERATION_REQUESTS_MAX};
+use atoll_types::{NodeId, RangeId};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Message, MessageType};
+use raft::{RawNode, ReadOnlyOption, SnapshotStatus};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+/// Timing of the store loop.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub node_id: NodeId,
+    /// One Raft tick.
+    pub tick_interval: Duration,
+    /// Ticks without a heartbeat before a follower starts an election (randomised up to 2x).
+    pub election_ticks: usize,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_ticks: usize,
+    /// How long a proposal or read may wait for its answer.
+    pub request_timeout: Duration,
+}
+
+impl StoreConfig {
+    /// Defaults: 100 ms ticks, 300 ms heartbeats, 1-2 s election timeout, 5 s request timeout.
+    pub fn new(node_id: NodeId) -> Self {
+        StoreConfig {
+            node_id,
+            tick_interval: Duration::from_millis(100),
+            election_ticks: 10,
+            heartbeat_ticks: 3,
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+enum Request<R> {
+    Propose { range_id: RangeId, data: Vec<u8>, reply: oneshot::Sender<Result<R, Error>> },
+    ReadIndex { range_id: RangeId, reply: oneshot::Sender<Result<(), Error>> },
+    ChangeReplica { range_id: RangeId, node_id: u64, add: bool, reply: oneshot::Sender<Result<(), Error>> },
+    Step { range_id: RangeId, message: Message },
+    CreateReplica { range_id: RangeId, reply: oneshot::Sender<Result<(), Error>> },
+    Status { reply: oneshot::Sender<Vec<RangeRaftStatus>> },
+}
+
+enum Pending<R> {
+    Command(oneshot::Sender<Result<R, Error>>),
+    ConfChange(oneshot::Sender<Result<(), Error>>),
+}
+
+/// The async face of the store loop, cheap to clone, used by every server task.
+pub struct StoreHandle<R> {
+    inbox: SyncSender<Request<R>>,
+    node_id: NodeId,
+}
+
+impl<R> Clone for StoreHandle<R> {
+    fn clone(&self) -> Self {
+        StoreHandle { inbox: self.inbox.clone(), node_id: self.node_id }
+    }
+}
+
+impl<R: Send + 'static> StoreHandle<R> {
+    fn submit(&self, request: Request<R>) -> Result<(), Error> {
+        self.inbox.try_send(request).map_err(|e| match e {
+            TrySendError::Full(_) => Error::Overloaded,
+            TrySendError::Disconnected(_) => Error::Stopped,
+        })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Proposes a command and waits until it is committed and applied here.
+    pub async fn propose(&self, range_id: RangeId, data: Vec<u8>) -> Result<R, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::Propose { range_id, data, reply })?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Waits until this replica has applied everything committed before the call: after it
+    /// returns, a local read is linearizable.
+    pub async fn read_index(&self, range_id: RangeId) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::ReadIndex { range_id, reply })?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Adds or removes a voting replica of a range on `node_id`.
+    pub async fn change_replica(&self, range_id: RangeId, node_id: u64, add: bool) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::ChangeReplica { range_id, node_id, add, reply })?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Creates an empty replica that will be filled by a snapshot from the range's leader.
+    pub async fn create_replica(&self, range_id: RangeId) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::CreateReplica { range_id, reply })?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Hands a Raft message from a peer to its range. Dropped when the inbox is full.
+    pub fn step(&self, range_id: RangeId, message: Message) -> Result<(), Error> {
+        self.submit(Request::Step { range_id, message })
+    }
+
+    /// The Raft status of every range on this node.
+    pub async fn status(&self) -> Result<Vec<RangeRaftStatus>, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::Status { reply })?;
+        answer.await.map_err(|_| Error::Stopped)
+    }
+}
+
+/// The store: all range replicas of a node and the loop that drives them.
+pub struct Store<S: StateMachine, T: Transport> {
+    config: StoreConfig,
+    engine: Arc<dyn Engine>,
+    transport: T,
+    factory: StateMachineFactory<S>,
+    metrics: StoreMetrics,
+    ranges: BTreeMap<RangeId, Peer<S>>,
+    inbox: Receiver<Request<S::Response>>,
+    pending: HashMap<u64, (Pending<S::Response>, Instant)>,
+    next_proposal_id: u64,
+    next_read_id: u64,
+    logger: slog::Logger,
+}
+
+impl<S: StateMachine, T: Transport> Store<S, T> {
+    /// Loads every range replica found in the engine. Returns the store (to be run on its own
+    /// thread with [`Store::run`]) and the handle to talk to it.
+    pub fn open(
+        config: StoreConfig,
+        engine: Arc<dyn Engine>,
+        transport: T,
+        factory: StateMachineFactory<S>,
+        metrics: StoreMetrics,
+    ) -> Result<(Self, StoreHandle<S::Response>), Fatal> {
+        let (sender, inbox) = std::sync::mpsc::sync_channel(STORE_INBOX_MAX);
+        // Proposal ids start from the clock so that entries proposed by an earlier run of this
+        // node, still being applied after a restart, cannot answer a new proposal.
+        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        let mut store = Store {
+            config,
+            engine,
+            transport,
+            factory,
+            metrics,
+            ranges: BTreeMap::new(),
+            inbox,
+            pending: HashMap::new(),
+            next_proposal_id: seed,
+            next_read_id: seed,
+            logger: slog::Logger::root(slog::Discard, slog::o!()),
+        };
+        for range_id in RaftStorage::<S>::list_ranges(store.engine.as_ref())? {
+            store.load_replica(range_id)?;
+        }
+        let handle = StoreHandle { inbox: sender, node_id: store.config.node_id };
+        Ok((store, handle))
+    }
+
+    fn raft_config(&self, applied: u64) -> raft::Config {
+        raft::Config {
+            id: self.config.node_id.0,
+            election_tick: self.config.election_ticks,
+            heartbeat_tick: self.config.heartbeat_ticks,
+            applied,
+            max_size_per_msg: RAFT_MESSAGE_ENTRIES_BYTES_MAX,
+            max_inflight_msgs: RAFT_INFLIGHT_MESSAGES_MAX,
+            check_quorum: true,
+            pre_vote: true,
+            read_only_option: ReadOnlyOption::Safe,
+            ..Default::default()
+        }
+    }
+
+    fn load_replica(&mut self, range_id: RangeId) -> Result<(), Fatal> {
+        let state_machine = Arc::new(Mutex::new((self.factory)(range_id)?));
+        let storage = RaftStorage::load(self.engine.as_ref(), range_id, state_machine.clone())?;
+        let applied = state_machine.lock().map_err(|_| Fatal("poisoned".into()))?.applied_index();
+        self.add_replica(range_id, storage, state_machine, applied)
+    }
+
+    fn add_replica(&mut self, range_id: RangeId, storage: RaftStorage<S>, state_machine: Arc<Mutex<S>>, applied: u64)
+        -> Result<(), Fatal> {
+        let config = self.raft_config(applied);
+        config.validate().map_err(|e| Fatal(format!("raft config: {e}")))?;
+        let raw = RawNode::new(&config, storage, &self.logger).map_err(|e| Fatal(format!("raft node {range_id}: {e}")))?;
+        info!(node_id = %self.config.node_id, %range_id, applied, "range replica loaded");
+        self.ranges.insert(range_id, Peer::new(range_id, raw, state_machine));
+        self.metrics.ranges.set(self.ranges.len() as i64);
+        Ok(())
+    }
+
+    /// Runs the loop until every handle is dropped. Returns an error only for a fatal failure,
+    /// after which the node must stop.
+    pub fn run(mut self) -> Result<(), Fatal> {
+        let mut next_tick = Instant::now() + self.config.tick_interval;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.inbox.recv_timeout(wait) {
+                Ok(request) => self.handle(request)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            for _ in 0..STORE_ITERATION_REQUESTS_MAX {
+                match self.inbox.try_recv() {
+                    Ok(request) => self.handle(request)?,
+                    Err(_) => break,
+                }
+            }
+            self.issue_reads();
+            let now = Instant::now();
+            if now >= next_tick {
+                next_tick = now + self.config.tick_interval;
+                self.tick(now);
+            }
+            self.process_ready()?;
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        let mut leaders = 0;
+        for peer in self.ranges.values_mut() {
+            peer.raw.tick();
+            peer.expire_reads(now);
+            peer.answer_reads(now);
+            leaders += i64::from(peer.raw.raft.state == raft::StateRole::Leader);
+        }
+        self.metrics.leader_ranges.set(leaders);
+        let expired: Vec<u64> = self.pending.iter().filter(|(_, (_, deadline))| *deadline <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            self.metrics.proposals_dropped.inc();
+            match self.pending.remove(&id) {
+                Some((Pending::Command(reply), _)) => drop(reply.send(Err(Error::Timeout))),
+                Some((Pending::ConfChange(reply), _)) => drop(reply.send(Err(Error::Timeout))),
+                None => {}
+            }
+        }
+    }
+
+    fn handle(&mut self, request: Request<S::Response>) -> Result<(), Fatal> {
+        match request {
+            Request::Propose { range_id, data, reply } => self.propose(range_id, data, reply),
+            Request::ReadIndex { range_id, reply } => self.read(range_id, reply),
+            Request::ChangeReplica { range_id, node_id, add, reply } => self.change_replica(range_id, node_id, add, reply),
+            Request::Step { range_id, message } => self.step(range_id, message),
+            Request::CreateReplica { range_id, reply } => {
+                if !self.ranges.contains_key(&range_id) {
+                    let state_machine = Arc::new(Mutex::new((self.factory)(range_id)?));
+                    let storage = RaftStorage::new_empty(range_id, state_machine.clone());
+                    self.add_replica(range_id, storage, state_machine, 0)?;
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Request::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Vec<RangeRaftStatus> {
+        self.ranges
+            .values()
+            .map(|peer| RangeRaftStatus {
+                range_id: peer.range_id,
+                leader_id: peer.leader_id(),
+                term: peer.raw.raft.term,
+                commit_index: peer.raw.raft.raft_log.committed,
+                applied_index: peer.applied_index(),
+                voters: peer.raw.raft.prs().conf().voters().ids().iter().collect(),
+                is_leader: peer.raw.raft.state == raft::StateRole::Leader,
+            })
+            .collect()
+    }
+
+    fn proposal_context(&mut self) -> (u64, Vec<u8>) {
+        self.next_proposal_id = self.next_proposal_id.wrapping_add(1);
+        let id = self.next_proposal_id;
+        (id, [self.config.node_id.0.to_be_bytes(), id.to_be_bytes()].concat())
+    }
+
+    fn propose(&mut self, range_id: RangeId, data: Vec<u8>, reply: oneshot::Sender<Result<S::Response, Error>>) {
+        let (id, context) = self.proposal_context();
+        let Some(peer) = self.ranges.get_mut(&range_id) else {
+            let _ = reply.send(Err(Error::RangeNotFound(range_id)));
+            return;
+        };
+        if peer.leader_id() == 0 {
+            let _ = reply.send(Err(Error::NoLeader));
+            return;
+        }
+        self.metrics.proposals.inc();
+        match peer.raw.propose(context, data) {
+            Ok(()) => {
+                let deadline = Instant::now() + self.config.request_timeout;
+                self.pending.insert(id, (Pending::Command(reply), deadline));
+            }
+            Err(e) => {
+                debug!(%range_id, error = %e, "proposal dropped");
+                self.metrics.proposals_dropped.inc();
+                let _ = reply.send(Err(Error::NoLeader));
+            }
+        }
+    }
+
+    fn change_replica(&mut self, range_id: RangeId, node_id: u64, add: bool, reply: oneshot::Sender<Result<(), Error>>) {
+        let (id, context) = self.proposal_context();
+        let Some(peer) = self.ranges.get_mut(&range_id) else {
+            let _ = reply.send(Err(Error::RangeNotFound(range_id)));
+            return;
+        };
+        let mut change = ConfChange::default();
+        change.node_id = node_id;
+        change.set_change_type(if add { ConfChangeType::AddNode } else { ConfChangeType::RemoveNode });
+        match peer.raw.propose_conf_change(context, change) {
+            Ok(()) => {
+                let deadline = Instant::now() + self.config.request_timeout;
+                self.pending.insert(id, (Pending::ConfChange(reply), deadline));
+            }
+            Err(e) => drop(reply.send(Err(Error::ConfChangeRejected(e.to_string())))),
+        }
+    }
+
+    fn read(&mut self, range_id: RangeId, reply: oneshot::Sender<Result<(), Error>>) {
+        self.metrics.read_index_requests.inc();
+        let Some(peer) = self.ranges.get_mut(&range_id) else {
+            let _ = reply.send(Err(Error::RangeNotFound(range_id)));
+            return;
+        };
+        if peer.leader_id() == 0 {
+            let _ = reply.send(Err(Error::NoLeader));
+            return;
+        }
+        peer.reads_to_issue.push((reply, Instant::now() + self.config.request_timeout));
+    }
+
+    /// One ReadIndex round per range for all reads that arrived in this iteration.
+    fn issue_reads(&mut self) {
+        for peer in self.ranges.values_mut() {
+            if peer.reads_to_issue.is_empty() {
+                continue;
+            }
+            self.next_read_id = self.next_read_id.wrapping_add(1);
+            let waiters: Vec<ReadWaiter> = std::mem::take(&mut peer.reads_to_issue);
+            peer.reads_in_flight.insert(self.next_read_id, waiters);
+            peer.raw.read_index(self.next_read_id.to_be_bytes().to_vec());
+        }
+    }
+
+    fn step(&mut self, range_id: RangeId, message: Message) {
+        let Some(peer) = self.ranges.get_mut(&range_id) else {
+            debug!(%range_id, from = message.from, "message for a range not on this node");
+            return;
+        };
+        if let Err(e) = peer.raw.step(message) {
+            debug!(%range_id, error = %e, "raft step failed");
+        }
+    }
+
+    fn send(&mut self, range_id: RangeId, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut by_node: HashMap<u64, Vec<Envelope>> = HashMap::new();
+        for message in messages {
+            if message.get_msg_type() == MessageType::MsgSnapshot {
+                self.metrics.snapshots_sent.inc();
+                if let Some(peer) = self.ranges.get_mut(&range_id) {
+                    peer.raw.report_snapshot(message.to, SnapshotStatus::Finish);
+                }
+            }
+            by_node.entry(message.to).or_default().push(Envelope { range_id, message });
+        }
+        for (to, envelopes) in by_node {
+            self.transport.send(NodeId(to), envelopes);
+        }
+    }
+
+    fn process_ready(&mut self) -> Result<(), Fatal> {
+        let mut batch = WriteBatch::new();
+        let mut readies = Vec::new();
+        let mut entries = 0usize;
+        let range_ids: Vec<RangeId> = self.ranges.keys().copied().collect();
+        for range_id in range_ids {
+            let Some(peer) = self.ranges.get_mut(&range_id) else { continue };
+            if !peer.raw.has_ready() {
+                continue;
+            }
+            let mut ready = peer.raw.ready();
+            let messages = ready.take_messages();
+            if !ready.snapshot().is_empty() {
+                let snapshot = ready.snapshot().clone();
+                peer.storage().apply_snapshot(&snapshot, &mut batch)?;
+                let meta = snapshot.get_metadata();
+                let voters = meta.get_conf_state().voters.clone();
+                let mut state_machine = peer.state_machine.lock().map_err(|_| Fatal("poisoned".into()))?;
+                state_machine.restore(meta.index, &voters, snapshot.get_data(), &mut batch)?;
+                self.metrics.snapshots_applied.inc();
+                info!(node_id = %self.config.node_id, %range_id, index = meta.index, "applied snapshot");
+            }
+            for read_state in ready.take_read_states() {
+                resolve_read(peer, read_state.index, &read_state.request_ctx);
+            }
+            let committed = ready.take_committed_entries();
+            entries += ready.entries().len();
+            peer.storage().append(ready.entries(), &mut batch)?;
+            if let Some(hard_state) = ready.hs() {
+                peer.storage().set_hard_state(hard_state, &mut batch);
+            }
+            self.send(range_id, messages);
+            self.apply_entries(range_id, committed)?;
+            readies.push((range_id, ready));
+        }
+        if readies.is_empty() {
+            return Ok(());
+        }
+        let sync = !batch.is_empty();
+        let started = Instant::now();
+        self.engine.write(batch, sync)?;
+        if sync {
+            self.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics.fsync_batch_entries.observe(entries as f64);
+        }
+        let mut batch = WriteBatch::new();
+        for (range_id, mut ready) in readies {
+            let persisted = ready.take_persisted_messages();
+            self.send(range_id, persisted);
+            let Some(peer) = self.ranges.get_mut(&range_id) else { continue };
+            let mut light = peer.raw.advance(ready);
+            if let Some(commit) = light.commit_index() {
+                peer.storage().set_commit(commit, &mut batch);
+            }
+            let messages = light.take_messages();
+            let committed = light.take_committed_entries();
+            self.send(range_id, messages);
+            self.apply_entries(range_id, committed)?;
+            if let Some(peer) = self.ranges.get_mut(&range_id) {
+                peer.raw.advance_apply();
+                maybe_truncate(peer, &mut batch)?;
+            }
+        }
+        self.engine.write(batch, false)?;
+        let now = Instant::now();
+        for peer in self.ranges.values_mut() {
+            peer.answer_reads(now);
+        }
+        Ok(())
+    }
+
+    fn apply_entries(&mut self, range_id: RangeId, entries: Vec<Entry>) -> Result<(), Fatal> {
+        for entry in entries {
+            let started = Instant::now();
+            self.apply_entry(range_id, &entry)?;
+            self.metrics.applied_entries.inc();
+            self.metrics.apply_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// The proposal id in an entry's context, if this node proposed it.
+    fn own_proposal(&self, context: &[u8]) -> Option<u64> {
+        let (node, id) = context.split_at_checked(8)?;
+        let node = u64::from_be_bytes(node.try_into().ok()?);
+        (node == self.config.node_id.0).then(|| id.try_into().ok().map(u64::from_be_bytes)).flatten()
+    }
+
+    fn apply_entry(&mut self, range_id: RangeId, entry: &Entry) -> Result<(), Fatal> {
+        let proposal = self.own_proposal(&entry.context).and_then(|id| self.pending.remove(&id));
+        let Some(peer) = self.ranges.get_mut(&range_id) else { return Ok(()) };
+        let mut state_machine = peer.state_machine.lock().map_err(|_| Fatal("poisoned".into()))?;
+        match entry.get_entry_type() {
+            EntryType::EntryNormal if entry.data.is_empty() => {
+                state_machine.apply_other(entry.index, None)?;
+                if let Some((Pending::ConfChange(reply), _)) = proposal {
+                    // raft-rs turns a conf change proposed while another is pending into an
+                    // empty entry.
+                    let _ = reply.send(Err(Error::ConfChangeRejected("another change is in progress".into())));
+                }
+            }
+            EntryType::EntryNormal => {
+                let response = state_machine.apply(entry.index, &entry.data)?;
+                if let Some((Pending::Command(reply), _)) = proposal {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                let result = if entry.get_entry_type() == EntryType::EntryConfChange {
+                    let change = ConfChange::parse_from_bytes(&entry.data).map_err(|e| Fatal(format!("conf change: {e}")))?;
+                    peer.raw.apply_conf_change(&change)
+                } else {
+                    let change = ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| Fatal(format!("conf change: {e}")))?;
+                    peer.raw.apply_conf_change(&change)
+                };
+                let outcome = match result {
+                    Ok(conf_state) => {
+                        let mut batch = WriteBatch::new();
+                        peer.raw.store().set_conf_state(&conf_state, &mut batch);
+                        self.engine.write(batch, false)?;
+                        state_machine.apply_other(entry.index, Some(&conf_state.voters))?;
+                        info!(node_id = %self.config.node_id, %range_id, voters = ?conf_state.voters, "replicas changed");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // Deterministic on every replica: the change is invalid, the log goes on.
+                        warn!(%range_id, error = %e, "conf change rejected");
+                        state_machine.apply_other(entry.index, None)?;
+                        Err(Error::ConfChangeRejected(e.to_string()))
+                    }
+                };
+                if let Some((Pending::ConfChange(reply), _)) = proposal {
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn resolve_read<S: StateMachine>(peer: &mut Peer<S>, index: u64, context: &[u8]) {
+    let Ok(id) = <[u8; 8]>::try_from(context).map(u64::from_be_bytes) else { return };
+    if let Some(waiters) = peer.reads_in_flight.remove(&id) {
+        peer.reads_waiting_apply.extend(waiters.into_iter().map(|waiter| (index, waiter)));
+    }
+}
+
+/// Drops applied log entries beyond the retention limit; a follower that needs them later
+/// gets a snapshot instead.
+fn maybe_truncate<S: StateMachine>(peer: &mut Peer<S>, batch: &mut WriteBatch) -> Result<(), Fatal> {
+    let applied = peer.applied_index();
+    let first = peer.storage().first_index_now();
+    if applied > first + RAFT_LOG_ENTRIES_KEPT {
+        peer.storage().truncate(applied - RAFT_LOG_ENTRIES_KEPT / 2, batch)?;
+    }
+    Ok(())
+}

@@ -1,1 +1,141 @@
-fn main() {}
+//! The `atoll` command: start a node, run a local demo cluster, inspect nodes and ranges.
+
+mod admin;
+mod demo;
+
+use atoll_server::{Node, NodeConfig};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "atoll", version, about = "Atoll: a distributed SQL and key-value database")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a node. Without --join on an empty data directory it bootstraps a new cluster.
+    Start(StartArgs),
+    /// Start a local multi-node cluster of real processes in a temporary directory.
+    Demo(demo::DemoArgs),
+    /// Inspect nodes.
+    Node {
+        #[command(subcommand)]
+        command: admin::NodeCommand,
+    },
+    /// Inspect ranges.
+    Range {
+        #[command(subcommand)]
+        command: admin::RangeCommand,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct StartArgs {
+    /// Directory for this node's data; created if missing.
+    #[arg(long, default_value = "atoll-data")]
+    data_dir: PathBuf,
+    /// Listen address for peer RPC (Raft, join, admin).
+    #[arg(long, default_value = "127.0.0.1:26300")]
+    peer_addr: SocketAddr,
+    /// Listen address for the etcd v3 API.
+    #[arg(long, default_value = "127.0.0.1:2379")]
+    etcd_addr: SocketAddr,
+    /// Listen address for HTTP (/metrics, /health).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// Peer address other nodes should use, if not the listen address.
+    #[arg(long)]
+    advertise_peer_addr: Option<String>,
+    /// etcd API address clients should use, if not the listen address.
+    #[arg(long)]
+    advertise_etcd_addr: Option<String>,
+    /// Peer addresses of running nodes to join (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    join: Vec<String>,
+    /// A human-readable name for this node.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Seconds to keep trying the --join addresses.
+    #[arg(long, default_value_t = 30)]
+    join_timeout_secs: u64,
+    /// Enable /fault/* HTTP endpoints that cut links (for the fault harness; never in production).
+    #[arg(long, hide = true)]
+    enable_fault_injection: bool,
+}
+
+impl StartArgs {
+    fn config(&self) -> NodeConfig {
+        NodeConfig {
+            data_dir: self.data_dir.clone(),
+            peer_listen: self.peer_addr,
+            etcd_listen: self.etcd_addr,
+            http_listen: self.http_addr,
+            peer_advertise: self.advertise_peer_addr.clone(),
+            etcd_advertise: self.advertise_etcd_addr.clone(),
+            http_advertise: None,
+            join: self.join.clone(),
+            name: self.name.clone(),
+            fault_injection: self.enable_fault_injection,
+            join_timeout: Duration::from_secs(self.join_timeout_secs),
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ATOLL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,h2=warn,tower=warn,hyper=warn,tonic=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn shutdown_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate.recv() => {},
+    }
+}
+
+async fn start(args: StartArgs) -> Result<(), String> {
+    if args.enable_fault_injection {
+        tracing::warn!("fault injection endpoints are ENABLED: anyone reaching the HTTP port can cut this node's links");
+    }
+    tracing::warn!("running in insecure mode: no TLS and no authentication (local development only)");
+    let node = Node::start(args.config()).await.map_err(|e| e.to_string())?;
+    node.run_until(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Start(args) => start(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Node { command } => admin::node(command).await,
+            Command::Range { command } => admin::range(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

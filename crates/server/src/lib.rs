@@ -1,1 +1,18 @@
-//! placeholder
+//! An Atoll node: everything that runs in one `atoll start` process.
+//!
+//! [`node::Node::start`] opens the storage engine, bootstraps a new cluster or joins an
+//! existing one, starts the store loop on its own thread, and serves three listeners:
+//!
+//! * peer gRPC ([`peer_service`]): Raft message streams between nodes ([`transport`]), join,
+//!   node status for the admin CLI;
+//! * the etcd v3 API ([`etcd`]);
+//! * HTTP ([`http`]): Prometheus `/metrics`, `/health`, and the fault-injection switches used
+//!   by the test harness when the node runs with fault injection enabled.
+
+pub mod etcd;
+pub mod http;
+pub mod node;
+pub mod peer_service;
+pub mod transport;
+
+pub use node::{Node, NodeConfig, StartError};

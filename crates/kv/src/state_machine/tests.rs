@@ -1,1 +1,867 @@
+//! Tests of the KV state machine: etcd revision semantics of Put, DeleteRange, Txn and Range,
+//! compaction, node registration, snapshots, and rejection of bad commands.
 
+use super::*;
+use crate::error::messages;
+use atoll_proto::etcdserverpb::{
+    compare, range_request, request_op, response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
+};
+use atoll_proto::mvccpb::KeyValue;
+use atoll_storage::MemoryEngine;
+use atoll_types::keys::prefix_end;
+
+const RANGE: RangeId = RangeId(1);
+
+/// A state machine on a memory engine, with the handle readers use.
+struct Fixture {
+    engine: Arc<dyn Engine>,
+    shared: Arc<RangeShared>,
+    sm: KvStateMachine,
+    index: u64,
+}
+
+fn node(node_id: u64, peer_addr: &str) -> NodeInfo {
+    NodeInfo { node_id, peer_addr: peer_addr.into(), name: format!("node-{peer_addr}"), ..Default::default() }
+}
+
+fn first_node() -> NodeInfo {
+    node(1, "10.0.0.1:7000")
+}
+
+/// A fresh engine holding the bootstrapped first range, opened.
+fn must_bootstrap() -> Fixture {
+    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+    let mut batch = WriteBatch::new();
+    KvStateMachine::bootstrap(&mut batch, RANGE, &first_node());
+    engine.write(batch, false).expect("write bootstrap batch");
+    must_open(engine)
+}
+
+/// Opens the range on `engine` with a new shared handle.
+fn must_open(engine: Arc<dyn Engine>) -> Fixture {
+    let shared = Arc::new(RangeShared::default());
+    let sm = KvStateMachine::open(engine.clone(), RANGE, shared.clone()).expect("open state machine");
+    let index = sm.applied_index();
+    Fixture { engine, shared, sm, index }
+}
+
+impl Fixture {
+    /// Applies raw command bytes at the next index.
+    fn apply_bytes(&mut self, bytes: &[u8]) -> CommandResult {
+        self.index += 1;
+        self.sm.apply(self.index, bytes).expect("apply must not be fatal")
+    }
+
+    fn apply(&mut self, kind: command::Kind) -> CommandResult {
+        self.apply_bytes(&Command { kind: Some(kind) }.encode_to_vec())
+    }
+
+    fn must_txn(&mut self, request: TxnRequest) -> TxnResponse {
+        match self.apply(command::Kind::Txn(request)).kind {
+            Some(command_result::Kind::Txn(response)) => response,
+            other => panic!("expected a Txn response, got {other:?}"),
+        }
+    }
+
+    /// Applies a Txn that must be rejected, and returns the rejection.
+    fn must_txn_error(&mut self, request: TxnRequest) -> CommandError {
+        must_error(self.apply(command::Kind::Txn(request)))
+    }
+
+    fn must_put_request(&mut self, put: PutRequest) -> PutResponse {
+        let response = self.must_txn(TxnRequest { success: vec![put_op(put)], ..Default::default() });
+        match single_response(response) {
+            response_op::Response::ResponsePut(put) => put,
+            other => panic!("expected a Put response, got {other:?}"),
+        }
+    }
+
+    fn must_put(&mut self, key: &str, value: &str) -> PutResponse {
+        self.must_put_request(put(key, value))
+    }
+
+    fn must_delete_request(&mut self, delete: DeleteRangeRequest) -> DeleteRangeResponse {
+        let op = RequestOp { request: Some(request_op::Request::RequestDeleteRange(delete)) };
+        let response = self.must_txn(TxnRequest { success: vec![op], ..Default::default() });
+        match single_response(response) {
+            response_op::Response::ResponseDeleteRange(delete) => delete,
+            other => panic!("expected a DeleteRange response, got {other:?}"),
+        }
+    }
+
+    fn must_delete(&mut self, key: &str) -> DeleteRangeResponse {
+        self.must_delete_request(DeleteRangeRequest { key: key.into(), ..Default::default() })
+    }
+
+    fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
+        self.shared.view(self.engine.as_ref()).range(request)
+    }
+
+    fn must_range(&self, request: &RangeRequest) -> RangeResponse {
+        self.range(request).expect("range")
+    }
+
+    /// The current version of `key`, as a linearizable Range sees it.
+    fn must_get(&self, key: &str) -> Option<KeyValue> {
+        let response = self.must_range(&RangeRequest { key: key.into(), ..Default::default() });
+        assert!(response.kvs.len() <= 1, "a single-key range returned {} keys", response.kvs.len());
+        response.kvs.into_iter().next()
+    }
+
+    fn revision(&self) -> i64 {
+        self.shared.revision()
+    }
+}
+
+fn must_error(result: CommandResult) -> CommandError {
+    match result.kind {
+        Some(command_result::Kind::Error(error)) => error,
+        other => panic!("expected an error result, got {other:?}"),
+    }
+}
+
+fn single_response(response: TxnResponse) -> response_op::Response {
+    assert_eq!(response.responses.len(), 1, "responses: {:?}", response.responses);
+    response.responses.into_iter().next().and_then(|op| op.response).expect("a response")
+}
+
+fn put(key: &str, value: &str) -> PutRequest {
+    PutRequest { key: key.into(), value: value.into(), ..Default::default() }
+}
+
+fn put_op(put: PutRequest) -> RequestOp {
+    RequestOp { request: Some(request_op::Request::RequestPut(put)) }
+}
+
+fn range_op(range: RangeRequest) -> RequestOp {
+    RequestOp { request: Some(request_op::Request::RequestRange(range)) }
+}
+
+fn prefix_range(prefix: &str) -> RangeRequest {
+    RangeRequest { key: prefix.into(), range_end: prefix_end(prefix.as_bytes()), ..Default::default() }
+}
+
+fn keys(kvs: &[KeyValue]) -> Vec<String> {
+    kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect()
+}
+
+fn values(kvs: &[KeyValue]) -> Vec<String> {
+    kvs.iter().map(|kv| String::from_utf8_lossy(&kv.value).into_owned()).collect()
+}
+
+fn header_revision(header: Option<ResponseHeader>) -> i64 {
+    header.expect("response header").revision
+}
+
+fn compare(key: &str, result: compare::CompareResult, target: compare::TargetUnion) -> Compare {
+    let target_kind = match target {
+        compare::TargetUnion::Version(_) => compare::CompareTarget::Version,
+        compare::TargetUnion::CreateRevision(_) => compare::CompareTarget::Create,
+        compare::TargetUnion::ModRevision(_) => compare::CompareTarget::Mod,
+        compare::TargetUnion::Value(_) => compare::CompareTarget::Value,
+        compare::TargetUnion::Lease(_) => compare::CompareTarget::Lease,
+    };
+    Compare {
+        result: result as i32,
+        target: target_kind as i32,
+        key: key.into(),
+        range_end: vec![],
+        target_union: Some(target),
+    }
+}
+
+/// A Txn with one compare that puts `branch=success` or `branch=failure`.
+fn branching_txn(compare: Compare) -> TxnRequest {
+    TxnRequest {
+        compare: vec![compare],
+        success: vec![put_op(put("branch", "success"))],
+        failure: vec![put_op(put("branch", "failure"))],
+    }
+}
+
+/// Runs `compare` against the fixture and says which branch ran, checking that the response
+/// agrees with what was written.
+fn must_branch(fx: &mut Fixture, compare: Compare) -> bool {
+    let response = fx.must_txn(branching_txn(compare));
+    let written = fx.must_get("branch").map(|kv| kv.value);
+    let expected = if response.succeeded { "success" } else { "failure" };
+    assert_eq!(written, Some(expected.as_bytes().to_vec()));
+    response.succeeded
+}
+
+// ---- revisions and key metadata ----
+
+#[test]
+fn bootstrapped_range_starts_at_revision_one_with_no_keys() {
+    let fx = must_bootstrap();
+    assert_eq!(fx.revision(), 1);
+    let response = fx.must_range(&RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() });
+    assert_eq!(header_revision(response.header), 1);
+    assert!(response.kvs.is_empty());
+    assert_eq!(response.count, 0);
+}
+
+#[test]
+fn each_put_bumps_the_revision_by_one() {
+    let mut fx = must_bootstrap();
+    for expected in 2..=5 {
+        let response = fx.must_put("k", &format!("v{expected}"));
+        assert_eq!(header_revision(response.header), expected);
+        assert_eq!(fx.revision(), expected);
+    }
+}
+
+#[test]
+fn key_metadata_follows_put_put_delete_put() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "a"); // revision 2
+    let kv = fx.must_get("k").expect("k after first put");
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (2, 2, 1));
+
+    fx.must_put("k", "b"); // revision 3
+    let kv = fx.must_get("k").expect("k after second put");
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (2, 3, 2));
+    assert_eq!(kv.value, b"b");
+
+    let deleted = fx.must_delete("k"); // revision 4
+    assert_eq!(deleted.deleted, 1);
+    assert_eq!(fx.revision(), 4);
+    assert_eq!(fx.must_get("k"), None);
+
+    fx.must_put("k", "c"); // revision 5: a new generation of the key
+    let kv = fx.must_get("k").expect("k after re-creation");
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (5, 5, 1));
+}
+
+#[test]
+fn put_with_prev_kv_returns_the_previous_version() {
+    let mut fx = must_bootstrap();
+    let first = fx.must_put_request(PutRequest { prev_kv: true, ..put("k", "old") });
+    assert_eq!(first.prev_kv, None, "no previous version of a new key");
+
+    let second = fx.must_put_request(PutRequest { prev_kv: true, ..put("k", "new") });
+    let prev = second.prev_kv.expect("previous version");
+    assert_eq!(prev.value, b"old");
+    assert_eq!((prev.mod_revision, prev.version), (2, 1));
+}
+
+#[test]
+fn put_without_prev_kv_returns_no_previous_version() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "old");
+    assert_eq!(fx.must_put("k", "new").prev_kv, None);
+}
+
+#[test]
+fn put_ignore_value_on_missing_key_is_rejected_without_bumping_the_revision() {
+    let mut fx = must_bootstrap();
+    fx.must_put("other", "x");
+    let request = TxnRequest {
+        success: vec![put_op(PutRequest { key: "missing".into(), ignore_value: true, ..Default::default() })],
+        ..Default::default()
+    };
+    let error = fx.must_txn_error(request);
+    assert_eq!(error.code, 3);
+    assert_eq!(error.message, messages::KEY_NOT_FOUND);
+    assert_eq!(fx.revision(), 2);
+    assert_eq!(fx.must_get("missing"), None);
+    assert_eq!(fx.sm.applied_index(), fx.index, "a rejected command is still applied");
+}
+
+#[test]
+fn put_ignore_value_keeps_the_stored_value() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "kept");
+    fx.must_put_request(PutRequest { key: "k".into(), ignore_value: true, ..Default::default() });
+    let kv = fx.must_get("k").expect("k");
+    assert_eq!(kv.value, b"kept");
+    assert_eq!((kv.mod_revision, kv.version), (3, 2));
+}
+
+// ---- DeleteRange ----
+
+#[test]
+fn delete_range_over_a_prefix_returns_deleted_count_and_prev_kvs() {
+    let mut fx = must_bootstrap();
+    fx.must_put("app/a", "1");
+    fx.must_put("app/b", "2");
+    fx.must_put("apple", "outside");
+    fx.must_put("b", "outside");
+    let response = fx.must_delete_request(DeleteRangeRequest {
+        key: "app/".into(),
+        range_end: prefix_end(b"app/"),
+        prev_kv: true,
+    });
+    assert_eq!(response.deleted, 2);
+    assert_eq!(keys(&response.prev_kvs), ["app/a", "app/b"]);
+    assert_eq!(values(&response.prev_kvs), ["1", "2"]);
+    assert_eq!(header_revision(response.header), 6);
+    let left = fx.must_range(&RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() });
+    assert_eq!(keys(&left.kvs), ["apple", "b"]);
+}
+
+#[test]
+fn delete_range_without_prev_kv_returns_only_the_count() {
+    let mut fx = must_bootstrap();
+    fx.must_put("p/a", "1");
+    fx.must_put("p/b", "2");
+    let response = fx.must_delete_request(DeleteRangeRequest {
+        key: "p/".into(),
+        range_end: prefix_end(b"p/"),
+        prev_kv: false,
+    });
+    assert_eq!(response.deleted, 2);
+    assert!(response.prev_kvs.is_empty());
+}
+
+#[test]
+fn delete_range_that_deletes_nothing_does_not_bump_the_revision() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    let response = fx.must_delete_request(DeleteRangeRequest {
+        key: "nothing/".into(),
+        range_end: prefix_end(b"nothing/"),
+        prev_kv: true,
+    });
+    assert_eq!(response.deleted, 0);
+    assert_eq!(header_revision(response.header), 2);
+    assert_eq!(fx.revision(), 2);
+}
+
+#[test]
+fn deleting_an_already_deleted_key_does_not_bump_the_revision() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    fx.must_delete("k");
+    assert_eq!(fx.must_delete("k").deleted, 0);
+    assert_eq!(fx.revision(), 3);
+}
+
+// ---- Txn compares ----
+
+#[test]
+fn txn_value_equal_takes_the_success_branch_when_the_value_matches() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v1");
+    let value = |v: &str| compare::TargetUnion::Value(v.into());
+    assert!(must_branch(&mut fx, compare("k", compare::CompareResult::Equal, value("v1"))));
+    assert!(!must_branch(&mut fx, compare("k", compare::CompareResult::Equal, value("v2"))));
+}
+
+#[test]
+fn txn_value_greater_less_and_not_equal_compare_bytes() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "m");
+    let value = |v: &str| compare::TargetUnion::Value(v.into());
+    use compare::CompareResult::{Greater, Less, NotEqual};
+    assert!(must_branch(&mut fx, compare("k", Greater, value("a"))));
+    assert!(!must_branch(&mut fx, compare("k", Greater, value("z"))));
+    assert!(must_branch(&mut fx, compare("k", Less, value("z"))));
+    assert!(!must_branch(&mut fx, compare("k", Less, value("m"))));
+    assert!(must_branch(&mut fx, compare("k", NotEqual, value("x"))));
+    assert!(!must_branch(&mut fx, compare("k", NotEqual, value("m"))));
+}
+
+#[test]
+fn txn_value_compare_on_a_missing_key_is_false() {
+    let mut fx = must_bootstrap();
+    let value = compare::TargetUnion::Value(vec![]);
+    assert!(!must_branch(&mut fx, compare("missing", compare::CompareResult::Equal, value.clone())));
+    assert!(!must_branch(&mut fx, compare("missing", compare::CompareResult::NotEqual, value)));
+}
+
+#[test]
+fn txn_version_compares_count_puts() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "1");
+    fx.must_put("k", "2");
+    let version = compare::TargetUnion::Version;
+    use compare::CompareResult::{Equal, Greater, Less};
+    assert!(must_branch(&mut fx, compare("k", Equal, version(2))));
+    assert!(must_branch(&mut fx, compare("k", Greater, version(1))));
+    assert!(!must_branch(&mut fx, compare("k", Greater, version(2))));
+    assert!(!must_branch(&mut fx, compare("k", Less, version(2))));
+}
+
+#[test]
+fn txn_version_equal_zero_is_create_if_absent() {
+    let mut fx = must_bootstrap();
+    let absent = || compare("k", compare::CompareResult::Equal, compare::TargetUnion::Version(0));
+    let create = |value: &str| TxnRequest {
+        compare: vec![absent()],
+        success: vec![put_op(put("k", value))],
+        failure: vec![range_op(RangeRequest { key: "k".into(), ..Default::default() })],
+    };
+    assert!(fx.must_txn(create("first")).succeeded);
+    let second = fx.must_txn(create("second"));
+    assert!(!second.succeeded);
+    match single_response(second) {
+        response_op::Response::ResponseRange(range) => assert_eq!(values(&range.kvs), ["first"]),
+        other => panic!("expected a Range response, got {other:?}"),
+    }
+    assert_eq!(fx.must_get("k").map(|kv| kv.value), Some(b"first".to_vec()));
+}
+
+#[test]
+fn txn_create_revision_compares() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "1"); // created at 2
+    fx.must_put("k", "2"); // still created at 2
+    let create = compare::TargetUnion::CreateRevision;
+    use compare::CompareResult::{Equal, Greater, Less};
+    assert!(must_branch(&mut fx, compare("k", Equal, create(2))));
+    assert!(must_branch(&mut fx, compare("k", Less, create(3))));
+    assert!(!must_branch(&mut fx, compare("k", Less, create(2))));
+    assert!(!must_branch(&mut fx, compare("k", Greater, create(2))));
+}
+
+#[test]
+fn txn_mod_revision_compares() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "1"); // 2
+    fx.must_put("k", "2"); // 3
+    let modified = compare::TargetUnion::ModRevision;
+    use compare::CompareResult::{Equal, Greater, Less, NotEqual};
+    assert!(must_branch(&mut fx, compare("k", Equal, modified(3))));
+    assert!(!must_branch(&mut fx, compare("k", Equal, modified(2))));
+    assert!(must_branch(&mut fx, compare("k", NotEqual, modified(2))));
+    assert!(!must_branch(&mut fx, compare("k", NotEqual, modified(3))));
+    assert!(must_branch(&mut fx, compare("k", Greater, modified(2))));
+    assert!(must_branch(&mut fx, compare("k", Less, modified(4))));
+}
+
+#[test]
+fn txn_compare_over_a_range_must_hold_for_every_key() {
+    let mut fx = must_bootstrap();
+    fx.must_put("p/a", "1"); // 2
+    fx.must_put("p/b", "2"); // 3
+    let below = |revision: i64| Compare {
+        range_end: prefix_end(b"p/"),
+        ..compare("p/", compare::CompareResult::Less, compare::TargetUnion::ModRevision(revision))
+    };
+    assert!(must_branch(&mut fx, below(4)));
+    assert!(!must_branch(&mut fx, below(3)), "p/b was modified at 3");
+}
+
+#[test]
+fn txn_failure_branch_without_writes_does_not_bump_the_revision() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    let response = fx.must_txn(TxnRequest {
+        compare: vec![compare("k", compare::CompareResult::Equal, compare::TargetUnion::Value("other".into()))],
+        success: vec![put_op(put("k", "changed"))],
+        failure: vec![range_op(RangeRequest { key: "k".into(), ..Default::default() })],
+    });
+    assert!(!response.succeeded);
+    assert_eq!(header_revision(response.header), 2);
+    assert_eq!(fx.revision(), 2);
+    assert_eq!(fx.must_get("k").map(|kv| kv.value), Some(b"v".to_vec()));
+}
+
+#[test]
+fn txn_writes_share_one_revision() {
+    let mut fx = must_bootstrap();
+    let response = fx.must_txn(TxnRequest {
+        success: vec![put_op(put("a", "1")), put_op(put("b", "2"))],
+        ..Default::default()
+    });
+    assert_eq!(header_revision(response.header), 2);
+    assert_eq!(fx.must_get("a").map(|kv| kv.mod_revision), Some(2));
+    assert_eq!(fx.must_get("b").map(|kv| kv.mod_revision), Some(2));
+}
+
+#[test]
+fn txn_range_after_put_in_the_same_txn_sees_the_put() {
+    let mut fx = must_bootstrap();
+    fx.must_put("p/old", "1");
+    let response = fx.must_txn(TxnRequest {
+        success: vec![put_op(put("p/new", "2")), range_op(prefix_range("p/"))],
+        ..Default::default()
+    });
+    assert_eq!(header_revision(response.header.clone()), 3);
+    let range = match response.responses.into_iter().nth(1).and_then(|op| op.response) {
+        Some(response_op::Response::ResponseRange(range)) => range,
+        other => panic!("expected a Range response, got {other:?}"),
+    };
+    assert_eq!(keys(&range.kvs), ["p/new", "p/old"]);
+    assert_eq!(range.count, 2);
+    let new = &range.kvs[0];
+    assert_eq!((new.create_revision, new.mod_revision, new.version), (3, 3, 1));
+}
+
+#[test]
+fn txn_with_the_same_key_put_twice_is_rejected() {
+    let mut fx = must_bootstrap();
+    let error = fx.must_txn_error(TxnRequest {
+        success: vec![put_op(put("k", "1")), put_op(put("k", "2"))],
+        ..Default::default()
+    });
+    assert_eq!(error.code, 3);
+    assert_eq!(error.message, messages::DUPLICATE_KEY);
+    assert_eq!(fx.revision(), 1);
+    assert_eq!(fx.must_get("k"), None);
+}
+
+#[test]
+fn txn_may_put_the_same_key_in_success_and_failure() {
+    let mut fx = must_bootstrap();
+    let response = fx.must_txn(TxnRequest {
+        compare: vec![],
+        success: vec![put_op(put("k", "success"))],
+        failure: vec![put_op(put("k", "failure"))],
+    });
+    assert!(response.succeeded);
+    assert_eq!(fx.must_get("k").map(|kv| kv.value), Some(b"success".to_vec()));
+}
+
+#[test]
+#[ignore = "bug: validate_txn ignores its outer_puts argument, so a nested Txn may put a key its parent puts"]
+fn txn_with_a_key_put_in_a_nested_txn_and_its_parent_is_rejected() {
+    let mut fx = must_bootstrap();
+    let nested = TxnRequest { success: vec![put_op(put("k", "inner"))], ..Default::default() };
+    let error = fx.must_txn_error(TxnRequest {
+        success: vec![put_op(put("k", "outer")), RequestOp { request: Some(request_op::Request::RequestTxn(nested)) }],
+        ..Default::default()
+    });
+    assert_eq!(error.message, messages::DUPLICATE_KEY);
+    assert_eq!(fx.revision(), 1);
+}
+
+// ---- Range ----
+
+#[test]
+fn range_at_an_old_revision_sees_the_values_of_then() {
+    let mut fx = must_bootstrap();
+    fx.must_put("a", "a2"); // 2
+    fx.must_put("b", "b3"); // 3
+    fx.must_put("a", "a4"); // 4
+    fx.must_delete("b"); // 5
+    let at = |revision: i64| RangeRequest { key: vec![0], range_end: vec![0], revision, ..Default::default() };
+    assert_eq!(values(&fx.must_range(&at(1)).kvs), Vec::<String>::new());
+    assert_eq!(values(&fx.must_range(&at(2)).kvs), ["a2"]);
+    assert_eq!(values(&fx.must_range(&at(3)).kvs), ["a2", "b3"]);
+    assert_eq!(values(&fx.must_range(&at(4)).kvs), ["a4", "b3"]);
+    assert_eq!(values(&fx.must_range(&at(5)).kvs), ["a4"]);
+    let old = fx.must_range(&RangeRequest { key: "a".into(), revision: 3, ..Default::default() });
+    assert_eq!(header_revision(old.header), 5, "the header carries the current revision");
+    assert_eq!(old.kvs[0].mod_revision, 2);
+}
+
+/// Puts `p/a`..`p/e` at revisions 2..=6, plus a key outside the prefix.
+fn must_five_keys() -> Fixture {
+    let mut fx = must_bootstrap();
+    for key in ["p/a", "p/b", "p/c", "p/d", "p/e"] {
+        fx.must_put(key, &format!("value of {key}"));
+    }
+    fx.must_put("q", "outside");
+    fx
+}
+
+#[test]
+fn range_with_limit_reports_more_and_the_full_count() {
+    let fx = must_five_keys();
+    let response = fx.must_range(&RangeRequest { limit: 2, ..prefix_range("p/") });
+    assert_eq!(keys(&response.kvs), ["p/a", "p/b"]);
+    assert!(response.more);
+    assert_eq!(response.count, 5);
+}
+
+#[test]
+fn range_with_limit_covering_every_key_has_no_more() {
+    let fx = must_five_keys();
+    let response = fx.must_range(&RangeRequest { limit: 5, ..prefix_range("p/") });
+    assert_eq!(response.kvs.len(), 5);
+    assert!(!response.more);
+    assert_eq!(response.count, 5);
+}
+
+#[test]
+fn range_count_only_returns_the_count_without_keys() {
+    let fx = must_five_keys();
+    let response = fx.must_range(&RangeRequest { count_only: true, ..prefix_range("p/") });
+    assert!(response.kvs.is_empty());
+    assert_eq!(response.count, 5);
+    assert!(!response.more);
+}
+
+#[test]
+fn range_keys_only_returns_keys_without_values() {
+    let fx = must_five_keys();
+    let response = fx.must_range(&RangeRequest { keys_only: true, ..prefix_range("p/") });
+    assert_eq!(keys(&response.kvs), ["p/a", "p/b", "p/c", "p/d", "p/e"]);
+    assert!(response.kvs.iter().all(|kv| kv.value.is_empty()), "{:?}", response.kvs);
+    assert_eq!(response.kvs[2].mod_revision, 4, "metadata is still returned");
+}
+
+#[test]
+fn range_sorted_by_key_descending_with_limit() {
+    let fx = must_five_keys();
+    let response = fx.must_range(&RangeRequest {
+        sort_order: range_request::SortOrder::Descend as i32,
+        sort_target: range_request::SortTarget::Key as i32,
+        limit: 3,
+        ..prefix_range("p/")
+    });
+    assert_eq!(keys(&response.kvs), ["p/e", "p/d", "p/c"]);
+    assert!(response.more);
+    assert_eq!(response.count, 5);
+}
+
+#[test]
+fn range_sorted_by_key_descending_skips_deleted_and_overwritten_versions() {
+    let mut fx = must_five_keys();
+    fx.must_delete("p/e");
+    fx.must_put("p/b", "rewritten");
+    let response = fx.must_range(&RangeRequest {
+        sort_order: range_request::SortOrder::Descend as i32,
+        ..prefix_range("p/")
+    });
+    assert_eq!(keys(&response.kvs), ["p/d", "p/c", "p/b", "p/a"]);
+    assert_eq!(response.kvs[2].value, b"rewritten");
+}
+
+#[test]
+fn range_sorted_by_mod_revision() {
+    let mut fx = must_five_keys();
+    fx.must_put("p/c", "newest"); // 8
+    fx.must_put("p/a", "newer"); // 9
+    let sorted = |order: range_request::SortOrder, limit: i64| RangeRequest {
+        sort_order: order as i32,
+        sort_target: range_request::SortTarget::Mod as i32,
+        limit,
+        ..prefix_range("p/")
+    };
+    let ascending = fx.must_range(&sorted(range_request::SortOrder::Ascend, 0));
+    assert_eq!(keys(&ascending.kvs), ["p/b", "p/d", "p/e", "p/c", "p/a"]);
+    let descending = fx.must_range(&sorted(range_request::SortOrder::Descend, 2));
+    assert_eq!(keys(&descending.kvs), ["p/a", "p/c"]);
+    assert!(descending.more);
+    assert_eq!(descending.count, 5);
+}
+
+#[test]
+fn range_without_a_key_is_rejected() {
+    let fx = must_bootstrap();
+    let error = fx.range(&RangeRequest::default()).expect_err("range without key");
+    assert_eq!(error, Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+}
+
+// ---- compaction ----
+
+#[test]
+fn range_at_a_compacted_revision_is_out_of_range() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "2");
+    fx.must_put("k", "3");
+    fx.must_put("k", "4");
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false }));
+    let at = |revision: i64| RangeRequest { key: "k".into(), revision, ..Default::default() };
+    let error = fx.range(&at(2)).expect_err("read below the compaction revision");
+    assert_eq!(error, Error::OutOfRange(messages::COMPACTED.into()));
+    assert_eq!(values(&fx.must_range(&at(3)).kvs), ["3"], "the compaction revision itself stays readable");
+}
+
+#[test]
+fn range_at_a_future_revision_is_out_of_range() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    let error = fx
+        .range(&RangeRequest { key: "k".into(), revision: 3, ..Default::default() })
+        .expect_err("read beyond the current revision");
+    assert_eq!(error, Error::OutOfRange(messages::FUTURE_REV.into()));
+}
+
+#[test]
+fn compact_answers_the_current_revision_and_does_not_bump_it() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "2");
+    fx.must_put("k", "3");
+    let result = fx.apply(command::Kind::Compact(CompactionRequest { revision: 2, physical: true }));
+    match result.kind {
+        Some(command_result::Kind::Compact(response)) => assert_eq!(header_revision(response.header), 3),
+        other => panic!("expected a Compact response, got {other:?}"),
+    }
+    assert_eq!(fx.revision(), 3);
+    assert_eq!(fx.shared.compact_revision(), 2);
+}
+
+#[test]
+fn compact_keeps_the_latest_version_and_drops_deleted_keys() {
+    let mut fx = must_bootstrap();
+    fx.must_put("live", "old"); // 2
+    fx.must_put("gone", "x"); // 3
+    fx.must_put("live", "new"); // 4
+    fx.must_delete("gone"); // 5
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 5, physical: true }));
+    let mvcc_keys = fx.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false).count();
+    assert_eq!(mvcc_keys, 1, "only the newest version of `live` survives");
+    assert_eq!(fx.must_get("live").map(|kv| kv.value), Some(b"new".to_vec()));
+    assert_eq!(fx.must_get("gone"), None);
+}
+
+#[test]
+fn compact_at_or_below_the_compaction_revision_is_rejected() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "2");
+    fx.must_put("k", "3");
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false }));
+    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest { revision: 2, physical: false })));
+    assert_eq!((error.code, error.message.as_str()), (11, messages::COMPACTED));
+    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false })));
+    assert_eq!((error.code, error.message.as_str()), (11, messages::COMPACTED));
+    assert_eq!(fx.shared.compact_revision(), 3);
+}
+
+#[test]
+fn compact_beyond_the_current_revision_is_rejected() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "2");
+    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false })));
+    assert_eq!((error.code, error.message.as_str()), (11, messages::FUTURE_REV));
+    assert_eq!(fx.shared.compact_revision(), 0);
+}
+
+// ---- membership ----
+
+fn must_register(fx: &mut Fixture, peer_addr: &str) -> NodeInfo {
+    match fx.apply(command::Kind::RegisterNode(node(0, peer_addr))).kind {
+        Some(command_result::Kind::Registered(node)) => node,
+        other => panic!("expected a registration, got {other:?}"),
+    }
+}
+
+#[test]
+fn register_node_allocates_ids_after_the_first_node() {
+    let mut fx = must_bootstrap();
+    assert_eq!(must_register(&mut fx, "10.0.0.2:7000").node_id, 2);
+    assert_eq!(must_register(&mut fx, "10.0.0.3:7000").node_id, 3);
+    let members = fx.shared.members();
+    let ids: Vec<u64> = members.iter().map(|m| m.node_id).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(members[2].peer_addr, "10.0.0.3:7000");
+}
+
+#[test]
+fn register_node_is_idempotent_for_the_same_peer_address() {
+    let mut fx = must_bootstrap();
+    assert_eq!(must_register(&mut fx, "10.0.0.2:7000").node_id, 2);
+    assert_eq!(must_register(&mut fx, "10.0.0.2:7000").node_id, 2);
+    assert_eq!(fx.shared.members().len(), 2);
+    assert_eq!(must_register(&mut fx, "10.0.0.3:7000").node_id, 3, "a repeated registration allocates no id");
+}
+
+#[test]
+fn register_node_does_not_bump_the_revision() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    must_register(&mut fx, "10.0.0.2:7000");
+    assert_eq!(fx.revision(), 2);
+}
+
+// ---- durability, snapshots, bad input ----
+
+#[test]
+fn reopening_loads_the_applied_state() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    must_register(&mut fx, "10.0.0.2:7000");
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 2, physical: false }));
+    let reopened = must_open(fx.engine.clone());
+    assert_eq!(reopened.sm.applied_index(), fx.index);
+    assert_eq!(reopened.revision(), 2);
+    assert_eq!(reopened.shared.compact_revision(), 2);
+    assert_eq!(reopened.shared.members(), fx.shared.members());
+    assert_eq!(reopened.must_get("k").map(|kv| kv.value), Some(b"v".to_vec()));
+}
+
+#[test]
+fn apply_other_records_the_index_and_new_voters() {
+    let mut fx = must_bootstrap();
+    fx.sm.apply_other(1, None).expect("apply empty entry");
+    assert_eq!(fx.shared.descriptor().replicas, [1]);
+    fx.sm.apply_other(2, Some(&[1, 2, 3])).expect("apply conf change");
+    assert_eq!(fx.sm.applied_index(), 2);
+    assert_eq!(fx.shared.applied_index(), 2);
+    assert_eq!(fx.shared.descriptor().replicas, [1, 2, 3]);
+    fx.index = 2;
+    fx.must_put("k", "v");
+    assert_eq!(fx.shared.applied_index(), 3);
+}
+
+#[test]
+fn snapshot_restored_on_another_engine_reads_the_same() {
+    let mut source = must_bootstrap();
+    source.must_put("p/a", "1"); // 2
+    source.must_put("p/b", "2"); // 3
+    source.must_put("p/a", "3"); // 4
+    source.must_delete("p/b"); // 5
+    source.must_put("q", "4"); // 6
+    must_register(&mut source, "10.0.0.2:7000");
+    let data = source.sm.snapshot().expect("snapshot");
+
+    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+    let mut target = must_open(engine);
+    let mut batch = WriteBatch::new();
+    target.sm.restore(source.index, &[1, 2], &data, &mut batch).expect("restore");
+    target.engine.write(batch, false).expect("write restore batch");
+
+    assert_eq!(target.revision(), 6);
+    assert_eq!(target.sm.applied_index(), source.index);
+    assert_eq!(target.shared.members(), source.shared.members());
+    assert_eq!(target.shared.descriptor().replicas, [1, 2]);
+    let everything = |revision: i64| RangeRequest { key: vec![0], range_end: vec![0], revision, ..Default::default() };
+    for revision in [0, 1, 3, 4, 6] {
+        assert_eq!(target.must_range(&everything(revision)), source.must_range(&everything(revision)), "at {revision}");
+    }
+    assert_eq!(values(&target.must_range(&everything(0)).kvs), ["3", "4"]);
+}
+
+#[test]
+fn restored_state_machine_continues_from_the_snapshot() {
+    let mut source = must_bootstrap();
+    source.must_put("k", "v"); // 2
+    must_register(&mut source, "10.0.0.2:7000");
+    let data = source.sm.snapshot().expect("snapshot");
+
+    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+    let mut target = must_open(engine);
+    target.must_put("stale", "replaced by the snapshot");
+    let mut batch = WriteBatch::new();
+    target.sm.restore(10, &[1, 2], &data, &mut batch).expect("restore");
+    target.engine.write(batch, false).expect("write restore batch");
+    target.index = 10;
+
+    assert_eq!(target.must_get("stale"), None);
+    assert_eq!(target.must_put("k", "w").header.map(|h| h.revision), Some(3));
+    assert_eq!(must_register(&mut target, "10.0.0.3:7000").node_id, 3);
+    assert_eq!(must_open(target.engine.clone()).sm.applied_index(), target.index);
+}
+
+#[test]
+fn undecodable_command_gives_an_error_result() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    let error = must_error(fx.apply_bytes(&[0xff, 0xff, 0xff]));
+    assert_eq!(error.code, 3);
+    assert!(error.message.contains("undecodable command"), "{}", error.message);
+    assert_eq!(fx.sm.applied_index(), fx.index);
+    assert_eq!(fx.revision(), 2);
+}
+
+#[test]
+fn empty_command_gives_an_error_result() {
+    let mut fx = must_bootstrap();
+    let error = must_error(fx.apply_bytes(&Command { kind: None }.encode_to_vec()));
+    assert_eq!(error.code, 3);
+    assert_eq!(fx.sm.applied_index(), fx.index);
+}
+
+#[test]
+#[should_panic(expected = "applied twice")]
+fn applying_an_index_twice_panics() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    let bytes = Command { kind: Some(command::Kind::Txn(TxnRequest::default())) }.encode_to_vec();
+    let _ = fx.sm.apply(fx.index, &bytes);
+}

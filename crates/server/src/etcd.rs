@@ -1,0 +1,298 @@
+//! The etcd v3 API (gRPC services KV, Cluster, Maintenance, Watch, Lease) on the KV layer.
+//!
+//! Writes (Put, DeleteRange, Txn, Compact) become one Raft command each and are answered
+//! when applied. Range is linearizable by default (ReadIndex, then a local read at the applied
+//! revision); with `serializable` it reads local state without a Raft round, as etcd does.
+//! Errors carry the gRPC codes and messages etcd uses, so etcd clients react as they would
+//! to etcd (for example, retry on Unavailable).
+
+use crate::node::NodeContext;
+use atoll_kv::Error as KvError;
+use atoll_proto::atoll::{command, command_result, CommandResult};
+use atoll_proto::etcdserverpb::*;
+use atoll_proto::Message as _;
+use atoll_types::limits::REQUEST_BYTES_MAX;
+use atoll_types::FIRST_RANGE_ID;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// Converts a KV error into the status etcd would answer.
+pub fn kv_status(error: KvError) -> Status {
+    match error {
+        KvError::InvalidArgument(m) => Status::invalid_argument(m),
+        KvError::NotFound(m) => Status::not_found(m),
+        KvError::OutOfRange(m) => Status::out_of_range(m),
+        KvError::Conflict => Status::aborted(error.to_string()),
+        KvError::Unavailable(m) => Status::unavailable(m),
+        KvError::Overloaded(m) => Status::resource_exhausted(m),
+        KvError::Corrupt(_) | KvError::Storage(_) => Status::internal(error.to_string()),
+    }
+}
+
+/// Converts a store error into the status etcd would answer.
+pub fn store_status(error: atoll_replication::Error) -> Status {
+    use atoll_replication::Error as E;
+    match error {
+        E::Overloaded => Status::resource_exhausted(error.to_string()),
+        E::ConfChangeRejected(_) => Status::failed_precondition(error.to_string()),
+        _ => Status::unavailable(error.to_string()),
+    }
+}
+
+fn check_size<T: prost::Message>(request: &T) -> Result<(), Status> {
+    if request.encoded_len() > REQUEST_BYTES_MAX {
+        return Err(Status::invalid_argument(atoll_kv::error::messages::REQUEST_TOO_LARGE));
+    }
+    Ok(())
+}
+
+/// The etcd API services of one node.
+#[derive(Clone)]
+pub struct EtcdApi {
+    context: Arc<NodeContext>,
+}
+
+impl EtcdApi {
+    pub fn new(context: Arc<NodeContext>) -> Self {
+        EtcdApi { context }
+    }
+
+    fn header(&self, revision: i64) -> Option<ResponseHeader> {
+        Some(ResponseHeader {
+            cluster_id: self.context.cluster_id,
+            member_id: self.context.node_id.0,
+            revision,
+            raft_term: self.context.raft_term(),
+        })
+    }
+
+    /// Proposes a command and returns what the state machine answered.
+    pub async fn propose(&self, kind: command::Kind) -> Result<command_result::Kind, Status> {
+        let data = atoll_proto::atoll::Command { kind: Some(kind) }.encode_to_vec();
+        let result: CommandResult = self.context.store.propose(FIRST_RANGE_ID, data).await.map_err(store_status)?;
+        match result.kind {
+            Some(command_result::Kind::Error(e)) => Err(Status::new(tonic::Code::from(e.code), e.message)),
+            Some(kind) => Ok(kind),
+            None => Err(Status::internal("empty command result")),
+        }
+    }
+
+    async fn txn_inner(&self, request: TxnRequest) -> Result<TxnResponse, Status> {
+        match self.propose(command::Kind::Txn(request)).await? {
+            command_result::Kind::Txn(mut response) => {
+                let revision = response.header.map_or(0, |h| h.revision);
+                response.header = self.header(revision);
+                Ok(response)
+            }
+            _ => Err(Status::internal("unexpected command result")),
+        }
+    }
+
+    /// Runs a one-operation Txn and returns its single response.
+    async fn single(&self, op: request_op::Request) -> Result<(response_op::Response, i64), Status> {
+        let request = TxnRequest { compare: vec![], success: vec![RequestOp { request: Some(op) }], failure: vec![] };
+        let response = self.txn_inner(request).await?;
+        let revision = response.header.map_or(0, |h| h.revision);
+        let op = response.responses.into_iter().next().and_then(|r| r.response);
+        op.map(|op| (op, revision)).ok_or_else(|| Status::internal("missing response"))
+    }
+
+    /// Linearizable or serializable Range.
+    pub async fn range_inner(&self, request: RangeRequest) -> Result<RangeResponse, Status> {
+        if !request.serializable {
+            self.context.store.read_index(FIRST_RANGE_ID).await.map_err(store_status)?;
+        }
+        let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("etcdserver: no range replica on this node"))?;
+        let mut response = shared.view(self.context.engine.as_ref()).range(&request).map_err(kv_status)?;
+        response.header = self.header(response.header.map_or(0, |h| h.revision));
+        Ok(response)
+    }
+
+    fn observe(&self, method: &str, started: Instant) {
+        self.context.metrics.rpc_seconds.with_label_values(&[method]).observe(started.elapsed().as_secs_f64());
+    }
+}
+
+#[tonic::async_trait]
+impl kv_server::Kv for EtcdApi {
+    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        check_size(&request)?;
+        let result = self.range_inner(request).await;
+        self.observe("Range", started);
+        result.map(Response::new)
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        check_size(&request)?;
+        let result = match self.single(request_op::Request::RequestPut(request)).await {
+            Ok((response_op::Response::ResponsePut(mut put), revision)) => {
+                put.header = self.header(revision);
+                Ok(put)
+            }
+            Ok(_) => Err(Status::internal("unexpected response")),
+            Err(status) => Err(status),
+        };
+        self.observe("Put", started);
+        result.map(Response::new)
+    }
+
+    async fn delete_range(&self, request: Request<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        check_size(&request)?;
+        let result = match self.single(request_op::Request::RequestDeleteRange(request)).await {
+            Ok((response_op::Response::ResponseDeleteRange(mut delete), revision)) => {
+                delete.header = self.header(revision);
+                Ok(delete)
+            }
+            Ok(_) => Err(Status::internal("unexpected response")),
+            Err(status) => Err(status),
+        };
+        self.observe("DeleteRange", started);
+        result.map(Response::new)
+    }
+
+    async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        check_size(&request)?;
+        let result = self.txn_inner(request).await;
+        self.observe("Txn", started);
+        result.map(Response::new)
+    }
+
+    async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+        match self.propose(command::Kind::Compact(request.into_inner())).await? {
+            command_result::Kind::Compact(response) => {
+                let revision = response.header.map_or(0, |h| h.revision);
+                Ok(Response::new(CompactionResponse { header: self.header(revision) }))
+            }
+            _ => Err(Status::internal("unexpected command result")),
+        }
+    }
+}
+
+fn member(info: &atoll_proto::atoll::NodeInfo) -> Member {
+    Member {
+        id: info.node_id,
+        name: info.name.clone(),
+        peer_ur_ls: vec![format!("http://{}", info.peer_addr)],
+        client_ur_ls: vec![format!("http://{}", info.etcd_addr)],
+        is_learner: false,
+    }
+}
+
+fn not_served(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not supported by Atoll yet"))
+}
+
+#[tonic::async_trait]
+impl cluster_server::Cluster for EtcdApi {
+    async fn member_add(&self, _: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+        Err(Status::unimplemented("add a member by starting it with `atoll start --join <address>`"))
+    }
+    async fn member_remove(&self, _: Request<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
+        Err(not_served("MemberRemove (node decommission)"))
+    }
+    async fn member_update(&self, _: Request<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
+        Err(not_served("MemberUpdate"))
+    }
+    async fn member_list(&self, request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+        if request.into_inner().linearizable {
+            self.context.store.read_index(FIRST_RANGE_ID).await.map_err(store_status)?;
+        }
+        let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("no range replica on this node"))?;
+        let members = shared.members().iter().map(member).collect();
+        Ok(Response::new(MemberListResponse { header: self.header(shared.revision()), members }))
+    }
+    async fn member_promote(&self, _: Request<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
+        Err(not_served("MemberPromote"))
+    }
+}
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl maintenance_server::Maintenance for EtcdApi {
+    type SnapshotStream = SnapshotStream;
+
+    async fn alarm(&self, _: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let revision = self.context.range(FIRST_RANGE_ID).map_or(0, |r| r.revision());
+        Ok(Response::new(AlarmResponse { header: self.header(revision), alarms: vec![] }))
+    }
+
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let status = self.context.store.status().await.map_err(store_status)?;
+        let range = status.iter().find(|r| r.range_id == FIRST_RANGE_ID).cloned().unwrap_or_default();
+        let revision = self.context.range(FIRST_RANGE_ID).map_or(0, |r| r.revision());
+        let db_size = self.context.engine.size_bytes() as i64;
+        Ok(Response::new(StatusResponse {
+            header: self.header(revision),
+            // The etcd API level Atoll implements; Atoll's own version is in the errors-free
+            // `atoll node status` output and /health.
+            version: "3.5.0".into(),
+            db_size,
+            leader: range.leader_id,
+            raft_index: range.commit_index,
+            raft_term: range.term,
+            raft_applied_index: range.applied_index,
+            errors: vec![],
+            db_size_in_use: db_size,
+            is_learner: false,
+        }))
+    }
+
+    async fn defragment(&self, _: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        Err(not_served("Defragment (the LSM engine compacts by itself)"))
+    }
+    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        Err(not_served("Hash"))
+    }
+    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        Err(not_served("HashKV"))
+    }
+    async fn snapshot(&self, _: Request<SnapshotRequest>) -> Result<Response<SnapshotStream>, Status> {
+        Err(not_served("Snapshot (use atoll backup, coming later)"))
+    }
+    async fn move_leader(&self, _: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        Err(not_served("MoveLeader"))
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl watch_server::Watch for EtcdApi {
+    type WatchStream = WatchStream;
+    async fn watch(&self, _: Request<tonic::Streaming<WatchRequest>>) -> Result<Response<WatchStream>, Status> {
+        Err(not_served("Watch"))
+    }
+}
+
+#[tonic::async_trait]
+impl lease_server::Lease for EtcdApi {
+    type LeaseKeepAliveStream = KeepAliveStream;
+    async fn lease_grant(&self, _: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+        Err(not_served("Lease"))
+    }
+    async fn lease_revoke(&self, _: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
+        Err(not_served("Lease"))
+    }
+    async fn lease_keep_alive(&self, _: Request<tonic::Streaming<LeaseKeepAliveRequest>>) -> Result<Response<KeepAliveStream>, Status> {
+        Err(not_served("Lease"))
+    }
+    async fn lease_time_to_live(&self, _: Request<LeaseTimeToLiveRequest>) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        Err(not_served("Lease"))
+    }
+    async fn lease_leases(&self, _: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
+        Err(not_served("Lease"))
+    }
+}

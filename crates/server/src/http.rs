@@ -1,0 +1,68 @@
+//! The HTTP endpoint: `/metrics` (Prometheus text), `/health`, and fault injection.
+
+use crate::node::NodeContext;
+use atoll_types::FIRST_RANGE_ID;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use prometheus::Encoder;
+use std::sync::Arc;
+
+/// Builds the router.
+pub fn router(context: Arc<NodeContext>) -> Router {
+    let mut router = Router::new().route("/metrics", get(metrics)).route("/health", get(health));
+    if context.fault_injection {
+        router = router
+            .route("/fault/block/{node}", post(block))
+            .route("/fault/unblock/{node}", post(unblock))
+            .route("/fault/heal", post(heal));
+    }
+    router.with_state(context)
+}
+
+async fn metrics(State(context): State<Arc<NodeContext>>) -> impl IntoResponse {
+    let mut buffer = Vec::new();
+    let encoder = prometheus::TextEncoder::new();
+    if encoder.encode(&context.registry.gather(), &mut buffer).is_err() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, String::from("metrics encoding failed"));
+    }
+    (StatusCode::OK, String::from_utf8_lossy(&buffer).into_owned())
+}
+
+/// 200 when this node's replica of the first range knows a leader, 503 otherwise.
+async fn health(State(context): State<Arc<NodeContext>>) -> impl IntoResponse {
+    let status = context.store.status().await.unwrap_or_default();
+    let leader = status.iter().find(|r| r.range_id == FIRST_RANGE_ID).map_or(0, |r| r.leader_id);
+    let body = serde_json::json!({
+        "node_id": context.node_id.0,
+        "cluster_id": format!("{:x}", context.cluster_id),
+        "version": atoll_types::VERSION,
+        "leader_id": leader,
+        "status": if leader != 0 { "ok" } else { "no leader" },
+    });
+    let code = if leader != 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, body.to_string())
+}
+
+async fn block(State(context): State<Arc<NodeContext>>, Path(node): Path<u64>) -> impl IntoResponse {
+    if let Ok(mut blocked) = context.faults.blocked.write() {
+        blocked.insert(node);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn unblock(State(context): State<Arc<NodeContext>>, Path(node): Path<u64>) -> impl IntoResponse {
+    if let Ok(mut blocked) = context.faults.blocked.write() {
+        blocked.remove(&node);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn heal(State(context): State<Arc<NodeContext>>) -> impl IntoResponse {
+    if let Ok(mut blocked) = context.faults.blocked.write() {
+        blocked.clear();
+    }
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,409 @@
+//! Starting, running and stopping one node.
+
+use crate::etcd::EtcdApi;
+use crate::peer_service::PeerService;
+use crate::transport::{AddressBook, GrpcTransport, LinkFaults};
+use atoll_kv::{KvStateMachine, RangeShared};
+use atoll_proto::atoll::peer_client::PeerClient;
+use atoll_proto::atoll::{JoinRequest, NodeInfo};
+use atoll_proto::etcdserverpb::{cluster_server, kv_server, lease_server, maintenance_server, watch_server};
+use atoll_replication::metrics::StoreMetrics;
+use atoll_replication::raft_storage::RaftStorage;
+use atoll_replication::{Fatal, Store, StoreConfig, StoreHandle};
+use atoll_storage::{Engine, FjallEngine, Keyspace, WriteBatch};
+use atoll_types::limits::{GRPC_MESSAGE_BYTES_MAX, PEER_MESSAGE_BYTES_MAX};
+use atoll_types::{NodeId, RangeId, FIRST_NODE_ID, FIRST_RANGE_ID};
+use prometheus::{HistogramOpts, HistogramVec, Registry};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::{error, info, warn};
+
+const META_NODE_ID: &[u8] = b"node_id";
+const META_CLUSTER_ID: &[u8] = b"cluster_id";
+
+/// How a node is started.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub peer_listen: SocketAddr,
+    pub etcd_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    /// Addresses other nodes and clients should use; default: the listen addresses.
+    pub peer_advertise: Option<String>,
+    pub etcd_advertise: Option<String>,
+    pub http_advertise: Option<String>,
+    /// Peer addresses of running nodes to join through. Empty: bootstrap a new cluster (only
+    /// when the data directory is empty).
+    pub join: Vec<String>,
+    pub name: String,
+    /// Enables the `/fault/*` HTTP switches that cut links, for the fault harness.
+    pub fault_injection: bool,
+    /// How long to keep trying the join addresses before giving up.
+    pub join_timeout: Duration,
+}
+
+/// Why a node could not start; each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} for {what}: {reason}; choose another address with {flag}")]
+    Listen { addr: SocketAddr, what: &'static str, flag: &'static str, reason: String },
+    #[error("data directory {path}: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error("could not join a cluster through {addresses}: {reason}. Check that an Atoll node is running there, or omit --join to start a new cluster")]
+    Join { addresses: String, reason: String },
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl From<Fatal> for StartError {
+    fn from(f: Fatal) -> Self {
+        StartError::Fatal(f.0)
+    }
+}
+
+impl From<atoll_storage::Error> for StartError {
+    fn from(e: atoll_storage::Error) -> Self {
+        StartError::Storage(e.to_string())
+    }
+}
+
+/// Server-side metrics beyond the store loop's.
+pub struct ServerMetrics {
+    pub rpc_seconds: HistogramVec,
+}
+
+impl ServerMetrics {
+    fn new(registry: &Registry) -> Self {
+        let buckets = prometheus::exponential_buckets(0.00005, 2.0, 18).expect("valid buckets");
+        let rpc_seconds = HistogramVec::new(HistogramOpts::new("atoll_rpc_seconds", "etcd API request latency.").buckets(buckets), &["method"])
+            .expect("valid metric");
+        registry.register(Box::new(rpc_seconds.clone())).expect("metric registered once");
+        ServerMetrics { rpc_seconds }
+    }
+}
+
+/// What every service of a node shares.
+pub struct NodeContext {
+    pub node_id: NodeId,
+    pub cluster_id: u64,
+    pub info: NodeInfo,
+    pub engine: Arc<dyn Engine>,
+    pub store: StoreHandle<atoll_proto::atoll::CommandResult>,
+    pub ranges: Arc<RwLock<HashMap<RangeId, Arc<RangeShared>>>>,
+    pub addresses: AddressBook,
+    pub faults: Arc<LinkFaults>,
+    pub fault_injection: bool,
+    pub registry: Registry,
+    pub metrics: ServerMetrics,
+    pub started_at_unix_ms: u64,
+    raft_term: AtomicU64,
+    last_heard: Mutex<HashMap<u64, Instant>>,
+}
+
+impl NodeContext {
+    /// The shared state of a range replica on this node.
+    pub fn range(&self, range_id: RangeId) -> Option<Arc<RangeShared>> {
+        self.ranges.read().ok()?.get(&range_id).cloned()
+    }
+
+    /// The Raft term last seen for the first range.
+    pub fn raft_term(&self) -> u64 {
+        self.raft_term.load(Ordering::Relaxed)
+    }
+
+    /// Records a member's peer address.
+    pub fn learn_address(&self, info: &NodeInfo) {
+        if info.node_id != 0 && !info.peer_addr.is_empty() {
+            if let Ok(mut addresses) = self.addresses.write() {
+                addresses.insert(info.node_id, info.peer_addr.clone());
+            }
+        }
+    }
+
+    /// Notes that a Raft batch arrived from `node`.
+    pub fn heard_from(&self, node: u64) {
+        if let Ok(mut heard) = self.last_heard.lock() {
+            heard.insert(node, Instant::now());
+        }
+    }
+
+    /// Milliseconds since `node` was last heard from (0 for this node, -1 for never).
+    pub fn last_heard_ms_ago(&self, node: u64) -> i64 {
+        if node == self.node_id.0 {
+            return 0;
+        }
+        let heard = self.last_heard.lock().ok().and_then(|h| h.get(&node).copied());
+        heard.map_or(-1, |at| at.elapsed().as_millis() as i64)
+    }
+}
+
+/// A running node.
+pub struct Node {
+    pub context: Arc<NodeContext>,
+    tasks: Vec<JoinHandle<()>>,
+    fatal: tokio::sync::oneshot::Receiver<String>,
+}
+
+async fn bind(addr: SocketAddr, what: &'static str, flag: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|e| StartError::Listen { addr, what, flag, reason: e.to_string() })
+}
+
+fn prepare_data_dir(path: &PathBuf) -> Result<(), StartError> {
+    let fail = |reason: String| StartError::DataDir { path: path.clone(), reason };
+    std::fs::create_dir_all(path).map_err(|e| fail(format!("cannot create it: {e}")))?;
+    let probe = path.join(".atoll-write-probe");
+    std::fs::write(&probe, b"ok").map_err(|e| fail(format!("not writable: {e}")))?;
+    std::fs::remove_file(&probe).map_err(|e| fail(format!("not writable: {e}")))?;
+    Ok(())
+}
+
+fn read_u64(engine: &dyn Engine, key: &[u8]) -> Result<Option<u64>, StartError> {
+    match engine.get(Keyspace::Meta, key)? {
+        None => Ok(None),
+        Some(bytes) => bytes.as_slice().try_into().map(u64::from_be_bytes).map(Some).map_err(|_| StartError::Storage("corrupt node metadata".into())),
+    }
+}
+
+impl Node {
+    /// Starts a node: binds its listeners, bootstraps or joins, and serves.
+    pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
+        prepare_data_dir(&config.data_dir)?;
+        let peer_listener = bind(config.peer_listen, "peer RPC", "--peer-addr").await?;
+        let etcd_listener = bind(config.etcd_listen, "the etcd API", "--etcd-addr").await?;
+        let http_listener = bind(config.http_listen, "HTTP", "--http-addr").await?;
+        let mut info = NodeInfo {
+            node_id: 0,
+            peer_addr: config.peer_advertise.clone().unwrap_or_else(|| peer_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            etcd_addr: config.etcd_advertise.clone().unwrap_or_else(|| etcd_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            http_addr: config.http_advertise.clone().unwrap_or_else(|| http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            sql_addr: String::new(),
+            name: config.name.clone(),
+            version: atoll_types::VERSION.into(),
+        };
+        let engine: Arc<dyn Engine> = Arc::new(FjallEngine::open(&config.data_dir).map_err(|e| StartError::DataDir {
+            path: config.data_dir.clone(),
+            reason: format!("{e} (is another atoll process using it?)"),
+        })?);
+        let mut join_members = Vec::new();
+        let (node_id, cluster_id) = match (read_u64(engine.as_ref(), META_NODE_ID)?, read_u64(engine.as_ref(), META_CLUSTER_ID)?) {
+            (Some(node_id), Some(cluster_id)) => {
+                if !config.join.is_empty() {
+                    info!("data directory already belongs to node {node_id}; ignoring --join");
+                }
+                (node_id, cluster_id)
+            }
+            _ if config.join.is_empty() => bootstrap(engine.as_ref(), &mut info)?,
+            _ => {
+                let response = join(&config, &info).await?;
+                let mut batch = WriteBatch::new();
+                batch.put(Keyspace::Meta, META_NODE_ID, response.node_id.to_be_bytes().to_vec());
+                batch.put(Keyspace::Meta, META_CLUSTER_ID, response.cluster_id.to_be_bytes().to_vec());
+                engine.write(batch, true)?;
+                join_members = response.members;
+                (response.node_id, response.cluster_id)
+            }
+        };
+        info.node_id = node_id;
+        let node_id = NodeId(node_id);
+        info!(%node_id, cluster_id = format!("{cluster_id:x}"), "node identity");
+
+        let registry = Registry::new();
+        let store_metrics = StoreMetrics::new(&registry);
+        let ranges: Arc<RwLock<HashMap<RangeId, Arc<RangeShared>>>> = Arc::default();
+        let factory_engine = engine.clone();
+        let factory_ranges = ranges.clone();
+        let factory = Box::new(move |range_id: RangeId| -> Result<KvStateMachine, Fatal> {
+            let shared = Arc::new(RangeShared::default());
+            let machine = KvStateMachine::open(factory_engine.clone(), range_id, shared.clone()).map_err(|e| Fatal(e.to_string()))?;
+            if let Ok(mut ranges) = factory_ranges.write() {
+                ranges.insert(range_id, shared);
+            }
+            Ok(machine)
+        });
+        let addresses: AddressBook = Arc::default();
+        let faults = Arc::new(LinkFaults::default());
+        let transport = GrpcTransport::new(node_id, addresses.clone(), tokio::runtime::Handle::current(), faults.clone());
+        let (store, handle) = Store::open(StoreConfig::new(node_id), engine.clone(), transport, factory, store_metrics)?;
+        let (fatal_sender, fatal) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("store-{node_id}"))
+            .spawn(move || {
+                if let Err(e) = store.run() {
+                    error!(error = %e, "store loop stopped; the node must stop");
+                    let _ = fatal_sender.send(e.0);
+                }
+            })
+            .map_err(|e| StartError::Fatal(format!("cannot start the store thread: {e}")))?;
+
+        let context = Arc::new(NodeContext {
+            node_id,
+            cluster_id,
+            info: info.clone(),
+            engine,
+            store: handle,
+            ranges,
+            addresses,
+            faults,
+            fault_injection: config.fault_injection,
+            metrics: ServerMetrics::new(&registry),
+            registry,
+            started_at_unix_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+            raft_term: AtomicU64::new(0),
+            last_heard: Mutex::new(HashMap::new()),
+        });
+        for member in join_members.iter().chain(context.range(FIRST_RANGE_ID).map(|r| r.members()).unwrap_or_default().iter()) {
+            context.learn_address(member);
+        }
+        if context.range(FIRST_RANGE_ID).is_none() {
+            context.store.create_replica(FIRST_RANGE_ID).await.map_err(|e| StartError::Fatal(e.to_string()))?;
+        }
+        let tasks = vec![
+            tokio::spawn(serve_peer(context.clone(), peer_listener)),
+            tokio::spawn(serve_etcd(context.clone(), etcd_listener)),
+            tokio::spawn(serve_http(context.clone(), http_listener)),
+            tokio::spawn(refresh(context.clone())),
+        ];
+        info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, "node started");
+        Ok(Node { context, tasks, fatal })
+    }
+
+    /// Runs until the store loop fails (returns its error) or `shutdown` resolves.
+    pub async fn run_until(mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), StartError> {
+        let outcome = tokio::select! {
+            fatal = &mut self.fatal => match fatal {
+                Ok(message) => Err(StartError::Fatal(message)),
+                Err(_) => Ok(()),
+            },
+            _ = shutdown => Ok(()),
+        };
+        self.stop();
+        outcome
+    }
+
+    /// Stops serving. The store thread ends once the last handle to it is dropped.
+    pub fn stop(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn bootstrap(engine: &dyn Engine, info: &mut NodeInfo) -> Result<(u64, u64), StartError> {
+    let cluster_id: u64 = rand::random::<u64>() | 1;
+    info.node_id = FIRST_NODE_ID.0;
+    let mut batch = WriteBatch::new();
+    RaftStorage::<KvStateMachine>::bootstrap(&mut batch, FIRST_RANGE_ID, vec![FIRST_NODE_ID.0]);
+    KvStateMachine::bootstrap(&mut batch, FIRST_RANGE_ID, info);
+    batch.put(Keyspace::Meta, META_NODE_ID, FIRST_NODE_ID.0.to_be_bytes().to_vec());
+    batch.put(Keyspace::Meta, META_CLUSTER_ID, cluster_id.to_be_bytes().to_vec());
+    engine.write(batch, true)?;
+    info!(cluster_id = format!("{cluster_id:x}"), "bootstrapped a new cluster");
+    Ok((FIRST_NODE_ID.0, cluster_id))
+}
+
+async fn join(config: &NodeConfig, info: &NodeInfo) -> Result<atoll_proto::atoll::JoinResponse, StartError> {
+    let deadline = Instant::now() + config.join_timeout;
+    let mut last_error = String::from("no answer");
+    let mut attempt = 0;
+    while Instant::now() < deadline {
+        for address in &config.join {
+            attempt += 1;
+            match try_join(address, info).await {
+                Ok(response) => {
+                    info!(node_id = response.node_id, via = %address, "joined the cluster");
+                    return Ok(response);
+                }
+                Err(e) => {
+                    last_error = format!("{address}: {e}");
+                    if attempt % 5 == 1 {
+                        info!("waiting to join through {address}: {e}");
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(StartError::Join { addresses: config.join.join(","), reason: last_error })
+}
+
+async fn try_join(address: &str, info: &NodeInfo) -> Result<atoll_proto::atoll::JoinResponse, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(15));
+    let channel = endpoint.connect().await.map_err(|e| format!("cannot connect ({e})"))?;
+    let mut client = PeerClient::new(channel);
+    let response = client.join(JoinRequest { node: Some(info.clone()) }).await.map_err(|s| s.message().to_string())?;
+    Ok(response.into_inner())
+}
+
+async fn serve_peer(context: Arc<NodeContext>, listener: TcpListener) {
+    let service = atoll_proto::atoll::peer_server::PeerServer::new(PeerService::new(context))
+        .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX);
+    let result = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(service)
+        .serve_with_incoming(TcpListenerStream::new(listener))
+        .await;
+    if let Err(e) = result {
+        error!(error = %e, "peer server stopped");
+    }
+}
+
+async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener) {
+    let api = EtcdApi::new(context);
+    let result = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(kv_server::KvServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(cluster_server::ClusterServer::new(api.clone()))
+        .add_service(maintenance_server::MaintenanceServer::new(api.clone()))
+        .add_service(watch_server::WatchServer::new(api.clone()))
+        .add_service(lease_server::LeaseServer::new(api))
+        .serve_with_incoming(TcpListenerStream::new(listener))
+        .await;
+    if let Err(e) = result {
+        error!(error = %e, "etcd API server stopped");
+    }
+}
+
+async fn serve_http(context: Arc<NodeContext>, listener: TcpListener) {
+    if let Err(e) = axum::serve(listener, crate::http::router(context)).await {
+        error!(error = %e, "HTTP server stopped");
+    }
+}
+
+/// Keeps the address book and the term in the response header current.
+async fn refresh(context: Arc<NodeContext>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        interval.tick().await;
+        if let Some(shared) = context.range(FIRST_RANGE_ID) {
+            for member in shared.members() {
+                context.learn_address(&member);
+            }
+        }
+        match context.store.status().await {
+            Ok(status) => {
+                if let Some(range) = status.iter().find(|r| r.range_id == FIRST_RANGE_ID) {
+                    context.raft_term.store(range.term, Ordering::Relaxed);
+                }
+            }
+            Err(e) => warn!(error = %e, "store status unavailable"),
+        }
+    }
+}

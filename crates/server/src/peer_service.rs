@@ -1,0 +1,138 @@
+//! The `Peer` gRPC service: Raft traffic in, cluster join, node status.
+
+use crate::etcd::store_status;
+use crate::node::NodeContext;
+use atoll_proto::atoll::peer_server::Peer;
+use atoll_proto::atoll::*;
+use atoll_replication::raft::eraftpb::Message as RaftMessage;
+use atoll_types::{RangeId, FIRST_RANGE_ID};
+use protobuf::Message as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, info};
+
+/// Replicas each range aims for.
+pub const REPLICATION_FACTOR: usize = 3;
+
+/// Serves peer RPC for one node.
+pub struct PeerService {
+    context: Arc<NodeContext>,
+}
+
+impl PeerService {
+    pub fn new(context: Arc<NodeContext>) -> Self {
+        PeerService { context }
+    }
+
+    /// Registers a joining node and, while the first range has fewer than
+    /// [`REPLICATION_FACTOR`] replicas, adds it as a voter.
+    async fn join(&self, node: NodeInfo) -> Result<JoinResponse, Status> {
+        let registered = match crate::etcd::EtcdApi::new(self.context.clone())
+            .propose(command::Kind::RegisterNode(node))
+            .await?
+        {
+            command_result::Kind::Registered(info) => info,
+            _ => return Err(Status::internal("unexpected command result")),
+        };
+        info!(node_id = registered.node_id, peer_addr = %registered.peer_addr, "node registered");
+        self.context.learn_address(&registered);
+        let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("no range replica here"))?;
+        let replicas = shared.descriptor().replicas;
+        if replicas.len() < REPLICATION_FACTOR && !replicas.contains(&registered.node_id) {
+            self.add_replica(registered.node_id).await?;
+        }
+        Ok(JoinResponse { node_id: registered.node_id, cluster_id: self.context.cluster_id, members: shared.members() })
+    }
+
+    async fn add_replica(&self, node_id: u64) -> Result<(), Status> {
+        let mut attempt = 0;
+        loop {
+            match self.context.store.change_replica(FIRST_RANGE_ID, node_id, true).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 20 => {
+                    debug!(node_id, error = %e, "adding replica failed; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(store_status(e)),
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn raft(&self, request: Request<Streaming<RaftBatch>>) -> Result<Response<RaftAck>, Status> {
+        let mut stream = request.into_inner();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if batch.to_node_id != self.context.node_id.0 {
+                return Err(Status::failed_precondition(format!(
+                    "raft batch for node {} reached node {}", batch.to_node_id, self.context.node_id.0
+                )));
+            }
+            if self.context.faults.is_blocked(batch.from_node_id) {
+                continue;
+            }
+            self.context.heard_from(batch.from_node_id);
+            for envelope in batch.messages {
+                let Ok(message) = RaftMessage::parse_from_bytes(&envelope.message) else {
+                    debug!(from = batch.from_node_id, "undecodable raft message dropped");
+                    continue;
+                };
+                // A full inbox drops the message; Raft retransmits.
+                let _ = self.context.store.step(RangeId(envelope.range_id), message);
+            }
+        }
+        Ok(Response::new(RaftAck {}))
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let node = request.into_inner().node.ok_or_else(|| Status::invalid_argument("join request without node info"))?;
+        if node.peer_addr.is_empty() {
+            return Err(Status::invalid_argument("join request without a peer address"));
+        }
+        self.join(node).await.map(Response::new)
+    }
+
+    async fn status(&self, _: Request<NodeStatusRequest>) -> Result<Response<NodeStatusResponse>, Status> {
+        let raft = self.context.store.status().await.map_err(store_status)?;
+        let shared = self.context.range(FIRST_RANGE_ID);
+        let nodes = shared
+            .as_ref()
+            .map(|s| s.members())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|info| NodeLiveness { last_heard_ms_ago: self.context.last_heard_ms_ago(info.node_id), info: Some(info) })
+            .collect();
+        let ranges = raft
+            .into_iter()
+            .map(|r| {
+                let shared = self.context.range(r.range_id);
+                let mut descriptor = shared.as_ref().map(|s| s.descriptor()).unwrap_or_default();
+                descriptor.replicas = r.voters.clone();
+                RangeStatus {
+                    descriptor: Some(descriptor),
+                    leader_node_id: r.leader_id,
+                    term: r.term,
+                    commit_index: r.commit_index,
+                    applied_index: r.applied_index,
+                    revision: shared.as_ref().map_or(0, |s| s.revision()),
+                    approximate_size_bytes: self.context.engine.size_bytes(),
+                    key_count: 0,
+                }
+            })
+            .collect();
+        Ok(Response::new(NodeStatusResponse {
+            node_id: self.context.node_id.0,
+            cluster_id: self.context.cluster_id,
+            nodes,
+            ranges,
+            started_at_unix_ms: self.context.started_at_unix_ms,
+            version: atoll_types::VERSION.into(),
+        }))
+    }
+}
+

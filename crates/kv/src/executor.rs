@@ -160,7 +160,7 @@ pub struct TxnOutcome {
 
 /// Runs a Txn at `view.current_revision + 1`. Nothing is written on error.
 pub fn execute_txn(mut view: View<'_>, request: &TxnRequest) -> Result<TxnOutcome> {
-    validate_txn(request, &mut HashSet::new(), 0)?;
+    validate_txn(request, 0)?;
     let write_revision = view.current_revision + 1;
     let mut batch = WriteBatch::new();
     let mut response = run_txn(&mut view, request, write_revision, &mut batch)?;
@@ -169,44 +169,46 @@ pub fn execute_txn(mut view: View<'_>, request: &TxnRequest) -> Result<TxnOutcom
     Ok(TxnOutcome { response, batch, revision })
 }
 
-/// Checks limits and etcd's rule that one Txn may not put the same key twice.
-fn validate_txn(request: &TxnRequest, _outer_puts: &mut HashSet<Vec<u8>>, depth: usize) -> Result<()> {
+/// Checks limits and etcd's rule that one Txn may not put the same key twice, nested Txns
+/// included. Returns the keys either branch puts, for the enclosing Txn's check.
+fn validate_txn(request: &TxnRequest, depth: usize) -> Result<HashSet<Vec<u8>>> {
     let ops = request.compare.len().max(request.success.len()).max(request.failure.len());
     if ops > TXN_OPS_MAX || depth > TXN_OPS_MAX {
         return Err(Error::InvalidArgument(messages::TOO_MANY_OPS.into()));
-    }
-    for branch in [&request.success, &request.failure] {
-        let mut puts = HashSet::new();
-        for op in branch.iter() {
-            validate_op(op, &mut puts, depth)?;
-        }
     }
     for compare in &request.compare {
         if compare.key.is_empty() {
             return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
         }
     }
-    Ok(())
+    let mut all_puts = HashSet::new();
+    for branch in [&request.success, &request.failure] {
+        let mut puts = HashSet::new();
+        for op in branch.iter() {
+            for key in validate_op(op, depth)? {
+                if !puts.insert(key) {
+                    return Err(Error::InvalidArgument(messages::DUPLICATE_KEY.into()));
+                }
+            }
+        }
+        all_puts.extend(puts);
+    }
+    Ok(all_puts)
 }
 
-fn validate_op(op: &RequestOp, puts: &mut HashSet<Vec<u8>>, depth: usize) -> Result<()> {
+/// Validates one operation and returns the keys it puts.
+fn validate_op(op: &RequestOp, depth: usize) -> Result<HashSet<Vec<u8>>> {
+    let key_missing = || Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
     match &op.request {
         Some(request_op::Request::RequestPut(put)) => {
             validate_put(put)?;
-            if !puts.insert(put.key.clone()) {
-                return Err(Error::InvalidArgument(messages::DUPLICATE_KEY.into()));
-            }
+            Ok(HashSet::from([put.key.clone()]))
         }
-        Some(request_op::Request::RequestRange(range)) if range.key.is_empty() => {
-            return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
-        }
-        Some(request_op::Request::RequestDeleteRange(delete)) if delete.key.is_empty() => {
-            return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
-        }
-        Some(request_op::Request::RequestTxn(txn)) => validate_txn(txn, puts, depth + 1)?,
-        _ => {}
+        Some(request_op::Request::RequestRange(range)) if range.key.is_empty() => key_missing(),
+        Some(request_op::Request::RequestDeleteRange(delete)) if delete.key.is_empty() => key_missing(),
+        Some(request_op::Request::RequestTxn(txn)) => validate_txn(txn, depth + 1),
+        _ => Ok(HashSet::new()),
     }
-    Ok(())
 }
 
 fn validate_put(put: &PutRequest) -> Result<()> {

@@ -98,7 +98,7 @@ impl KvStateMachine {
     /// space, one replica on the bootstrapping node, and that node as the only member.
     pub fn bootstrap(batch: &mut WriteBatch, range_id: RangeId, first_node: &NodeInfo) {
         let state = AppliedState {
-            applied_index: 0,
+            applied_index: atoll_replication::raft_storage::BOOTSTRAP_INDEX,
             revision: 1,
             compact_revision: 0,
             next_node_id: first_node.node_id + 1,

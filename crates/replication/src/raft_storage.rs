@@ -25,6 +25,11 @@ use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
+/// The log index at which a bootstrapped range's initial state counts as applied.
+pub const BOOTSTRAP_INDEX: u64 = 5;
+/// The term of [`BOOTSTRAP_INDEX`].
+pub const BOOTSTRAP_TERM: u64 = 5;
+
 const HARD_STATE: &[u8] = b"hs";
 const CONF_STATE: &[u8] = b"cs";
 const TRUNCATED: &[u8] = b"trunc";
@@ -104,10 +109,21 @@ impl<S: StateMachine> RaftStorage<S> {
     }
 
     /// Writes the initial state of a brand-new range whose first replicas are `voters`.
+    ///
+    /// The initial state is not in the log: the log starts out truncated at
+    /// [`BOOTSTRAP_INDEX`], as if a snapshot of the initial state had been taken there, and the
+    /// state machine must record that index as applied. A replica added later therefore always
+    /// starts from a snapshot that carries the initial replica set and state, never from a log
+    /// replay that would miss them.
     pub fn bootstrap(batch: &mut WriteBatch, range_id: RangeId, voters: Vec<u64>) {
         let conf_state = ConfState::from((voters, vec![]));
         batch.put(Keyspace::RaftState, state_key(range_id, CONF_STATE), conf_state.write_to_bytes().unwrap_or_default());
-        batch.put(Keyspace::RaftState, state_key(range_id, HARD_STATE), HardState::default().write_to_bytes().unwrap_or_default());
+        let mut hard_state = HardState::default();
+        hard_state.term = BOOTSTRAP_TERM;
+        hard_state.commit = BOOTSTRAP_INDEX;
+        batch.put(Keyspace::RaftState, state_key(range_id, HARD_STATE), hard_state.write_to_bytes().unwrap_or_default());
+        let truncated = [BOOTSTRAP_INDEX.to_be_bytes(), BOOTSTRAP_TERM.to_be_bytes()].concat();
+        batch.put(Keyspace::RaftState, state_key(range_id, TRUNCATED), truncated);
     }
 
     /// The ranges that have Raft state in the engine.

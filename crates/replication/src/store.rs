@@ -413,7 +413,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 let mut state_machine = peer.state_machine.lock().map_err(|_| Fatal("poisoned".into()))?;
                 state_machine.restore(meta.index, &voters, snapshot.get_data(), &mut batch)?;
                 self.metrics.snapshots_applied.inc();
-                info!(node_id = %self.config.node_id, %range_id, index = meta.index, "applied snapshot");
+                info!(node_id = %self.config.node_id, %range_id, index = meta.index, voters = ?voters, bytes = snapshot.get_data().len(), "applied snapshot");
             }
             for read_state in ready.take_read_states() {
                 resolve_read(peer, read_state.index, &read_state.request_ctx);

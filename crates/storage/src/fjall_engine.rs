@@ -1,6 +1,7 @@
 //! The fjall-backed [`Engine`].
 
-use super::{Engine, Error, Keyspace, Result, ScanIter, WriteBatch};
+use super::{Engine, Error, Keyspace, Result, ScanIter, WriteBatch, WriteOp};
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
 
@@ -63,8 +64,17 @@ impl Engine for FjallEngine {
 
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         if !batch.is_empty() {
+            // All writes of a fjall batch share one sequence number, so two writes of the same
+            // key in one batch would race; keep only the last one, as the batch's order says.
+            let mut seen = HashSet::with_capacity(batch.ops.len());
+            let mut ops: Vec<WriteOp> = Vec::with_capacity(batch.ops.len());
+            for op in batch.ops.into_iter().rev() {
+                if seen.insert((op.keyspace, op.key.clone())) {
+                    ops.push(op);
+                }
+            }
             let mut fjall_batch = self.db.batch();
-            for op in batch.ops {
+            for op in ops.into_iter().rev() {
                 let handle = self.handle(op.keyspace);
                 match op.value {
                     Some(value) => fjall_batch.insert(handle, op.key, value),

@@ -50,3 +50,23 @@ fn fjall_data_survives_reopen() {
     let engine = FjallEngine::open(dir.path()).expect("reopen");
     assert_eq!(engine.get(Keyspace::RaftLog, b"k").expect("get"), Some(b"v".to_vec()));
 }
+
+#[test]
+fn last_write_of_a_key_in_a_batch_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fjall = FjallEngine::open(dir.path()).expect("open");
+    let memory = MemoryEngine::new();
+    for engine in [&fjall as &dyn Engine, &memory] {
+        let mut batch = WriteBatch::new();
+        batch.put(Keyspace::Mvcc, b"k", b"v1");
+        engine.write(batch, false).expect("write");
+        let mut batch = WriteBatch::new();
+        batch.delete(Keyspace::Mvcc, b"k");
+        batch.put(Keyspace::Mvcc, b"k", b"v2");
+        batch.put(Keyspace::Mvcc, b"j", b"v1");
+        batch.delete(Keyspace::Mvcc, b"j");
+        engine.write(batch, false).expect("write");
+        assert_eq!(engine.get(Keyspace::Mvcc, b"k").expect("get"), Some(b"v2".to_vec()));
+        assert_eq!(engine.get(Keyspace::Mvcc, b"j").expect("get"), None);
+    }
+}

@@ -1,0 +1,485 @@
+//! Tests of the transaction API against a real state machine: snapshot reads, read-your-own
+//! writes, and serializable commits by optimistic validation.
+
+use super::*;
+use crate::{KvStateMachine, RangeShared};
+use atoll_proto::atoll::{command, command_result, Command, CommandResult, NodeInfo};
+use atoll_proto::Message;
+use atoll_replication::StateMachine;
+use atoll_storage::{Engine, MemoryEngine, WriteBatch};
+use atoll_types::RangeId;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const RANGE: RangeId = RangeId(1);
+
+/// A state machine applied in-process: each Txn is the next log entry.
+struct TestClient {
+    engine: Arc<dyn Engine>,
+    shared: Arc<RangeShared>,
+    /// The state machine and the index of the last entry given to it.
+    log: Mutex<(KvStateMachine, u64)>,
+    /// How many Txns were sent.
+    txns: AtomicUsize,
+}
+
+fn must_client() -> TestClient {
+    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+    let mut batch = WriteBatch::new();
+    let first = NodeInfo {
+        node_id: 1,
+        peer_addr: "10.0.0.1:7000".into(),
+        ..Default::default()
+    };
+    KvStateMachine::bootstrap(&mut batch, RANGE, &first);
+    engine.write(batch, false).expect("write bootstrap batch");
+    let shared = Arc::new(RangeShared::default());
+    let sm =
+        KvStateMachine::open(engine.clone(), RANGE, shared.clone()).expect("open state machine");
+    let index = sm.applied_index();
+    TestClient {
+        engine,
+        shared,
+        log: Mutex::new((sm, index)),
+        txns: AtomicUsize::new(0),
+    }
+}
+
+fn error_from(code: i32, message: String) -> Error {
+    match code {
+        3 => Error::InvalidArgument(message),
+        5 => Error::NotFound(message),
+        8 => Error::Overloaded(message),
+        10 => Error::Conflict,
+        11 => Error::OutOfRange(message),
+        14 => Error::Unavailable(message),
+        _ => Error::Storage(message),
+    }
+}
+
+impl KvClient for TestClient {
+    async fn txn(&self, request: TxnRequest) -> Result<TxnResponse> {
+        self.txns.fetch_add(1, Ordering::SeqCst);
+        let bytes = Command {
+            kind: Some(command::Kind::Txn(request)),
+        }
+        .encode_to_vec();
+        let result: CommandResult = {
+            let mut log = self.log.lock().expect("state machine lock");
+            let (sm, index) = &mut *log;
+            *index += 1;
+            sm.apply(*index, &bytes)
+                .map_err(|fatal| Error::Storage(fatal.to_string()))?
+        };
+        match result.kind {
+            Some(command_result::Kind::Txn(response)) => Ok(response),
+            Some(command_result::Kind::Error(error)) => Err(error_from(error.code, error.message)),
+            other => Err(Error::Corrupt(format!(
+                "unexpected result of a Txn: {other:?}"
+            ))),
+        }
+    }
+
+    async fn range(&self, request: RangeRequest) -> Result<RangeResponse> {
+        self.shared.view(self.engine.as_ref()).range(&request)
+    }
+}
+
+impl TestClient {
+    fn revision(&self) -> i64 {
+        self.shared.revision()
+    }
+
+    fn txns_sent(&self) -> usize {
+        self.txns.load(Ordering::SeqCst)
+    }
+
+    /// The latest value of `key`, read outside any transaction.
+    async fn must_latest(&self, key: &str) -> Option<String> {
+        let response = self
+            .range(RangeRequest {
+                key: key.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("range");
+        response.kvs.into_iter().next().map(|kv| string(kv.value))
+    }
+}
+
+fn string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).expect("utf-8 test data")
+}
+
+async fn must_begin(client: &TestClient) -> Transaction<'_, TestClient> {
+    Transaction::begin(client).await.expect("begin")
+}
+
+async fn must_get(txn: &mut Transaction<'_, TestClient>, key: &str) -> Option<String> {
+    txn.get(key.as_bytes()).await.expect("get").map(string)
+}
+
+async fn must_scan(txn: &mut Transaction<'_, TestClient>, prefix: &str) -> Vec<(String, String)> {
+    let end = atoll_types::keys::prefix_end(prefix.as_bytes());
+    let pairs = txn.scan(prefix.as_bytes(), &end, 0).await.expect("scan");
+    pairs
+        .into_iter()
+        .map(|(k, v)| (string(k), string(v)))
+        .collect()
+}
+
+fn must_put(txn: &mut Transaction<'_, TestClient>, key: &str, value: &str) {
+    txn.put(key.as_bytes(), value.as_bytes()).expect("put");
+}
+
+fn must_delete(txn: &mut Transaction<'_, TestClient>, key: &str) {
+    txn.delete(key.as_bytes()).expect("delete");
+}
+
+/// Commits `key = value` in a transaction of its own.
+async fn must_write(client: &TestClient, key: &str, value: &str) -> i64 {
+    let mut txn = must_begin(client).await;
+    must_put(&mut txn, key, value);
+    txn.commit().await.expect("commit")
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn assert_conflict(result: Result<i64>) {
+    let error = result.expect_err("commit must fail validation");
+    assert_eq!(error, Error::Conflict);
+    assert!(error.is_retryable());
+}
+
+// ---- commit and snapshot reads ----
+
+#[tokio::test]
+async fn begin_reads_at_the_latest_revision() {
+    let client = must_client();
+    must_write(&client, "a", "1").await;
+    must_write(&client, "b", "2").await;
+    let txn = must_begin(&client).await;
+    assert_eq!(txn.read_revision(), 3);
+}
+
+#[tokio::test]
+async fn commit_makes_writes_visible_and_returns_the_new_revision() {
+    let client = must_client();
+    let mut txn = must_begin(&client).await;
+    must_put(&mut txn, "a", "1");
+    must_put(&mut txn, "b", "2");
+    let revision = txn.commit().await.expect("commit");
+    assert_eq!(revision, 2, "one commit is one revision");
+    assert_eq!(client.revision(), 2);
+    assert_eq!(client.must_latest("a").await.as_deref(), Some("1"));
+    assert_eq!(client.must_latest("b").await.as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn committed_delete_removes_the_key() {
+    let client = must_client();
+    must_write(&client, "k", "v").await;
+    let mut txn = must_begin(&client).await;
+    must_delete(&mut txn, "k");
+    assert_eq!(txn.commit().await.expect("commit"), 3);
+    assert_eq!(client.must_latest("k").await, None);
+}
+
+#[tokio::test]
+async fn get_sees_the_snapshot_at_begin_after_another_commit() {
+    let client = must_client();
+    must_write(&client, "k", "old").await;
+    let mut reader = must_begin(&client).await;
+    must_write(&client, "k", "new").await;
+    must_write(&client, "created", "later").await;
+    assert_eq!(must_get(&mut reader, "k").await.as_deref(), Some("old"));
+    assert_eq!(must_get(&mut reader, "created").await, None);
+}
+
+#[tokio::test]
+async fn scan_sees_the_snapshot_at_begin_after_another_commit() {
+    let client = must_client();
+    must_write(&client, "p/a", "1").await;
+    must_write(&client, "p/b", "2").await;
+    let mut reader = must_begin(&client).await;
+    let mut writer = must_begin(&client).await;
+    must_put(&mut writer, "p/a", "changed");
+    must_delete(&mut writer, "p/b");
+    must_put(&mut writer, "p/c", "new");
+    writer.commit().await.expect("commit writer");
+    assert_eq!(
+        must_scan(&mut reader, "p/").await,
+        pairs(&[("p/a", "1"), ("p/b", "2")])
+    );
+}
+
+// ---- read your own writes ----
+
+#[tokio::test]
+async fn get_reads_the_transactions_own_writes() {
+    let client = must_client();
+    must_write(&client, "deleted", "v").await;
+    let mut txn = must_begin(&client).await;
+    must_put(&mut txn, "new", "mine");
+    must_delete(&mut txn, "deleted");
+    assert_eq!(must_get(&mut txn, "new").await.as_deref(), Some("mine"));
+    assert_eq!(must_get(&mut txn, "deleted").await, None);
+    assert_eq!(
+        client.must_latest("new").await,
+        None,
+        "nothing is written before commit"
+    );
+    assert_eq!(client.must_latest("deleted").await.as_deref(), Some("v"));
+}
+
+#[tokio::test]
+async fn scan_merges_the_transactions_own_writes() {
+    let client = must_client();
+    must_write(&client, "p/a", "1").await;
+    must_write(&client, "p/b", "2").await;
+    must_write(&client, "p/c", "3").await;
+    let mut txn = must_begin(&client).await;
+    must_put(&mut txn, "p/a", "overwritten");
+    must_delete(&mut txn, "p/b");
+    must_put(&mut txn, "p/bb", "inserted");
+    must_put(&mut txn, "q", "outside the prefix");
+    let expected = pairs(&[("p/a", "overwritten"), ("p/bb", "inserted"), ("p/c", "3")]);
+    assert_eq!(must_scan(&mut txn, "p/").await, expected);
+}
+
+#[tokio::test]
+async fn scan_limit_applies_after_merging_own_writes() {
+    let client = must_client();
+    must_write(&client, "p/b", "2").await;
+    must_write(&client, "p/c", "3").await;
+    let mut txn = must_begin(&client).await;
+    must_put(&mut txn, "p/a", "mine");
+    let first_two = txn.scan(b"p/", b"p0", 2).await.expect("scan");
+    assert_eq!(
+        first_two,
+        vec![
+            (b"p/a".to_vec(), b"mine".to_vec()),
+            (b"p/b".to_vec(), b"2".to_vec())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn scan_with_empty_bounds_covers_every_key() {
+    let client = must_client();
+    must_write(&client, "a", "1").await;
+    must_write(&client, "z", "2").await;
+    let mut txn = must_begin(&client).await;
+    let all = txn.scan(b"", b"", 0).await.expect("scan");
+    assert_eq!(
+        all.into_iter().map(|(k, _)| string(k)).collect::<Vec<_>>(),
+        ["a", "z"]
+    );
+}
+
+// ---- serializability ----
+
+#[tokio::test]
+async fn write_skew_fails_the_second_commit() {
+    let client = must_client();
+    must_write(&client, "x", "1").await;
+    must_write(&client, "y", "1").await;
+    let mut t1 = must_begin(&client).await;
+    let mut t2 = must_begin(&client).await;
+    for txn in [&mut t1, &mut t2] {
+        assert_eq!(must_get(txn, "x").await.as_deref(), Some("1"));
+        assert_eq!(must_get(txn, "y").await.as_deref(), Some("1"));
+    }
+    must_put(&mut t1, "x", "0");
+    must_put(&mut t2, "y", "0");
+    t1.commit().await.expect("first commit");
+    assert_conflict(t2.commit().await);
+    assert_eq!(client.must_latest("x").await.as_deref(), Some("0"));
+    assert_eq!(
+        client.must_latest("y").await.as_deref(),
+        Some("1"),
+        "the failed commit wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn lost_update_fails_the_second_commit() {
+    let client = must_client();
+    must_write(&client, "counter", "10").await;
+    let mut t1 = must_begin(&client).await;
+    let mut t2 = must_begin(&client).await;
+    for (txn, add) in [(&mut t1, 1), (&mut t2, 5)] {
+        let value: i64 = must_get(txn, "counter")
+            .await
+            .expect("counter")
+            .parse()
+            .expect("number");
+        must_put(txn, "counter", &(value + add).to_string());
+    }
+    t1.commit().await.expect("first commit");
+    assert_conflict(t2.commit().await);
+    assert_eq!(client.must_latest("counter").await.as_deref(), Some("11"));
+}
+
+#[tokio::test]
+async fn blind_writes_of_the_same_key_let_the_first_committer_win() {
+    let client = must_client();
+    let mut t1 = must_begin(&client).await;
+    let mut t2 = must_begin(&client).await;
+    must_put(&mut t1, "k", "t1");
+    must_put(&mut t2, "k", "t2");
+    t1.commit().await.expect("first commit");
+    assert_conflict(t2.commit().await);
+    assert_eq!(client.must_latest("k").await.as_deref(), Some("t1"));
+}
+
+#[tokio::test]
+async fn phantom_insert_into_a_scanned_prefix_fails_the_commit() {
+    let client = must_client();
+    must_write(&client, "p/a", "1").await;
+    let mut scanner = must_begin(&client).await;
+    assert_eq!(must_scan(&mut scanner, "p/").await.len(), 1);
+    must_write(&client, "p/b", "phantom").await;
+    must_put(&mut scanner, "summary", "p/ has 1 key");
+    assert_conflict(scanner.commit().await);
+    assert_eq!(client.must_latest("summary").await, None);
+}
+
+#[tokio::test]
+async fn insert_outside_a_scanned_prefix_does_not_conflict() {
+    let client = must_client();
+    must_write(&client, "p/a", "1").await;
+    let mut scanner = must_begin(&client).await;
+    must_scan(&mut scanner, "p/").await;
+    must_write(&client, "q/b", "elsewhere").await;
+    must_put(&mut scanner, "summary", "p/ has 1 key");
+    assert_eq!(scanner.commit().await.expect("commit"), 4);
+}
+
+#[tokio::test]
+async fn delete_of_a_key_another_transaction_read_fails_its_commit() {
+    let client = must_client();
+    must_write(&client, "k", "v").await;
+    let mut reader = must_begin(&client).await;
+    assert_eq!(must_get(&mut reader, "k").await.as_deref(), Some("v"));
+    let mut deleter = must_begin(&client).await;
+    must_delete(&mut deleter, "k");
+    deleter.commit().await.expect("delete commit");
+    must_put(&mut reader, "copy", "v");
+    assert_conflict(reader.commit().await);
+}
+
+#[tokio::test]
+async fn delete_of_a_key_another_transaction_scanned_fails_its_commit() {
+    let client = must_client();
+    must_write(&client, "p/a", "1").await;
+    must_write(&client, "p/b", "2").await;
+    let mut scanner = must_begin(&client).await;
+    must_scan(&mut scanner, "p/").await;
+    let mut deleter = must_begin(&client).await;
+    must_delete(&mut deleter, "p/b");
+    deleter.commit().await.expect("delete commit");
+    must_put(&mut scanner, "count", "2");
+    assert_conflict(scanner.commit().await);
+}
+
+#[tokio::test]
+async fn creation_of_a_key_read_as_absent_fails_the_commit() {
+    let client = must_client();
+    let mut reader = must_begin(&client).await;
+    assert_eq!(must_get(&mut reader, "k").await, None);
+    must_write(&client, "k", "created").await;
+    must_put(&mut reader, "k-was-absent", "true");
+    assert_conflict(reader.commit().await);
+}
+
+#[tokio::test]
+async fn transactions_on_disjoint_keys_both_commit() {
+    let client = must_client();
+    must_write(&client, "a", "1").await;
+    must_write(&client, "b", "1").await;
+    let mut t1 = must_begin(&client).await;
+    let mut t2 = must_begin(&client).await;
+    assert_eq!(must_get(&mut t1, "a").await.as_deref(), Some("1"));
+    assert_eq!(must_get(&mut t2, "b").await.as_deref(), Some("1"));
+    must_put(&mut t1, "a", "2");
+    must_put(&mut t2, "b", "2");
+    assert_eq!(t1.commit().await.expect("first commit"), 4);
+    assert_eq!(t2.commit().await.expect("second commit"), 5);
+}
+
+#[tokio::test]
+async fn transaction_retried_after_a_conflict_commits() {
+    let client = must_client();
+    must_write(&client, "k", "1").await;
+    let mut loser = must_begin(&client).await;
+    must_get(&mut loser, "k").await;
+    must_write(&client, "k", "2").await;
+    must_put(&mut loser, "k", "from loser");
+    assert_conflict(loser.commit().await);
+
+    let mut retry = must_begin(&client).await;
+    assert_eq!(must_get(&mut retry, "k").await.as_deref(), Some("2"));
+    must_put(&mut retry, "k", "from retry");
+    retry.commit().await.expect("retry commit");
+    assert_eq!(client.must_latest("k").await.as_deref(), Some("from retry"));
+}
+
+// ---- read-only, rollback, bad input ----
+
+#[tokio::test]
+async fn read_only_transaction_commits_at_its_snapshot_without_a_txn() {
+    let client = must_client();
+    must_write(&client, "k", "v").await;
+    let mut reader = must_begin(&client).await;
+    must_get(&mut reader, "k").await;
+    must_scan(&mut reader, "").await;
+    must_write(&client, "k", "changed").await;
+    let sent = client.txns_sent();
+    assert_eq!(reader.commit().await.expect("read-only commit"), 2);
+    assert_eq!(client.txns_sent(), sent, "a read-only commit sends nothing");
+}
+
+#[tokio::test]
+async fn rollback_writes_nothing() {
+    let client = must_client();
+    must_write(&client, "kept", "v").await;
+    let mut txn = must_begin(&client).await;
+    must_put(&mut txn, "new", "v");
+    must_delete(&mut txn, "kept");
+    let sent = client.txns_sent();
+    txn.rollback();
+    assert_eq!(client.txns_sent(), sent);
+    assert_eq!(client.revision(), 2);
+    assert_eq!(client.must_latest("new").await, None);
+    assert_eq!(client.must_latest("kept").await.as_deref(), Some("v"));
+}
+
+#[tokio::test]
+async fn empty_keys_are_rejected() {
+    let client = must_client();
+    let mut txn = must_begin(&client).await;
+    let invalid = Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into());
+    assert_eq!(txn.put(b"", b"v").expect_err("put"), invalid);
+    assert_eq!(txn.delete(b"").expect_err("delete"), invalid);
+    assert_eq!(txn.get(b"").await.expect_err("get"), invalid);
+}
+
+#[tokio::test]
+async fn commit_of_more_writes_than_one_txn_holds_is_rejected() {
+    let client = must_client();
+    let mut txn = must_begin(&client).await;
+    for i in 0..=TXN_OPS_MAX {
+        must_put(&mut txn, &format!("k{i:04}"), "v");
+    }
+    let error = txn.commit().await.expect_err("too large");
+    assert!(matches!(error, Error::InvalidArgument(_)), "{error:?}");
+    assert!(!error.is_retryable());
+    assert_eq!(client.txns_sent(), 0);
+    assert_eq!(client.revision(), 1);
+}

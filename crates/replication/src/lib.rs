@@ -51,6 +51,9 @@ pub enum Error {
     /// No leader is known, or the request was dropped on the way to it: retry.
     #[error("etcdserver: no leader")]
     NoLeader,
+    /// The leader changed while the request waited; it may or may not have taken effect.
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
     /// The request was not answered in time; a write may or may not have taken effect.
     #[error("etcdserver: request timed out")]
     Timeout,

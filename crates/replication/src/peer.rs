@@ -24,6 +24,8 @@ pub(crate) struct Peer<S: StateMachine> {
     pub reads_in_flight: HashMap<u64, Vec<ReadWaiter>>,
     /// Reads that know their index and wait until it is applied.
     pub reads_waiting_apply: Vec<(u64, ReadWaiter)>,
+    /// The leader as of the last Ready, to notice leader changes.
+    pub last_leader_id: u64,
 }
 
 impl<S: StateMachine> Peer<S> {
@@ -35,6 +37,7 @@ impl<S: StateMachine> Peer<S> {
             reads_to_issue: Vec::new(),
             reads_in_flight: HashMap::new(),
             reads_waiting_apply: Vec::new(),
+            last_leader_id: 0,
         }
     }
 

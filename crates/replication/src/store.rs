@@ -134,7 +134,7 @@ pub struct Store<S: StateMachine, T: Transport> {
     metrics: StoreMetrics,
     ranges: BTreeMap<RangeId, Peer<S>>,
     inbox: Receiver<Request<S::Response>>,
-    pending: HashMap<u64, (Pending<S::Response>, Instant)>,
+    pending: HashMap<u64, (Pending<S::Response>, Instant, RangeId)>,
     next_proposal_id: u64,
     next_read_id: u64,
     logger: slog::Logger,
@@ -243,12 +243,12 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             leaders += i64::from(peer.raw.raft.state == raft::StateRole::Leader);
         }
         self.metrics.leader_ranges.set(leaders);
-        let expired: Vec<u64> = self.pending.iter().filter(|(_, (_, deadline))| *deadline <= now).map(|(id, _)| *id).collect();
+        let expired: Vec<u64> = self.pending.iter().filter(|(_, (_, deadline, _))| *deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
             self.metrics.proposals_dropped.inc();
             match self.pending.remove(&id) {
-                Some((Pending::Command(reply), _)) => drop(reply.send(Err(Error::Timeout))),
-                Some((Pending::ConfChange(reply), _)) => drop(reply.send(Err(Error::Timeout))),
+                Some((Pending::Command(reply), _, _)) => drop(reply.send(Err(Error::Timeout))),
+                Some((Pending::ConfChange(reply), _, _)) => drop(reply.send(Err(Error::Timeout))),
                 None => {}
             }
         }
@@ -310,7 +310,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         match peer.raw.propose(context, data) {
             Ok(()) => {
                 let deadline = Instant::now() + self.config.request_timeout;
-                self.pending.insert(id, (Pending::Command(reply), deadline));
+                self.pending.insert(id, (Pending::Command(reply), deadline, range_id));
             }
             Err(e) => {
                 debug!(%range_id, error = %e, "proposal dropped");
@@ -332,7 +332,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         match peer.raw.propose_conf_change(context, change) {
             Ok(()) => {
                 let deadline = Instant::now() + self.config.request_timeout;
-                self.pending.insert(id, (Pending::ConfChange(reply), deadline));
+                self.pending.insert(id, (Pending::ConfChange(reply), deadline, range_id));
             }
             Err(e) => drop(reply.send(Err(Error::ConfChangeRejected(e.to_string())))),
         }
@@ -404,6 +404,10 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 continue;
             }
             let mut ready = peer.raw.ready();
+            let leader_changed = ready.ss().is_some_and(|ss| ss.leader_id != peer.last_leader_id);
+            if let Some(ss) = ready.ss() {
+                peer.last_leader_id = ss.leader_id;
+            }
             let messages = ready.take_messages();
             if !ready.snapshot().is_empty() {
                 let snapshot = ready.snapshot().clone();
@@ -426,6 +430,9 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             }
             self.send(range_id, messages);
             self.apply_entries(range_id, committed)?;
+            if leader_changed {
+                self.fail_pending(range_id, Error::LeaderChanged);
+            }
             readies.push((range_id, ready));
         }
         if readies.is_empty() {
@@ -464,6 +471,20 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         Ok(())
     }
 
+    /// Answers every proposal still waiting on `range_id` with `error`: after a leader change
+    /// a proposal forwarded to the old leader may be lost, and the client should not wait for
+    /// the full timeout to learn it (etcd answers "leader changed" in the same case).
+    fn fail_pending(&mut self, range_id: RangeId, error: Error) {
+        let ids: Vec<u64> = self.pending.iter().filter(|(_, p)| p.2 == range_id).map(|(id, _)| *id).collect();
+        for id in ids {
+            match self.pending.remove(&id) {
+                Some((Pending::Command(reply), _, _)) => drop(reply.send(Err(error.clone()))),
+                Some((Pending::ConfChange(reply), _, _)) => drop(reply.send(Err(error.clone()))),
+                None => {}
+            }
+        }
+    }
+
     fn apply_entries(&mut self, range_id: RangeId, entries: Vec<Entry>) -> Result<(), Fatal> {
         for entry in entries {
             let started = Instant::now();
@@ -488,7 +509,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         match entry.get_entry_type() {
             EntryType::EntryNormal if entry.data.is_empty() => {
                 state_machine.apply_other(entry.index, None)?;
-                if let Some((Pending::ConfChange(reply), _)) = proposal {
+                if let Some((Pending::ConfChange(reply), _, _)) = proposal {
                     // raft-rs turns a conf change proposed while another is pending into an
                     // empty entry.
                     let _ = reply.send(Err(Error::ConfChangeRejected("another change is in progress".into())));
@@ -496,7 +517,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             }
             EntryType::EntryNormal => {
                 let response = state_machine.apply(entry.index, &entry.data)?;
-                if let Some((Pending::Command(reply), _)) = proposal {
+                if let Some((Pending::Command(reply), _, _)) = proposal {
                     let _ = reply.send(Ok(response));
                 }
             }
@@ -524,7 +545,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                         Err(Error::ConfChangeRejected(e.to_string()))
                     }
                 };
-                if let Some((Pending::ConfChange(reply), _)) = proposal {
+                if let Some((Pending::ConfChange(reply), _, _)) = proposal {
                     let _ = reply.send(outcome);
                 }
             }

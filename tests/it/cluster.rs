@@ -1,0 +1,135 @@
+//! A cluster of real `atoll start` processes with their own data directories.
+
+use atoll_proto::atoll::peer_client::PeerClient;
+use atoll_proto::atoll::{NodeStatusRequest, NodeStatusResponse};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestNode {
+    pub index: usize,
+    pub peer: String,
+    pub etcd: String,
+    pub http: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<TestNode>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl TestNode {
+    pub fn must_spawn(&mut self, join: Option<&str>) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.with_extension("log")).expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_atoll"));
+        command
+            .args(["start", "--data-dir"])
+            .arg(&self.data_dir)
+            .args(["--peer-addr", &self.peer, "--etcd-addr", &self.etcd, "--http-addr", &self.http])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if let Some(join) = join {
+            command.args(["--join", join]);
+        }
+        self.child = Some(command.spawn().expect("spawn atoll"));
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub async fn status(&self) -> Result<NodeStatusResponse, String> {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.peer))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(2));
+        let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+        let response = PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|e| e.to_string())?;
+        Ok(response.into_inner())
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl TestCluster {
+    /// Starts `size` nodes: the first bootstraps, the others join it one by one.
+    pub async fn must_start(size: usize) -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nodes = (1..=size)
+            .map(|index| TestNode {
+                index,
+                peer: format!("127.0.0.1:{}", free_port()),
+                etcd: format!("127.0.0.1:{}", free_port()),
+                http: format!("127.0.0.1:{}", free_port()),
+                data_dir: dir.path().join(format!("node{index}")),
+                child: None,
+            })
+            .collect();
+        let mut cluster = TestCluster { dir, nodes };
+        let first_peer = cluster.nodes[0].peer.clone();
+        for i in 0..size {
+            let join = (i > 0).then_some(first_peer.as_str());
+            cluster.nodes[i].must_spawn(join);
+            cluster.must_wait_for_replicas((i + 1).min(3)).await;
+        }
+        cluster
+    }
+
+    /// Waits until some running node reports a leader and `count` replicas.
+    pub async fn must_wait_for_replicas(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            for node in self.nodes.iter().filter(|n| n.is_running()) {
+                if let Ok(status) = node.status().await {
+                    let ok = status.ranges.iter().any(|r| {
+                        r.leader_node_id != 0 && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() == count)
+                    });
+                    if ok {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cluster did not reach {count} replicas with a leader; logs in {}", self.dir.path().display());
+    }
+
+    /// The index in `nodes` of the current leader, as reported by a running node.
+    pub async fn must_find_leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            for node in self.nodes.iter().filter(|n| n.is_running()) {
+                if let Ok(status) = node.status().await {
+                    if let Some(leader) = status.ranges.first().map(|r| r.leader_node_id).filter(|l| *l != 0) {
+                        return leader as usize - 1;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no leader found");
+    }
+
+    pub fn etcd_endpoints(&self) -> String {
+        self.nodes.iter().map(|n| n.etcd.as_str()).collect::<Vec<_>>().join(",")
+    }
+}

@@ -26,7 +26,11 @@ fn free_port() -> u16 {
 
 impl TestNode {
     pub fn must_spawn(&mut self, join: Option<&str>) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.with_extension("log")).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_extension("log"))
+            .expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_atoll"));
         command
             .args(["start", "--data-dir"])

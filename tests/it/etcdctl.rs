@@ -19,7 +19,11 @@ fn must_etcdctl(endpoints: &str, args: &[&str], stdin: Option<&str>) -> (bool, S
     } else {
         command.output().expect("etcdctl is not installed: run the tests through .ci/run, which installs it")
     };
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn must_ok(endpoints: &str, args: &[&str]) -> String {
@@ -39,7 +43,10 @@ async fn etcdctl_works_against_a_three_node_cluster() {
     assert_eq!(must_ok(&third, &["get", "greeting", "--print-value-only"]).trim(), "hello");
     must_ok(&all, &["put", "fruit/apple", "1"]);
     must_ok(&all, &["put", "fruit/banana", "2"]);
-    assert_eq!(must_ok(&third, &["get", "fruit/", "--prefix", "--keys-only"]).split_whitespace().collect::<Vec<_>>(), ["fruit/apple", "fruit/banana"]);
+    assert_eq!(
+        must_ok(&third, &["get", "fruit/", "--prefix", "--keys-only"]).split_whitespace().collect::<Vec<_>>(),
+        ["fruit/apple", "fruit/banana"]
+    );
 
     let txn = "value(\"greeting\") = \"hello\"\n\nput greeting goodbye\n\nput greeting never\n\n";
     let (ok, out, err) = must_etcdctl(&all, &["txn"], Some(txn));

@@ -36,7 +36,8 @@ async fn put_until_acknowledged(endpoints: &[String], key: &str, value: &str, de
 /// Everything under `key/` on one node's local replica, or `None` if it does not answer yet.
 async fn read_all(address: &str) -> Option<BTreeMap<String, String>> {
     let mut kv = client(address).await?;
-    let request = RangeRequest { key: b"key/".to_vec(), range_end: b"key0".to_vec(), serializable: true, ..Default::default() };
+    let request =
+        RangeRequest { key: b"key/".to_vec(), range_end: b"key0".to_vec(), serializable: true, ..Default::default() };
     let response = kv.range(request).await.ok()?.into_inner();
     let view = response
         .kvs
@@ -52,7 +53,8 @@ async fn killing_the_leader_mid_stream_loses_no_acknowledged_write() {
     const KILL_AT: usize = 300;
     let mut cluster = TestCluster::must_start(3).await;
     let leader = cluster.must_find_leader().await;
-    let survivors: Vec<String> = cluster.nodes.iter().filter(|n| n.index != leader + 1).map(|n| n.etcd.clone()).collect();
+    let survivors: Vec<String> =
+        cluster.nodes.iter().filter(|n| n.index != leader + 1).map(|n| n.etcd.clone()).collect();
     let everyone: Vec<String> = cluster.nodes.iter().map(|n| n.etcd.clone()).collect();
 
     let mut acknowledged = BTreeMap::new();
@@ -63,7 +65,10 @@ async fn killing_the_leader_mid_stream_loses_no_acknowledged_write() {
         if i == KILL_AT {
             cluster.nodes[leader].kill();
             let killed_at = Instant::now();
-            assert!(put_until_acknowledged(&survivors, &key, &value, deadline).await, "no write acknowledged after the kill");
+            assert!(
+                put_until_acknowledged(&survivors, &key, &value, deadline).await,
+                "no write acknowledged after the kill"
+            );
             failover = Some(killed_at.elapsed());
             acknowledged.insert(key, value);
             continue;
@@ -88,7 +93,11 @@ async fn killing_the_leader_mid_stream_loses_no_acknowledged_write() {
         if complete {
             break;
         }
-        assert!(Instant::now() < converge_deadline, "replicas did not converge: sizes {:?}", views.iter().map(|v| v.len()).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < converge_deadline,
+            "replicas did not converge: sizes {:?}",
+            views.iter().map(|v| v.len()).collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

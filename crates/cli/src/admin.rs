@@ -36,12 +36,19 @@ pub async fn fetch_status(host: &str) -> Result<NodeStatusResponse, String> {
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5));
     let channel = endpoint.connect().await.map_err(|e| format!("cannot reach node at {host}: {e}"))?;
-    let response = PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;
+    let response =
+        PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;
     Ok(response.into_inner())
 }
 
 fn span(start: &[u8], end: &[u8]) -> String {
-    let show = |key: &[u8], empty: &str| if key.is_empty() { empty.to_string() } else { String::from_utf8_lossy(key).into_owned() };
+    let show = |key: &[u8], empty: &str| {
+        if key.is_empty() {
+            empty.to_string()
+        } else {
+            String::from_utf8_lossy(key).into_owned()
+        }
+    };
     format!("[{}, {})", show(start, "-inf"), show(end, "+inf"))
 }
 
@@ -50,24 +57,35 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
         NodeCommand::Ls { host } => {
             let status = fetch_status(&host).await?;
             let leaders: Vec<u64> = status.ranges.iter().map(|r| r.leader_node_id).collect();
-            println!("{:<4} {:<22} {:<22} {:<22} {:<8} {:<7} {:<7} {}", "id", "peer", "etcd", "http", "live", "ranges", "leaders", "version");
+            println!(
+                "{:<4} {:<22} {:<22} {:<22} {:<8} {:<7} {:<7} version",
+                "id", "peer", "etcd", "http", "live", "ranges", "leaders"
+            );
             for node in &status.nodes {
                 let Some(info) = &node.info else { continue };
                 let live = match node.last_heard_ms_ago {
                     0 if info.node_id == status.node_id => "self".to_string(),
-                    ms if ms >= 0 && ms < 3000 => "live".to_string(),
+                    ms if (0..3000).contains(&ms) => "live".to_string(),
                     -1 => "unknown".to_string(),
                     _ => "suspect".to_string(),
                 };
-                let replicas = status.ranges.iter().filter(|r| r.descriptor.as_ref().is_some_and(|d| d.replicas.contains(&info.node_id))).count();
+                let replicas = status
+                    .ranges
+                    .iter()
+                    .filter(|r| r.descriptor.as_ref().is_some_and(|d| d.replicas.contains(&info.node_id)))
+                    .count();
                 let led = leaders.iter().filter(|l| **l == info.node_id).count();
-                println!("{:<4} {:<22} {:<22} {:<22} {:<8} {:<7} {:<7} {}", info.node_id, info.peer_addr, info.etcd_addr, info.http_addr, live, replicas, led, info.version);
+                println!(
+                    "{:<4} {:<22} {:<22} {:<22} {:<8} {:<7} {:<7} {}",
+                    info.node_id, info.peer_addr, info.etcd_addr, info.http_addr, live, replicas, led, info.version
+                );
             }
             Ok(())
         }
         NodeCommand::Status { host } => {
             let status = fetch_status(&host).await?;
-            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let now =
+                SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
             println!("node_id:    {}", status.node_id);
             println!("cluster_id: {:x}", status.cluster_id);
             println!("version:    {}", status.version);
@@ -82,7 +100,10 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
 pub async fn range(command: RangeCommand) -> Result<(), String> {
     let RangeCommand::Ls { host } = command;
     let status = fetch_status(&host).await?;
-    println!("{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {}", "id", "span", "replicas", "leader", "term", "applied", "revision", "size");
+    println!(
+        "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} size",
+        "id", "span", "replicas", "leader", "term", "applied", "revision"
+    );
     for range in &status.ranges {
         let descriptor = range.descriptor.clone().unwrap_or_default();
         let replicas = descriptor.replicas.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");

@@ -44,7 +44,11 @@ struct DemoNode {
 impl DemoNode {
     fn spawn(&mut self, join: Option<&str>) -> Result<(), String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find the atoll binary: {e}"))?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("log file: {e}"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("log file: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
         let mut command = Command::new(exe);
         command
@@ -67,7 +71,8 @@ impl DemoNode {
     }
 
     fn signal(&self, signal: &str) -> Result<(), String> {
-        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().map_err(|e| e.to_string())?;
+        let status =
+            Command::new("kill").args([signal, &self.pid().to_string()]).status().map_err(|e| e.to_string())?;
         status.success().then_some(()).ok_or_else(|| format!("kill {signal} failed"))
     }
 
@@ -107,7 +112,8 @@ async fn wait_ready(host: &str, member: Option<u64>, what: &str) -> Result<(), S
         match admin::fetch_status(host).await {
             Ok(status) => {
                 let ready = status.ranges.iter().any(|r| {
-                    r.leader_node_id != 0 && member.is_none_or(|m| r.descriptor.as_ref().is_some_and(|d| d.replicas.contains(&m)))
+                    r.leader_node_id != 0
+                        && member.is_none_or(|m| r.descriptor.as_ref().is_some_and(|d| d.replicas.contains(&m)))
                 });
                 if ready {
                     return Ok(());
@@ -125,7 +131,8 @@ async fn wait_ready(host: &str, member: Option<u64>, what: &str) -> Result<(), S
 fn http_post(address: &str, path: &str) -> Result<(), String> {
     let mut stream = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    write!(stream, "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
     let mut status = String::new();
     std::io::BufReader::new(stream).read_line(&mut status).map_err(|e| e.to_string())?;
     if status.contains(" 204 ") || status.contains(" 200 ") {
@@ -139,7 +146,10 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     if args.nodes == 0 || args.nodes > 9 {
         return Err("--nodes must be between 1 and 9".into());
     }
-    let dir = tempfile::Builder::new().prefix("atoll-demo-").tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let dir = tempfile::Builder::new()
+        .prefix("atoll-demo-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let root = dir.path().to_path_buf();
     let mut nodes: Vec<DemoNode> = (1..=args.nodes)
         .map(|index| {
@@ -180,10 +190,10 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
 
 async fn start_all(nodes: &mut [DemoNode]) -> Result<(), String> {
     let first_peer = nodes[0].peer.clone();
-    for i in 0..nodes.len() {
+    for (i, node) in nodes.iter_mut().enumerate() {
         let join = (i > 0).then_some(first_peer.as_str());
         eprintln!("starting node {} ...", i + 1);
-        nodes[i].spawn(join)?;
+        node.spawn(join)?;
         let member = (i > 0 && i < 3).then_some(i as u64 + 1);
         wait_ready(&first_peer, member, &format!("node {}", i + 1)).await?;
     }
@@ -193,7 +203,15 @@ async fn start_all(nodes: &mut [DemoNode]) -> Result<(), String> {
 fn print_summary(nodes: &[DemoNode], root: &Path) {
     println!("atoll demo: {} nodes up in {}", nodes.len(), root.display());
     for node in nodes {
-        println!("node {} pid={} peer={} etcd={} http=http://{} data={}", node.index, node.pid(), node.peer, node.etcd, node.http, node.data_dir.display());
+        println!(
+            "node {} pid={} peer={} etcd={} http=http://{} data={}",
+            node.index,
+            node.pid(),
+            node.peer,
+            node.etcd,
+            node.http,
+            node.data_dir.display()
+        );
     }
     let endpoints: Vec<&str> = nodes.iter().map(|n| n.etcd.as_str()).collect();
     println!("etcd endpoints: {}", endpoints.join(","));
@@ -254,7 +272,9 @@ async fn shell(nodes: &mut [DemoNode]) -> Result<(), String> {
             Some("\\pause") => target(nodes).and_then(|i| nodes[i].signal("-STOP")),
             Some("\\resume") => target(nodes).and_then(|i| nodes[i].signal("-CONT")),
             Some("\\isolate") => target(nodes).and_then(|i| isolate(nodes, i)),
-            Some("\\heal") => nodes.iter().filter(|n| n.child.is_some()).try_for_each(|n| http_post(&n.http, "/fault/heal")),
+            Some("\\heal") => {
+                nodes.iter().filter(|n| n.child.is_some()).try_for_each(|n| http_post(&n.http, "/fault/heal"))
+            }
             Some(other) => Err(format!("unknown command {other}; \\? for help")),
         };
         if let Err(e) = outcome {

@@ -106,7 +106,9 @@ async fn shutdown_signal() {
 
 async fn start(args: StartArgs) -> Result<(), String> {
     if args.enable_fault_injection {
-        tracing::warn!("fault injection endpoints are ENABLED: anyone reaching the HTTP port can cut this node's links");
+        tracing::warn!(
+            "fault injection endpoints are ENABLED: anyone reaching the HTTP port can cut this node's links"
+        );
     }
     tracing::warn!("running in insecure mode: no TLS and no authentication (local development only)");
     let node = Node::start(args.config()).await.map_err(|e| e.to_string())?;

@@ -11,9 +11,10 @@ use crate::error::messages;
 use crate::mvcc::{self, Record};
 use crate::{Error, Result};
 use atoll_proto::etcdserverpb::{
-    compare, range_request::{SortOrder, SortTarget}, request_op, response_op, Compare, DeleteRangeRequest,
-    DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp,
-    TxnRequest, TxnResponse,
+    compare,
+    range_request::{SortOrder, SortTarget},
+    request_op, response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
+    RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use atoll_proto::mvccpb::KeyValue;
 use atoll_storage::{Engine, WriteBatch};
@@ -227,7 +228,12 @@ fn validate_put(put: &PutRequest) -> Result<()> {
     Ok(())
 }
 
-fn run_txn(view: &mut View<'_>, request: &TxnRequest, write_revision: i64, batch: &mut WriteBatch) -> Result<TxnResponse> {
+fn run_txn(
+    view: &mut View<'_>,
+    request: &TxnRequest,
+    write_revision: i64,
+    batch: &mut WriteBatch,
+) -> Result<TxnResponse> {
     let mut succeeded = true;
     for compare in &request.compare {
         if !evaluate_compare(view, compare)? {
@@ -320,14 +326,20 @@ fn run_put(view: &mut View<'_>, put: &PutRequest, write_revision: i64, batch: &m
         value,
         lease: 0,
     };
-    let record = Record::Put { create_revision: kv.create_revision, version: kv.version, lease: 0, value: kv.value.clone() };
+    let record =
+        Record::Put { create_revision: kv.create_revision, version: kv.version, lease: 0, value: kv.value.clone() };
     mvcc::write(batch, &put.key, write_revision, &record);
     view.overlay.insert(put.key.clone(), Some(kv));
     let prev_kv = if put.prev_kv { previous } else { None };
     Ok(PutResponse { header: None, prev_kv })
 }
 
-fn run_delete(view: &mut View<'_>, delete: &DeleteRangeRequest, write_revision: i64, batch: &mut WriteBatch) -> Result<DeleteRangeResponse> {
+fn run_delete(
+    view: &mut View<'_>,
+    delete: &DeleteRangeRequest,
+    write_revision: i64,
+    batch: &mut WriteBatch,
+) -> Result<DeleteRangeResponse> {
     let span = Span::from_etcd(&delete.key, &delete.range_end);
     let mut doomed = Vec::new();
     view.visit(&span, view.current_revision, false, &mut |kv| {

@@ -34,7 +34,8 @@ fn read_u64(engine: &dyn Engine, range_id: RangeId, name: &[u8]) -> Result<Optio
     match engine.get(Keyspace::RangeState, &key(range_id, name))? {
         None => Ok(None),
         Some(bytes) => {
-            let array: [u8; 8] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt(format!("range state {name:?}")))?;
+            let array: [u8; 8] =
+                bytes.as_slice().try_into().map_err(|_| Error::Corrupt(format!("range state {name:?}")))?;
             Ok(Some(u64::from_be_bytes(array)))
         }
     }

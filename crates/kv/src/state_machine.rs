@@ -3,7 +3,10 @@
 use crate::executor::{execute_txn, View};
 use crate::state::{self, AppliedState};
 use crate::{mvcc, Error, Result};
-use atoll_proto::atoll::{command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor, RangeSnapshotData, SnapshotPair};
+use atoll_proto::atoll::{
+    command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor, RangeSnapshotData,
+    SnapshotPair,
+};
 use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, ResponseHeader};
 use atoll_proto::Message;
 use atoll_replication::{Fatal, StateMachine};
@@ -102,7 +105,12 @@ impl KvStateMachine {
             revision: 1,
             compact_revision: 0,
             next_node_id: first_node.node_id + 1,
-            descriptor: RangeDescriptor { range_id: range_id.0, start_key: vec![], end_key: vec![], replicas: vec![first_node.node_id] },
+            descriptor: RangeDescriptor {
+                range_id: range_id.0,
+                start_key: vec![],
+                end_key: vec![],
+                replicas: vec![first_node.node_id],
+            },
         };
         state.save(batch);
         state::save_member(batch, range_id, first_node);
@@ -113,11 +121,20 @@ impl KvStateMachine {
     }
 
     /// Writes `batch` plus the new applied state, then publishes the state to readers.
-    fn commit(&mut self, mut batch: WriteBatch, state: AppliedState, members_changed: bool) -> std::result::Result<(), Fatal> {
+    fn commit(
+        &mut self,
+        mut batch: WriteBatch,
+        state: AppliedState,
+        members_changed: bool,
+    ) -> std::result::Result<(), Fatal> {
         state.save(&mut batch);
         self.engine.write(batch, false)?;
         self.state = state;
-        let members = if members_changed { Some(state::load_members(self.engine.as_ref(), self.range_id()).map_err(fatal)?) } else { None };
+        let members = if members_changed {
+            Some(state::load_members(self.engine.as_ref(), self.range_id()).map_err(fatal)?)
+        } else {
+            None
+        };
         self.shared.publish(&self.state, members);
         Ok(())
     }
@@ -141,7 +158,12 @@ impl KvStateMachine {
             }
             Some(command::Kind::RegisterNode(node)) => {
                 let registered = self.register(node, &mut next, &mut batch)?;
-                return Ok((batch, next, CommandResult { kind: Some(command_result::Kind::Registered(registered)) }, true));
+                return Ok((
+                    batch,
+                    next,
+                    CommandResult { kind: Some(command_result::Kind::Registered(registered)) },
+                    true,
+                ));
             }
         };
         Ok((batch, next, CommandResult { kind: Some(result) }, false))
@@ -227,16 +249,27 @@ impl StateMachine for KvStateMachine {
 
     fn snapshot(&self) -> std::result::Result<Vec<u8>, Fatal> {
         let prefix = state::prefix(self.range_id());
-        let collect = |keyspace: Keyspace, items: atoll_storage::ScanIter<'_>| -> std::result::Result<Vec<SnapshotPair>, Fatal> {
-            let _ = keyspace;
-            items.map(|item| item.map(|(key, value)| SnapshotPair { key, value }).map_err(Fatal::from)).collect()
-        };
-        let state = collect(Keyspace::RangeState, atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix))?;
-        let mvcc = collect(Keyspace::Mvcc, self.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false))?;
+        let collect =
+            |keyspace: Keyspace, items: atoll_storage::ScanIter<'_>| -> std::result::Result<Vec<SnapshotPair>, Fatal> {
+                let _ = keyspace;
+                items.map(|item| item.map(|(key, value)| SnapshotPair { key, value }).map_err(Fatal::from)).collect()
+            };
+        let state = collect(
+            Keyspace::RangeState,
+            atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix),
+        )?;
+        let mvcc =
+            collect(Keyspace::Mvcc, self.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false))?;
         Ok(RangeSnapshotData { state, mvcc }.encode_to_vec())
     }
 
-    fn restore(&mut self, index: u64, voters: &[u64], data: &[u8], batch: &mut WriteBatch) -> std::result::Result<(), Fatal> {
+    fn restore(
+        &mut self,
+        index: u64,
+        voters: &[u64],
+        data: &[u8],
+        batch: &mut WriteBatch,
+    ) -> std::result::Result<(), Fatal> {
         let snapshot = RangeSnapshotData::decode(data).map_err(|e| Fatal(format!("undecodable snapshot: {e}")))?;
         let prefix = state::prefix(self.range_id());
         for item in atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix) {
@@ -264,7 +297,11 @@ impl StateMachine for KvStateMachine {
             .map_err(fatal)?
             .ok_or_else(|| Fatal("snapshot without range state".into()))?;
         let members = state::load_members(&scratch, self.range_id()).map_err(fatal)?;
-        assert!(state.applied_index <= index, "snapshot state applied {} beyond its index {index}", state.applied_index);
+        assert!(
+            state.applied_index <= index,
+            "snapshot state applied {} beyond its index {index}",
+            state.applied_index
+        );
         state.applied_index = index;
         state.descriptor.replicas = voters.to_vec();
         state.save(batch);

@@ -163,8 +163,15 @@ impl<'a, C: KvClient> Transaction<'a, C> {
             .iter()
             .map(|(key, write)| RequestOp {
                 request: Some(match write {
-                    Some(value) => request_op::Request::RequestPut(PutRequest { key: key.clone(), value: value.clone(), ..Default::default() }),
-                    None => request_op::Request::RequestDeleteRange(DeleteRangeRequest { key: key.clone(), ..Default::default() }),
+                    Some(value) => request_op::Request::RequestPut(PutRequest {
+                        key: key.clone(),
+                        value: value.clone(),
+                        ..Default::default()
+                    }),
+                    None => request_op::Request::RequestDeleteRange(DeleteRangeRequest {
+                        key: key.clone(),
+                        ..Default::default()
+                    }),
                 }),
             })
             .collect();

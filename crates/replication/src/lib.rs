@@ -104,7 +104,13 @@ pub trait StateMachine: Send + 'static {
     /// Replaces the whole state with a snapshot taken at `index`. The writes go into `batch`,
     /// which the store commits atomically with the Raft log's own snapshot state, so a crash
     /// leaves either the old replica or the new one, never a mix.
-    fn restore(&mut self, index: u64, voters: &[u64], data: &[u8], batch: &mut atoll_storage::WriteBatch) -> Result<(), Fatal>;
+    fn restore(
+        &mut self,
+        index: u64,
+        voters: &[u64],
+        data: &[u8],
+        batch: &mut atoll_storage::WriteBatch,
+    ) -> Result<(), Fatal>;
 }
 
 /// Builds the state machine of a range when the store creates or loads a replica.

@@ -43,16 +43,51 @@ impl StoreMetrics {
         let sizes = prometheus::exponential_buckets(1.0, 2.0, 14).expect("valid buckets");
         StoreMetrics {
             proposals: counter(registry, "atoll_raft_proposals_total", "Commands proposed to Raft on this node."),
-            proposals_dropped: counter(registry, "atoll_raft_proposals_dropped_total", "Proposals Raft dropped (no leader) or that timed out."),
-            applied_entries: counter(registry, "atoll_raft_applied_entries_total", "Committed log entries applied to state machines."),
-            read_index_requests: counter(registry, "atoll_raft_read_index_total", "Linearizable read requests (ReadIndex)."),
-            apply_seconds: histogram(registry, "atoll_raft_apply_seconds", "Time to apply one committed entry.", seconds.clone()),
-            fsync_seconds: histogram(registry, "atoll_storage_fsync_seconds", "Time of one group-commit write with fsync.", seconds),
-            fsync_batch_entries: histogram(registry, "atoll_storage_fsync_batch_entries", "Log entries made durable by one fsync.", sizes),
+            proposals_dropped: counter(
+                registry,
+                "atoll_raft_proposals_dropped_total",
+                "Proposals Raft dropped (no leader) or that timed out.",
+            ),
+            applied_entries: counter(
+                registry,
+                "atoll_raft_applied_entries_total",
+                "Committed log entries applied to state machines.",
+            ),
+            read_index_requests: counter(
+                registry,
+                "atoll_raft_read_index_total",
+                "Linearizable read requests (ReadIndex).",
+            ),
+            apply_seconds: histogram(
+                registry,
+                "atoll_raft_apply_seconds",
+                "Time to apply one committed entry.",
+                seconds.clone(),
+            ),
+            fsync_seconds: histogram(
+                registry,
+                "atoll_storage_fsync_seconds",
+                "Time of one group-commit write with fsync.",
+                seconds,
+            ),
+            fsync_batch_entries: histogram(
+                registry,
+                "atoll_storage_fsync_batch_entries",
+                "Log entries made durable by one fsync.",
+                sizes,
+            ),
             leader_ranges: gauge(registry, "atoll_ranges_leader", "Ranges whose Raft leader is this node."),
             ranges: gauge(registry, "atoll_ranges", "Range replicas on this node."),
-            snapshots_sent: counter(registry, "atoll_raft_snapshots_sent_total", "Raft snapshots generated for lagging replicas."),
-            snapshots_applied: counter(registry, "atoll_raft_snapshots_applied_total", "Raft snapshots applied on this node."),
+            snapshots_sent: counter(
+                registry,
+                "atoll_raft_snapshots_sent_total",
+                "Raft snapshots generated for lagging replicas.",
+            ),
+            snapshots_applied: counter(
+                registry,
+                "atoll_raft_snapshots_applied_total",
+                "Raft snapshots applied on this node.",
+            ),
         }
     }
 }

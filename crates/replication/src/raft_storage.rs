@@ -70,8 +70,10 @@ impl<S: StateMachine> RaftStorage<S> {
         let (truncated_index, truncated_term) = match get(TRUNCATED)? {
             Some(bytes) if bytes.len() == 16 => {
                 let (index, term) = bytes.split_at(8);
-                (u64::from_be_bytes(index.try_into().map_err(|e| corrupt("truncated state", e))?),
-                 u64::from_be_bytes(term.try_into().map_err(|e| corrupt("truncated state", e))?))
+                (
+                    u64::from_be_bytes(index.try_into().map_err(|e| corrupt("truncated state", e))?),
+                    u64::from_be_bytes(term.try_into().map_err(|e| corrupt("truncated state", e))?),
+                )
             }
             Some(_) => return Err(corrupt("truncated state", "wrong length")),
             None => (0, 0),
@@ -117,11 +119,17 @@ impl<S: StateMachine> RaftStorage<S> {
     /// replay that would miss them.
     pub fn bootstrap(batch: &mut WriteBatch, range_id: RangeId, voters: Vec<u64>) {
         let conf_state = ConfState::from((voters, vec![]));
-        batch.put(Keyspace::RaftState, state_key(range_id, CONF_STATE), conf_state.write_to_bytes().unwrap_or_default());
-        let mut hard_state = HardState::default();
-        hard_state.term = BOOTSTRAP_TERM;
-        hard_state.commit = BOOTSTRAP_INDEX;
-        batch.put(Keyspace::RaftState, state_key(range_id, HARD_STATE), hard_state.write_to_bytes().unwrap_or_default());
+        batch.put(
+            Keyspace::RaftState,
+            state_key(range_id, CONF_STATE),
+            conf_state.write_to_bytes().unwrap_or_default(),
+        );
+        let hard_state = HardState { term: BOOTSTRAP_TERM, commit: BOOTSTRAP_INDEX, ..Default::default() };
+        batch.put(
+            Keyspace::RaftState,
+            state_key(range_id, HARD_STATE),
+            hard_state.write_to_bytes().unwrap_or_default(),
+        );
         let truncated = [BOOTSTRAP_INDEX.to_be_bytes(), BOOTSTRAP_TERM.to_be_bytes()].concat();
         batch.put(Keyspace::RaftState, state_key(range_id, TRUNCATED), truncated);
     }
@@ -174,7 +182,11 @@ impl<S: StateMachine> RaftStorage<S> {
     /// Records a new hard state.
     pub fn set_hard_state(&self, hard_state: &HardState, batch: &mut WriteBatch) {
         self.memory.wl().set_hardstate(hard_state.clone());
-        batch.put(Keyspace::RaftState, state_key(self.range_id, HARD_STATE), hard_state.write_to_bytes().unwrap_or_default());
+        batch.put(
+            Keyspace::RaftState,
+            state_key(self.range_id, HARD_STATE),
+            hard_state.write_to_bytes().unwrap_or_default(),
+        );
     }
 
     /// Records the commit index reported after a Ready was persisted.
@@ -190,7 +202,11 @@ impl<S: StateMachine> RaftStorage<S> {
     /// Records the replica set after a conf change was applied.
     pub fn set_conf_state(&self, conf_state: &ConfState, batch: &mut WriteBatch) {
         self.memory.wl().set_conf_state(conf_state.clone());
-        batch.put(Keyspace::RaftState, state_key(self.range_id, CONF_STATE), conf_state.write_to_bytes().unwrap_or_default());
+        batch.put(
+            Keyspace::RaftState,
+            state_key(self.range_id, CONF_STATE),
+            conf_state.write_to_bytes().unwrap_or_default(),
+        );
     }
 
     /// Installs a snapshot received from the leader: the log restarts after its index.
@@ -235,8 +251,13 @@ impl<S: StateMachine> Storage for RaftStorage<S> {
         self.memory.initial_state()
     }
 
-    fn entries(&self, low: u64, high: u64, max_size: impl Into<Option<u64>>, context: GetEntriesContext)
-        -> raft::Result<Vec<Entry>> {
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
         self.memory.entries(low, high, max_size, context)
     }
 

@@ -5,7 +5,10 @@ use crate::peer::{Peer, ReadWaiter};
 use crate::raft_storage::RaftStorage;
 use crate::{Envelope, Error, Fatal, RangeRaftStatus, StateMachine, StateMachineFactory, Transport};
 use atoll_storage::{Engine, WriteBatch};
-use atoll_types::limits::{RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX, STORE_ITERATION_REQUESTS_MAX};
+use atoll_types::limits::{
+    RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX,
+    STORE_ITERATION_REQUESTS_MAX,
+};
 use atoll_types::{NodeId, RangeId};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Message, MessageType};
@@ -196,11 +199,17 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         self.add_replica(range_id, storage, state_machine, applied)
     }
 
-    fn add_replica(&mut self, range_id: RangeId, storage: RaftStorage<S>, state_machine: Arc<Mutex<S>>, applied: u64)
-        -> Result<(), Fatal> {
+    fn add_replica(
+        &mut self,
+        range_id: RangeId,
+        storage: RaftStorage<S>,
+        state_machine: Arc<Mutex<S>>,
+        applied: u64,
+    ) -> Result<(), Fatal> {
         let config = self.raft_config(applied);
         config.validate().map_err(|e| Fatal(format!("raft config: {e}")))?;
-        let raw = RawNode::new(&config, storage, &self.logger).map_err(|e| Fatal(format!("raft node {range_id}: {e}")))?;
+        let raw =
+            RawNode::new(&config, storage, &self.logger).map_err(|e| Fatal(format!("raft node {range_id}: {e}")))?;
         info!(node_id = %self.config.node_id, %range_id, applied, "range replica loaded");
         self.ranges.insert(range_id, Peer::new(range_id, raw, state_machine));
         self.metrics.ranges.set(self.ranges.len() as i64);
@@ -243,7 +252,8 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             leaders += i64::from(peer.raw.raft.state == raft::StateRole::Leader);
         }
         self.metrics.leader_ranges.set(leaders);
-        let expired: Vec<u64> = self.pending.iter().filter(|(_, (_, deadline, _))| *deadline <= now).map(|(id, _)| *id).collect();
+        let expired: Vec<u64> =
+            self.pending.iter().filter(|(_, (_, deadline, _))| *deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
             self.metrics.proposals_dropped.inc();
             match self.pending.remove(&id) {
@@ -258,7 +268,9 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         match request {
             Request::Propose { range_id, data, reply } => self.propose(range_id, data, reply),
             Request::ReadIndex { range_id, reply } => self.read(range_id, reply),
-            Request::ChangeReplica { range_id, node_id, add, reply } => self.change_replica(range_id, node_id, add, reply),
+            Request::ChangeReplica { range_id, node_id, add, reply } => {
+                self.change_replica(range_id, node_id, add, reply)
+            }
             Request::Step { range_id, message } => self.step(range_id, message),
             Request::CreateReplica { range_id, reply } => {
                 if !self.ranges.contains_key(&range_id) {
@@ -320,14 +332,19 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         }
     }
 
-    fn change_replica(&mut self, range_id: RangeId, node_id: u64, add: bool, reply: oneshot::Sender<Result<(), Error>>) {
+    fn change_replica(
+        &mut self,
+        range_id: RangeId,
+        node_id: u64,
+        add: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
         let (id, context) = self.proposal_context();
         let Some(peer) = self.ranges.get_mut(&range_id) else {
             let _ = reply.send(Err(Error::RangeNotFound(range_id)));
             return;
         };
-        let mut change = ConfChange::default();
-        change.node_id = node_id;
+        let mut change = ConfChange { node_id, ..Default::default() };
         change.set_change_type(if add { ConfChangeType::AddNode } else { ConfChangeType::RemoveNode });
         match peer.raw.propose_conf_change(context, change) {
             Ok(()) => {
@@ -523,10 +540,12 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             }
             EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
                 let result = if entry.get_entry_type() == EntryType::EntryConfChange {
-                    let change = ConfChange::parse_from_bytes(&entry.data).map_err(|e| Fatal(format!("conf change: {e}")))?;
+                    let change =
+                        ConfChange::parse_from_bytes(&entry.data).map_err(|e| Fatal(format!("conf change: {e}")))?;
                     peer.raw.apply_conf_change(&change)
                 } else {
-                    let change = ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| Fatal(format!("conf change: {e}")))?;
+                    let change =
+                        ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| Fatal(format!("conf change: {e}")))?;
                     peer.raw.apply_conf_change(&change)
                 };
                 let outcome = match result {

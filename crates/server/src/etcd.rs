@@ -105,7 +105,10 @@ impl EtcdApi {
         if !request.serializable {
             self.context.store.read_index(FIRST_RANGE_ID).await.map_err(store_status)?;
         }
-        let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("etcdserver: no range replica on this node"))?;
+        let shared = self
+            .context
+            .range(FIRST_RANGE_ID)
+            .ok_or_else(|| Status::unavailable("etcdserver: no range replica on this node"))?;
         let mut response = shared.view(self.context.engine.as_ref()).range(&request).map_err(kv_status)?;
         response.header = self.header(response.header.map_or(0, |h| h.revision));
         Ok(response)
@@ -143,7 +146,10 @@ impl kv_server::Kv for EtcdApi {
         result.map(Response::new)
     }
 
-    async fn delete_range(&self, request: Request<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
+    async fn delete_range(
+        &self,
+        request: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
         check_size(&request)?;
@@ -208,11 +214,15 @@ impl cluster_server::Cluster for EtcdApi {
         if request.into_inner().linearizable {
             self.context.store.read_index(FIRST_RANGE_ID).await.map_err(store_status)?;
         }
-        let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("no range replica on this node"))?;
+        let shared =
+            self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("no range replica on this node"))?;
         let members = shared.members().iter().map(member).collect();
         Ok(Response::new(MemberListResponse { header: self.header(shared.revision()), members }))
     }
-    async fn member_promote(&self, _: Request<MemberPromoteRequest>) -> Result<Response<MemberPromoteResponse>, Status> {
+    async fn member_promote(
+        &self,
+        _: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
         Err(not_served("MemberPromote"))
     }
 }
@@ -286,10 +296,16 @@ impl lease_server::Lease for EtcdApi {
     async fn lease_revoke(&self, _: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
         Err(not_served("Lease"))
     }
-    async fn lease_keep_alive(&self, _: Request<tonic::Streaming<LeaseKeepAliveRequest>>) -> Result<Response<KeepAliveStream>, Status> {
+    async fn lease_keep_alive(
+        &self,
+        _: Request<tonic::Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<KeepAliveStream>, Status> {
         Err(not_served("Lease"))
     }
-    async fn lease_time_to_live(&self, _: Request<LeaseTimeToLiveRequest>) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+    async fn lease_time_to_live(
+        &self,
+        _: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         Err(not_served("Lease"))
     }
     async fn lease_leases(&self, _: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {

@@ -84,8 +84,11 @@ pub struct ServerMetrics {
 impl ServerMetrics {
     fn new(registry: &Registry) -> Self {
         let buckets = prometheus::exponential_buckets(0.00005, 2.0, 18).expect("valid buckets");
-        let rpc_seconds = HistogramVec::new(HistogramOpts::new("atoll_rpc_seconds", "etcd API request latency.").buckets(buckets), &["method"])
-            .expect("valid metric");
+        let rpc_seconds = HistogramVec::new(
+            HistogramOpts::new("atoll_rpc_seconds", "etcd API request latency.").buckets(buckets),
+            &["method"],
+        )
+        .expect("valid metric");
         registry.register(Box::new(rpc_seconds.clone())).expect("metric registered once");
         ServerMetrics { rpc_seconds }
     }
@@ -169,7 +172,12 @@ fn prepare_data_dir(path: &PathBuf) -> Result<(), StartError> {
 fn read_u64(engine: &dyn Engine, key: &[u8]) -> Result<Option<u64>, StartError> {
     match engine.get(Keyspace::Meta, key)? {
         None => Ok(None),
-        Some(bytes) => bytes.as_slice().try_into().map(u64::from_be_bytes).map(Some).map_err(|_| StartError::Storage("corrupt node metadata".into())),
+        Some(bytes) => bytes
+            .as_slice()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map(Some)
+            .map_err(|_| StartError::Storage("corrupt node metadata".into())),
     }
 }
 
@@ -182,36 +190,47 @@ impl Node {
         let http_listener = bind(config.http_listen, "HTTP", "--http-addr").await?;
         let mut info = NodeInfo {
             node_id: 0,
-            peer_addr: config.peer_advertise.clone().unwrap_or_else(|| peer_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
-            etcd_addr: config.etcd_advertise.clone().unwrap_or_else(|| etcd_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
-            http_addr: config.http_advertise.clone().unwrap_or_else(|| http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            peer_addr: config
+                .peer_advertise
+                .clone()
+                .unwrap_or_else(|| peer_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            etcd_addr: config
+                .etcd_advertise
+                .clone()
+                .unwrap_or_else(|| etcd_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            http_addr: config
+                .http_advertise
+                .clone()
+                .unwrap_or_else(|| http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
             sql_addr: String::new(),
             name: config.name.clone(),
             version: atoll_types::VERSION.into(),
         };
-        let engine: Arc<dyn Engine> = Arc::new(FjallEngine::open(&config.data_dir).map_err(|e| StartError::DataDir {
-            path: config.data_dir.clone(),
-            reason: format!("{e} (is another atoll process using it?)"),
-        })?);
+        let engine: Arc<dyn Engine> =
+            Arc::new(FjallEngine::open(&config.data_dir).map_err(|e| StartError::DataDir {
+                path: config.data_dir.clone(),
+                reason: format!("{e} (is another atoll process using it?)"),
+            })?);
         let mut join_members = Vec::new();
-        let (node_id, cluster_id) = match (read_u64(engine.as_ref(), META_NODE_ID)?, read_u64(engine.as_ref(), META_CLUSTER_ID)?) {
-            (Some(node_id), Some(cluster_id)) => {
-                if !config.join.is_empty() {
-                    info!("data directory already belongs to node {node_id}; ignoring --join");
+        let (node_id, cluster_id) =
+            match (read_u64(engine.as_ref(), META_NODE_ID)?, read_u64(engine.as_ref(), META_CLUSTER_ID)?) {
+                (Some(node_id), Some(cluster_id)) => {
+                    if !config.join.is_empty() {
+                        info!("data directory already belongs to node {node_id}; ignoring --join");
+                    }
+                    (node_id, cluster_id)
                 }
-                (node_id, cluster_id)
-            }
-            _ if config.join.is_empty() => bootstrap(engine.as_ref(), &mut info)?,
-            _ => {
-                let response = join(&config, &info).await?;
-                let mut batch = WriteBatch::new();
-                batch.put(Keyspace::Meta, META_NODE_ID, response.node_id.to_be_bytes().to_vec());
-                batch.put(Keyspace::Meta, META_CLUSTER_ID, response.cluster_id.to_be_bytes().to_vec());
-                engine.write(batch, true)?;
-                join_members = response.members;
-                (response.node_id, response.cluster_id)
-            }
-        };
+                _ if config.join.is_empty() => bootstrap(engine.as_ref(), &mut info)?,
+                _ => {
+                    let response = join(&config, &info).await?;
+                    let mut batch = WriteBatch::new();
+                    batch.put(Keyspace::Meta, META_NODE_ID, response.node_id.to_be_bytes().to_vec());
+                    batch.put(Keyspace::Meta, META_CLUSTER_ID, response.cluster_id.to_be_bytes().to_vec());
+                    engine.write(batch, true)?;
+                    join_members = response.members;
+                    (response.node_id, response.cluster_id)
+                }
+            };
         info.node_id = node_id;
         let node_id = NodeId(node_id);
         info!(%node_id, cluster_id = format!("{cluster_id:x}"), "node identity");
@@ -223,7 +242,8 @@ impl Node {
         let factory_ranges = ranges.clone();
         let factory = Box::new(move |range_id: RangeId| -> Result<KvStateMachine, Fatal> {
             let shared = Arc::new(RangeShared::default());
-            let machine = KvStateMachine::open(factory_engine.clone(), range_id, shared.clone()).map_err(|e| Fatal(e.to_string()))?;
+            let machine = KvStateMachine::open(factory_engine.clone(), range_id, shared.clone())
+                .map_err(|e| Fatal(e.to_string()))?;
             if let Ok(mut ranges) = factory_ranges.write() {
                 ranges.insert(range_id, shared);
             }
@@ -231,8 +251,10 @@ impl Node {
         });
         let addresses: AddressBook = Arc::default();
         let faults = Arc::new(LinkFaults::default());
-        let transport = GrpcTransport::new(node_id, addresses.clone(), tokio::runtime::Handle::current(), faults.clone());
-        let (store, handle) = Store::open(StoreConfig::new(node_id), engine.clone(), transport, factory, store_metrics)?;
+        let transport =
+            GrpcTransport::new(node_id, addresses.clone(), tokio::runtime::Handle::current(), faults.clone());
+        let (store, handle) =
+            Store::open(StoreConfig::new(node_id), engine.clone(), transport, factory, store_metrics)?;
         let (fatal_sender, fatal) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name(format!("store-{node_id}"))
@@ -256,11 +278,16 @@ impl Node {
             fault_injection: config.fault_injection,
             metrics: ServerMetrics::new(&registry),
             registry,
-            started_at_unix_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+            started_at_unix_ms: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
             raft_term: AtomicU64::new(0),
             last_heard: Mutex::new(HashMap::new()),
         });
-        for member in join_members.iter().chain(context.range(FIRST_RANGE_ID).map(|r| r.members()).unwrap_or_default().iter()) {
+        for member in
+            join_members.iter().chain(context.range(FIRST_RANGE_ID).map(|r| r.members()).unwrap_or_default().iter())
+        {
             context.learn_address(member);
         }
         if context.range(FIRST_RANGE_ID).is_none() {

@@ -29,13 +29,11 @@ impl PeerService {
     /// Registers a joining node and, while the first range has fewer than
     /// [`REPLICATION_FACTOR`] replicas, adds it as a voter.
     async fn join(&self, node: NodeInfo) -> Result<JoinResponse, Status> {
-        let registered = match crate::etcd::EtcdApi::new(self.context.clone())
-            .propose(command::Kind::RegisterNode(node))
-            .await?
-        {
-            command_result::Kind::Registered(info) => info,
-            _ => return Err(Status::internal("unexpected command result")),
-        };
+        let registered =
+            match crate::etcd::EtcdApi::new(self.context.clone()).propose(command::Kind::RegisterNode(node)).await? {
+                command_result::Kind::Registered(info) => info,
+                _ => return Err(Status::internal("unexpected command result")),
+            };
         info!(node_id = registered.node_id, peer_addr = %registered.peer_addr, "node registered");
         self.context.learn_address(&registered);
         let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("no range replica here"))?;
@@ -70,7 +68,8 @@ impl Peer for PeerService {
             let batch = batch?;
             if batch.to_node_id != self.context.node_id.0 {
                 return Err(Status::failed_precondition(format!(
-                    "raft batch for node {} reached node {}", batch.to_node_id, self.context.node_id.0
+                    "raft batch for node {} reached node {}",
+                    batch.to_node_id, self.context.node_id.0
                 )));
             }
             if self.context.faults.is_blocked(batch.from_node_id) {
@@ -90,7 +89,8 @@ impl Peer for PeerService {
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
-        let node = request.into_inner().node.ok_or_else(|| Status::invalid_argument("join request without node info"))?;
+        let node =
+            request.into_inner().node.ok_or_else(|| Status::invalid_argument("join request without node info"))?;
         if node.peer_addr.is_empty() {
             return Err(Status::invalid_argument("join request without a peer address"));
         }
@@ -105,7 +105,10 @@ impl Peer for PeerService {
             .map(|s| s.members())
             .unwrap_or_default()
             .into_iter()
-            .map(|info| NodeLiveness { last_heard_ms_ago: self.context.last_heard_ms_ago(info.node_id), info: Some(info) })
+            .map(|info| NodeLiveness {
+                last_heard_ms_ago: self.context.last_heard_ms_ago(info.node_id),
+                info: Some(info),
+            })
             .collect();
         let ranges = raft
             .into_iter()
@@ -135,4 +138,3 @@ impl Peer for PeerService {
         }))
     }
 }
-

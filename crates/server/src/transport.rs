@@ -50,7 +50,12 @@ pub struct GrpcTransport {
 
 impl GrpcTransport {
     /// A transport for `node_id` whose tasks run on `runtime`.
-    pub fn new(node_id: NodeId, addresses: AddressBook, runtime: tokio::runtime::Handle, faults: Arc<LinkFaults>) -> Self {
+    pub fn new(
+        node_id: NodeId,
+        addresses: AddressBook,
+        runtime: tokio::runtime::Handle,
+        faults: Arc<LinkFaults>,
+    ) -> Self {
         GrpcTransport { node_id, addresses, queues: Arc::default(), runtime, faults }
     }
 

@@ -42,19 +42,14 @@ impl Engine for FjallEngine {
         Ok(value.map(|v| v.to_vec()))
     }
 
-    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, reverse: bool)
-        -> ScanIter<'_> {
-        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) =
-            (&start, &end)
-        {
+    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, reverse: bool) -> ScanIter<'_> {
+        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) = (&start, &end) {
             if s > e {
                 return Box::new(std::iter::empty());
             }
         }
         let iter = self.handle(keyspace).range::<Vec<u8>, _>((start, end));
-        let convert = |guard: fjall::Guard| {
-            guard.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io_error)
-        };
+        let convert = |guard: fjall::Guard| guard.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io_error);
         if reverse {
             Box::new(iter.rev().map(convert))
         } else {

@@ -42,13 +42,8 @@ pub enum Keyspace {
 
 impl Keyspace {
     /// Every keyspace, in a fixed order.
-    pub const ALL: [Keyspace; 5] = [
-        Keyspace::Meta,
-        Keyspace::RaftLog,
-        Keyspace::RaftState,
-        Keyspace::RangeState,
-        Keyspace::Mvcc,
-    ];
+    pub const ALL: [Keyspace; 5] =
+        [Keyspace::Meta, Keyspace::RaftLog, Keyspace::RaftState, Keyspace::RangeState, Keyspace::Mvcc];
 
     /// The on-disk name of the keyspace.
     pub fn name(self) -> &'static str {
@@ -154,8 +149,7 @@ pub trait Engine: Send + Sync + 'static {
     fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
     /// Iterates `[start, end)` in key order (or reverse order when `reverse`).
-    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, reverse: bool)
-        -> ScanIter<'_>;
+    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, reverse: bool) -> ScanIter<'_>;
 
     /// Applies a batch atomically. With `sync`, the batch (and everything written before it)
     /// is on disk (fsync) when this returns.

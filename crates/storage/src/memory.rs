@@ -25,12 +25,9 @@ impl Engine for MemoryEngine {
         Ok(maps[keyspace.index()].get(key).cloned())
     }
 
-    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, reverse: bool)
-        -> ScanIter<'_> {
+    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, reverse: bool) -> ScanIter<'_> {
         let maps = self.maps.read().unwrap_or_else(|poison| poison.into_inner());
-        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) =
-            (&start, &end)
-        {
+        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) = (&start, &end) {
             if s > e {
                 return Box::new(std::iter::empty());
             }

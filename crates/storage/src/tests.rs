@@ -18,10 +18,8 @@ fn exercise(engine: &dyn Engine) -> Vec<KvPair> {
         .scan(Keyspace::Mvcc, Bound::Included(b"a".to_vec()), Bound::Excluded(b"d".to_vec()), false)
         .collect::<Result<_>>()
         .expect("scan");
-    let reverse: Vec<_> = engine
-        .scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, true)
-        .collect::<Result<_>>()
-        .expect("scan");
+    let reverse: Vec<_> =
+        engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, true).collect::<Result<_>>().expect("scan");
     assert_eq!(reverse.len(), 3);
     assert_eq!(reverse[0].0, b"d");
     forward

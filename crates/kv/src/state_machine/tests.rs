@@ -4,9 +4,8 @@
 use super::*;
 use crate::error::messages;
 use atoll_proto::etcdserverpb::{
-    compare, range_request, request_op, response_op, Compare, DeleteRangeRequest,
-    DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
-    TxnRequest, TxnResponse,
+    compare, range_request, request_op, response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
 };
 use atoll_proto::mvccpb::KeyValue;
 use atoll_storage::MemoryEngine;
@@ -23,12 +22,7 @@ struct Fixture {
 }
 
 fn node(node_id: u64, peer_addr: &str) -> NodeInfo {
-    NodeInfo {
-        node_id,
-        peer_addr: peer_addr.into(),
-        name: format!("node-{peer_addr}"),
-        ..Default::default()
-    }
+    NodeInfo { node_id, peer_addr: peer_addr.into(), name: format!("node-{peer_addr}"), ..Default::default() }
 }
 
 fn first_node() -> NodeInfo {
@@ -47,24 +41,16 @@ fn must_bootstrap() -> Fixture {
 /// Opens the range on `engine` with a new shared handle.
 fn must_open(engine: Arc<dyn Engine>) -> Fixture {
     let shared = Arc::new(RangeShared::default());
-    let sm =
-        KvStateMachine::open(engine.clone(), RANGE, shared.clone()).expect("open state machine");
+    let sm = KvStateMachine::open(engine.clone(), RANGE, shared.clone()).expect("open state machine");
     let index = sm.applied_index();
-    Fixture {
-        engine,
-        shared,
-        sm,
-        index,
-    }
+    Fixture { engine, shared, sm, index }
 }
 
 impl Fixture {
     /// Applies raw command bytes at the next index.
     fn apply_bytes(&mut self, bytes: &[u8]) -> CommandResult {
         self.index += 1;
-        self.sm
-            .apply(self.index, bytes)
-            .expect("apply must not be fatal")
+        self.sm.apply(self.index, bytes).expect("apply must not be fatal")
     }
 
     fn apply(&mut self, kind: command::Kind) -> CommandResult {
@@ -84,10 +70,7 @@ impl Fixture {
     }
 
     fn must_put_request(&mut self, put: PutRequest) -> PutResponse {
-        let response = self.must_txn(TxnRequest {
-            success: vec![put_op(put)],
-            ..Default::default()
-        });
+        let response = self.must_txn(TxnRequest { success: vec![put_op(put)], ..Default::default() });
         match single_response(response) {
             response_op::Response::ResponsePut(put) => put,
             other => panic!("expected a Put response, got {other:?}"),
@@ -99,13 +82,8 @@ impl Fixture {
     }
 
     fn must_delete_request(&mut self, delete: DeleteRangeRequest) -> DeleteRangeResponse {
-        let op = RequestOp {
-            request: Some(request_op::Request::RequestDeleteRange(delete)),
-        };
-        let response = self.must_txn(TxnRequest {
-            success: vec![op],
-            ..Default::default()
-        });
+        let op = RequestOp { request: Some(request_op::Request::RequestDeleteRange(delete)) };
+        let response = self.must_txn(TxnRequest { success: vec![op], ..Default::default() });
         match single_response(response) {
             response_op::Response::ResponseDeleteRange(delete) => delete,
             other => panic!("expected a DeleteRange response, got {other:?}"),
@@ -113,10 +91,7 @@ impl Fixture {
     }
 
     fn must_delete(&mut self, key: &str) -> DeleteRangeResponse {
-        self.must_delete_request(DeleteRangeRequest {
-            key: key.into(),
-            ..Default::default()
-        })
+        self.must_delete_request(DeleteRangeRequest { key: key.into(), ..Default::default() })
     }
 
     fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
@@ -129,15 +104,8 @@ impl Fixture {
 
     /// The current version of `key`, as a linearizable Range sees it.
     fn must_get(&self, key: &str) -> Option<KeyValue> {
-        let response = self.must_range(&RangeRequest {
-            key: key.into(),
-            ..Default::default()
-        });
-        assert!(
-            response.kvs.len() <= 1,
-            "a single-key range returned {} keys",
-            response.kvs.len()
-        );
+        let response = self.must_range(&RangeRequest { key: key.into(), ..Default::default() });
+        assert!(response.kvs.len() <= 1, "a single-key range returned {} keys", response.kvs.len());
         response.kvs.into_iter().next()
     }
 
@@ -154,58 +122,32 @@ fn must_error(result: CommandResult) -> CommandError {
 }
 
 fn single_response(response: TxnResponse) -> response_op::Response {
-    assert_eq!(
-        response.responses.len(),
-        1,
-        "responses: {:?}",
-        response.responses
-    );
-    response
-        .responses
-        .into_iter()
-        .next()
-        .and_then(|op| op.response)
-        .expect("a response")
+    assert_eq!(response.responses.len(), 1, "responses: {:?}", response.responses);
+    response.responses.into_iter().next().and_then(|op| op.response).expect("a response")
 }
 
 fn put(key: &str, value: &str) -> PutRequest {
-    PutRequest {
-        key: key.into(),
-        value: value.into(),
-        ..Default::default()
-    }
+    PutRequest { key: key.into(), value: value.into(), ..Default::default() }
 }
 
 fn put_op(put: PutRequest) -> RequestOp {
-    RequestOp {
-        request: Some(request_op::Request::RequestPut(put)),
-    }
+    RequestOp { request: Some(request_op::Request::RequestPut(put)) }
 }
 
 fn range_op(range: RangeRequest) -> RequestOp {
-    RequestOp {
-        request: Some(request_op::Request::RequestRange(range)),
-    }
+    RequestOp { request: Some(request_op::Request::RequestRange(range)) }
 }
 
 fn prefix_range(prefix: &str) -> RangeRequest {
-    RangeRequest {
-        key: prefix.into(),
-        range_end: prefix_end(prefix.as_bytes()),
-        ..Default::default()
-    }
+    RangeRequest { key: prefix.into(), range_end: prefix_end(prefix.as_bytes()), ..Default::default() }
 }
 
 fn keys(kvs: &[KeyValue]) -> Vec<String> {
-    kvs.iter()
-        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
-        .collect()
+    kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect()
 }
 
 fn values(kvs: &[KeyValue]) -> Vec<String> {
-    kvs.iter()
-        .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
-        .collect()
+    kvs.iter().map(|kv| String::from_utf8_lossy(&kv.value).into_owned()).collect()
 }
 
 fn header_revision(header: Option<ResponseHeader>) -> i64 {
@@ -243,11 +185,7 @@ fn branching_txn(compare: Compare) -> TxnRequest {
 fn must_branch(fx: &mut Fixture, compare: Compare) -> bool {
     let response = fx.must_txn(branching_txn(compare));
     let written = fx.must_get("branch").map(|kv| kv.value);
-    let expected = if response.succeeded {
-        "success"
-    } else {
-        "failure"
-    };
+    let expected = if response.succeeded { "success" } else { "failure" };
     assert_eq!(written, Some(expected.as_bytes().to_vec()));
     response.succeeded
 }
@@ -258,11 +196,7 @@ fn must_branch(fx: &mut Fixture, compare: Compare) -> bool {
 fn bootstrapped_range_starts_at_revision_one_with_no_keys() {
     let fx = must_bootstrap();
     assert_eq!(fx.revision(), 1);
-    let response = fx.must_range(&RangeRequest {
-        key: vec![0],
-        range_end: vec![0],
-        ..Default::default()
-    });
+    let response = fx.must_range(&RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() });
     assert_eq!(header_revision(response.header), 1);
     assert!(response.kvs.is_empty());
     assert_eq!(response.count, 0);
@@ -303,16 +237,10 @@ fn key_metadata_follows_put_put_delete_put() {
 #[test]
 fn put_with_prev_kv_returns_the_previous_version() {
     let mut fx = must_bootstrap();
-    let first = fx.must_put_request(PutRequest {
-        prev_kv: true,
-        ..put("k", "old")
-    });
+    let first = fx.must_put_request(PutRequest { prev_kv: true, ..put("k", "old") });
     assert_eq!(first.prev_kv, None, "no previous version of a new key");
 
-    let second = fx.must_put_request(PutRequest {
-        prev_kv: true,
-        ..put("k", "new")
-    });
+    let second = fx.must_put_request(PutRequest { prev_kv: true, ..put("k", "new") });
     let prev = second.prev_kv.expect("previous version");
     assert_eq!(prev.value, b"old");
     assert_eq!((prev.mod_revision, prev.version), (2, 1));
@@ -330,11 +258,7 @@ fn put_ignore_value_on_missing_key_is_rejected_without_bumping_the_revision() {
     let mut fx = must_bootstrap();
     fx.must_put("other", "x");
     let request = TxnRequest {
-        success: vec![put_op(PutRequest {
-            key: "missing".into(),
-            ignore_value: true,
-            ..Default::default()
-        })],
+        success: vec![put_op(PutRequest { key: "missing".into(), ignore_value: true, ..Default::default() })],
         ..Default::default()
     };
     let error = fx.must_txn_error(request);
@@ -342,22 +266,14 @@ fn put_ignore_value_on_missing_key_is_rejected_without_bumping_the_revision() {
     assert_eq!(error.message, messages::KEY_NOT_FOUND);
     assert_eq!(fx.revision(), 2);
     assert_eq!(fx.must_get("missing"), None);
-    assert_eq!(
-        fx.sm.applied_index(),
-        fx.index,
-        "a rejected command is still applied"
-    );
+    assert_eq!(fx.sm.applied_index(), fx.index, "a rejected command is still applied");
 }
 
 #[test]
 fn put_ignore_value_keeps_the_stored_value() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "kept");
-    fx.must_put_request(PutRequest {
-        key: "k".into(),
-        ignore_value: true,
-        ..Default::default()
-    });
+    fx.must_put_request(PutRequest { key: "k".into(), ignore_value: true, ..Default::default() });
     let kv = fx.must_get("k").expect("k");
     assert_eq!(kv.value, b"kept");
     assert_eq!((kv.mod_revision, kv.version), (3, 2));
@@ -381,11 +297,7 @@ fn delete_range_over_a_prefix_returns_deleted_count_and_prev_kvs() {
     assert_eq!(keys(&response.prev_kvs), ["app/a", "app/b"]);
     assert_eq!(values(&response.prev_kvs), ["1", "2"]);
     assert_eq!(header_revision(response.header), 6);
-    let left = fx.must_range(&RangeRequest {
-        key: vec![0],
-        range_end: vec![0],
-        ..Default::default()
-    });
+    let left = fx.must_range(&RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() });
     assert_eq!(keys(&left.kvs), ["apple", "b"]);
 }
 
@@ -394,11 +306,8 @@ fn delete_range_without_prev_kv_returns_only_the_count() {
     let mut fx = must_bootstrap();
     fx.must_put("p/a", "1");
     fx.must_put("p/b", "2");
-    let response = fx.must_delete_request(DeleteRangeRequest {
-        key: "p/".into(),
-        range_end: prefix_end(b"p/"),
-        prev_kv: false,
-    });
+    let response =
+        fx.must_delete_request(DeleteRangeRequest { key: "p/".into(), range_end: prefix_end(b"p/"), prev_kv: false });
     assert_eq!(response.deleted, 2);
     assert!(response.prev_kvs.is_empty());
 }
@@ -433,14 +342,8 @@ fn txn_value_equal_takes_the_success_branch_when_the_value_matches() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "v1");
     let value = |v: &str| compare::TargetUnion::Value(v.into());
-    assert!(must_branch(
-        &mut fx,
-        compare("k", compare::CompareResult::Equal, value("v1"))
-    ));
-    assert!(!must_branch(
-        &mut fx,
-        compare("k", compare::CompareResult::Equal, value("v2"))
-    ));
+    assert!(must_branch(&mut fx, compare("k", compare::CompareResult::Equal, value("v1"))));
+    assert!(!must_branch(&mut fx, compare("k", compare::CompareResult::Equal, value("v2"))));
 }
 
 #[test]
@@ -461,14 +364,8 @@ fn txn_value_greater_less_and_not_equal_compare_bytes() {
 fn txn_value_compare_on_a_missing_key_is_false() {
     let mut fx = must_bootstrap();
     let value = compare::TargetUnion::Value(vec![]);
-    assert!(!must_branch(
-        &mut fx,
-        compare("missing", compare::CompareResult::Equal, value.clone())
-    ));
-    assert!(!must_branch(
-        &mut fx,
-        compare("missing", compare::CompareResult::NotEqual, value)
-    ));
+    assert!(!must_branch(&mut fx, compare("missing", compare::CompareResult::Equal, value.clone())));
+    assert!(!must_branch(&mut fx, compare("missing", compare::CompareResult::NotEqual, value)));
 }
 
 #[test]
@@ -487,20 +384,11 @@ fn txn_version_compares_count_puts() {
 #[test]
 fn txn_version_equal_zero_is_create_if_absent() {
     let mut fx = must_bootstrap();
-    let absent = || {
-        compare(
-            "k",
-            compare::CompareResult::Equal,
-            compare::TargetUnion::Version(0),
-        )
-    };
+    let absent = || compare("k", compare::CompareResult::Equal, compare::TargetUnion::Version(0));
     let create = |value: &str| TxnRequest {
         compare: vec![absent()],
         success: vec![put_op(put("k", value))],
-        failure: vec![range_op(RangeRequest {
-            key: "k".into(),
-            ..Default::default()
-        })],
+        failure: vec![range_op(RangeRequest { key: "k".into(), ..Default::default() })],
     };
     assert!(fx.must_txn(create("first")).succeeded);
     let second = fx.must_txn(create("second"));
@@ -547,11 +435,7 @@ fn txn_compare_over_a_range_must_hold_for_every_key() {
     fx.must_put("p/b", "2"); // 3
     let below = |revision: i64| Compare {
         range_end: prefix_end(b"p/"),
-        ..compare(
-            "p/",
-            compare::CompareResult::Less,
-            compare::TargetUnion::ModRevision(revision),
-        )
+        ..compare("p/", compare::CompareResult::Less, compare::TargetUnion::ModRevision(revision))
     };
     assert!(must_branch(&mut fx, below(4)));
     assert!(!must_branch(&mut fx, below(3)), "p/b was modified at 3");
@@ -562,16 +446,9 @@ fn txn_failure_branch_without_writes_does_not_bump_the_revision() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "v");
     let response = fx.must_txn(TxnRequest {
-        compare: vec![compare(
-            "k",
-            compare::CompareResult::Equal,
-            compare::TargetUnion::Value("other".into()),
-        )],
+        compare: vec![compare("k", compare::CompareResult::Equal, compare::TargetUnion::Value("other".into()))],
         success: vec![put_op(put("k", "changed"))],
-        failure: vec![range_op(RangeRequest {
-            key: "k".into(),
-            ..Default::default()
-        })],
+        failure: vec![range_op(RangeRequest { key: "k".into(), ..Default::default() })],
     });
     assert!(!response.succeeded);
     assert_eq!(header_revision(response.header), 2);
@@ -582,10 +459,8 @@ fn txn_failure_branch_without_writes_does_not_bump_the_revision() {
 #[test]
 fn txn_writes_share_one_revision() {
     let mut fx = must_bootstrap();
-    let response = fx.must_txn(TxnRequest {
-        success: vec![put_op(put("a", "1")), put_op(put("b", "2"))],
-        ..Default::default()
-    });
+    let response =
+        fx.must_txn(TxnRequest { success: vec![put_op(put("a", "1")), put_op(put("b", "2"))], ..Default::default() });
     assert_eq!(header_revision(response.header), 2);
     assert_eq!(fx.must_get("a").map(|kv| kv.mod_revision), Some(2));
     assert_eq!(fx.must_get("b").map(|kv| kv.mod_revision), Some(2));
@@ -600,22 +475,14 @@ fn txn_range_after_put_in_the_same_txn_sees_the_put() {
         ..Default::default()
     });
     assert_eq!(header_revision(response.header), 3);
-    let range = match response
-        .responses
-        .into_iter()
-        .nth(1)
-        .and_then(|op| op.response)
-    {
+    let range = match response.responses.into_iter().nth(1).and_then(|op| op.response) {
         Some(response_op::Response::ResponseRange(range)) => range,
         other => panic!("expected a Range response, got {other:?}"),
     };
     assert_eq!(keys(&range.kvs), ["p/new", "p/old"]);
     assert_eq!(range.count, 2);
     let new = &range.kvs[0];
-    assert_eq!(
-        (new.create_revision, new.mod_revision, new.version),
-        (3, 3, 1)
-    );
+    assert_eq!((new.create_revision, new.mod_revision, new.version), (3, 3, 1));
 }
 
 #[test]
@@ -640,26 +507,15 @@ fn txn_may_put_the_same_key_in_success_and_failure() {
         failure: vec![put_op(put("k", "failure"))],
     });
     assert!(response.succeeded);
-    assert_eq!(
-        fx.must_get("k").map(|kv| kv.value),
-        Some(b"success".to_vec())
-    );
+    assert_eq!(fx.must_get("k").map(|kv| kv.value), Some(b"success".to_vec()));
 }
 
 #[test]
 fn txn_with_a_key_put_in_a_nested_txn_and_its_parent_is_rejected() {
     let mut fx = must_bootstrap();
-    let nested = TxnRequest {
-        success: vec![put_op(put("k", "inner"))],
-        ..Default::default()
-    };
+    let nested = TxnRequest { success: vec![put_op(put("k", "inner"))], ..Default::default() };
     let error = fx.must_txn_error(TxnRequest {
-        success: vec![
-            put_op(put("k", "outer")),
-            RequestOp {
-                request: Some(request_op::Request::RequestTxn(nested)),
-            },
-        ],
+        success: vec![put_op(put("k", "outer")), RequestOp { request: Some(request_op::Request::RequestTxn(nested)) }],
         ..Default::default()
     });
     assert_eq!(error.message, messages::DUPLICATE_KEY);
@@ -675,27 +531,14 @@ fn range_at_an_old_revision_sees_the_values_of_then() {
     fx.must_put("b", "b3"); // 3
     fx.must_put("a", "a4"); // 4
     fx.must_delete("b"); // 5
-    let at = |revision: i64| RangeRequest {
-        key: vec![0],
-        range_end: vec![0],
-        revision,
-        ..Default::default()
-    };
+    let at = |revision: i64| RangeRequest { key: vec![0], range_end: vec![0], revision, ..Default::default() };
     assert_eq!(values(&fx.must_range(&at(1)).kvs), Vec::<String>::new());
     assert_eq!(values(&fx.must_range(&at(2)).kvs), ["a2"]);
     assert_eq!(values(&fx.must_range(&at(3)).kvs), ["a2", "b3"]);
     assert_eq!(values(&fx.must_range(&at(4)).kvs), ["a4", "b3"]);
     assert_eq!(values(&fx.must_range(&at(5)).kvs), ["a4"]);
-    let old = fx.must_range(&RangeRequest {
-        key: "a".into(),
-        revision: 3,
-        ..Default::default()
-    });
-    assert_eq!(
-        header_revision(old.header),
-        5,
-        "the header carries the current revision"
-    );
+    let old = fx.must_range(&RangeRequest { key: "a".into(), revision: 3, ..Default::default() });
+    assert_eq!(header_revision(old.header), 5, "the header carries the current revision");
     assert_eq!(old.kvs[0].mod_revision, 2);
 }
 
@@ -712,10 +555,7 @@ fn must_five_keys() -> Fixture {
 #[test]
 fn range_with_limit_reports_more_and_the_full_count() {
     let fx = must_five_keys();
-    let response = fx.must_range(&RangeRequest {
-        limit: 2,
-        ..prefix_range("p/")
-    });
+    let response = fx.must_range(&RangeRequest { limit: 2, ..prefix_range("p/") });
     assert_eq!(keys(&response.kvs), ["p/a", "p/b"]);
     assert!(response.more);
     assert_eq!(response.count, 5);
@@ -724,10 +564,7 @@ fn range_with_limit_reports_more_and_the_full_count() {
 #[test]
 fn range_with_limit_covering_every_key_has_no_more() {
     let fx = must_five_keys();
-    let response = fx.must_range(&RangeRequest {
-        limit: 5,
-        ..prefix_range("p/")
-    });
+    let response = fx.must_range(&RangeRequest { limit: 5, ..prefix_range("p/") });
     assert_eq!(response.kvs.len(), 5);
     assert!(!response.more);
     assert_eq!(response.count, 5);
@@ -736,10 +573,7 @@ fn range_with_limit_covering_every_key_has_no_more() {
 #[test]
 fn range_count_only_returns_the_count_without_keys() {
     let fx = must_five_keys();
-    let response = fx.must_range(&RangeRequest {
-        count_only: true,
-        ..prefix_range("p/")
-    });
+    let response = fx.must_range(&RangeRequest { count_only: true, ..prefix_range("p/") });
     assert!(response.kvs.is_empty());
     assert_eq!(response.count, 5);
     assert!(!response.more);
@@ -748,20 +582,10 @@ fn range_count_only_returns_the_count_without_keys() {
 #[test]
 fn range_keys_only_returns_keys_without_values() {
     let fx = must_five_keys();
-    let response = fx.must_range(&RangeRequest {
-        keys_only: true,
-        ..prefix_range("p/")
-    });
+    let response = fx.must_range(&RangeRequest { keys_only: true, ..prefix_range("p/") });
     assert_eq!(keys(&response.kvs), ["p/a", "p/b", "p/c", "p/d", "p/e"]);
-    assert!(
-        response.kvs.iter().all(|kv| kv.value.is_empty()),
-        "{:?}",
-        response.kvs
-    );
-    assert_eq!(
-        response.kvs[2].mod_revision, 4,
-        "metadata is still returned"
-    );
+    assert!(response.kvs.iter().all(|kv| kv.value.is_empty()), "{:?}", response.kvs);
+    assert_eq!(response.kvs[2].mod_revision, 4, "metadata is still returned");
 }
 
 #[test]
@@ -783,10 +607,8 @@ fn range_sorted_by_key_descending_skips_deleted_and_overwritten_versions() {
     let mut fx = must_five_keys();
     fx.must_delete("p/e");
     fx.must_put("p/b", "rewritten");
-    let response = fx.must_range(&RangeRequest {
-        sort_order: range_request::SortOrder::Descend as i32,
-        ..prefix_range("p/")
-    });
+    let response =
+        fx.must_range(&RangeRequest { sort_order: range_request::SortOrder::Descend as i32, ..prefix_range("p/") });
     assert_eq!(keys(&response.kvs), ["p/d", "p/c", "p/b", "p/a"]);
     assert_eq!(response.kvs[2].value, b"rewritten");
 }
@@ -813,13 +635,8 @@ fn range_sorted_by_mod_revision() {
 #[test]
 fn range_without_a_key_is_rejected() {
     let fx = must_bootstrap();
-    let error = fx
-        .range(&RangeRequest::default())
-        .expect_err("range without key");
-    assert_eq!(
-        error,
-        Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into())
-    );
+    let error = fx.range(&RangeRequest::default()).expect_err("range without key");
+    assert_eq!(error, Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
 }
 
 // ---- compaction ----
@@ -830,24 +647,11 @@ fn range_at_a_compacted_revision_is_out_of_range() {
     fx.must_put("k", "2");
     fx.must_put("k", "3");
     fx.must_put("k", "4");
-    fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 3,
-        physical: false,
-    }));
-    let at = |revision: i64| RangeRequest {
-        key: "k".into(),
-        revision,
-        ..Default::default()
-    };
-    let error = fx
-        .range(&at(2))
-        .expect_err("read below the compaction revision");
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false }));
+    let at = |revision: i64| RangeRequest { key: "k".into(), revision, ..Default::default() };
+    let error = fx.range(&at(2)).expect_err("read below the compaction revision");
     assert_eq!(error, Error::OutOfRange(messages::COMPACTED.into()));
-    assert_eq!(
-        values(&fx.must_range(&at(3)).kvs),
-        ["3"],
-        "the compaction revision itself stays readable"
-    );
+    assert_eq!(values(&fx.must_range(&at(3)).kvs), ["3"], "the compaction revision itself stays readable");
 }
 
 #[test]
@@ -855,11 +659,7 @@ fn range_at_a_future_revision_is_out_of_range() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "v");
     let error = fx
-        .range(&RangeRequest {
-            key: "k".into(),
-            revision: 3,
-            ..Default::default()
-        })
+        .range(&RangeRequest { key: "k".into(), revision: 3, ..Default::default() })
         .expect_err("read beyond the current revision");
     assert_eq!(error, Error::OutOfRange(messages::FUTURE_REV.into()));
 }
@@ -869,10 +669,7 @@ fn compact_answers_the_current_revision_and_does_not_bump_it() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "2");
     fx.must_put("k", "3");
-    let result = fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 2,
-        physical: true,
-    }));
+    let result = fx.apply(command::Kind::Compact(CompactionRequest { revision: 2, physical: true }));
     match result.kind {
         Some(command_result::Kind::Compact(response)) => {
             assert_eq!(header_revision(response.header), 3)
@@ -890,19 +687,10 @@ fn compact_keeps_the_latest_version_and_drops_deleted_keys() {
     fx.must_put("gone", "x"); // 3
     fx.must_put("live", "new"); // 4
     fx.must_delete("gone"); // 5
-    fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 5,
-        physical: true,
-    }));
-    let mvcc_keys = fx
-        .engine
-        .scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false)
-        .count();
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 5, physical: true }));
+    let mvcc_keys = fx.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false).count();
     assert_eq!(mvcc_keys, 1, "only the newest version of `live` survives");
-    assert_eq!(
-        fx.must_get("live").map(|kv| kv.value),
-        Some(b"new".to_vec())
-    );
+    assert_eq!(fx.must_get("live").map(|kv| kv.value), Some(b"new".to_vec()));
     assert_eq!(fx.must_get("gone"), None);
 }
 
@@ -911,26 +699,11 @@ fn compact_at_or_below_the_compaction_revision_is_rejected() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "2");
     fx.must_put("k", "3");
-    fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 3,
-        physical: false,
-    }));
-    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 2,
-        physical: false,
-    })));
-    assert_eq!(
-        (error.code, error.message.as_str()),
-        (11, messages::COMPACTED)
-    );
-    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 3,
-        physical: false,
-    })));
-    assert_eq!(
-        (error.code, error.message.as_str()),
-        (11, messages::COMPACTED)
-    );
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false }));
+    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest { revision: 2, physical: false })));
+    assert_eq!((error.code, error.message.as_str()), (11, messages::COMPACTED));
+    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false })));
+    assert_eq!((error.code, error.message.as_str()), (11, messages::COMPACTED));
     assert_eq!(fx.shared.compact_revision(), 3);
 }
 
@@ -938,24 +711,15 @@ fn compact_at_or_below_the_compaction_revision_is_rejected() {
 fn compact_beyond_the_current_revision_is_rejected() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "2");
-    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 3,
-        physical: false,
-    })));
-    assert_eq!(
-        (error.code, error.message.as_str()),
-        (11, messages::FUTURE_REV)
-    );
+    let error = must_error(fx.apply(command::Kind::Compact(CompactionRequest { revision: 3, physical: false })));
+    assert_eq!((error.code, error.message.as_str()), (11, messages::FUTURE_REV));
     assert_eq!(fx.shared.compact_revision(), 0);
 }
 
 // ---- membership ----
 
 fn must_register(fx: &mut Fixture, peer_addr: &str) -> NodeInfo {
-    match fx
-        .apply(command::Kind::RegisterNode(node(0, peer_addr)))
-        .kind
-    {
+    match fx.apply(command::Kind::RegisterNode(node(0, peer_addr))).kind {
         Some(command_result::Kind::Registered(node)) => node,
         other => panic!("expected a registration, got {other:?}"),
     }
@@ -978,11 +742,7 @@ fn register_node_is_idempotent_for_the_same_peer_address() {
     assert_eq!(must_register(&mut fx, "10.0.0.2:7000").node_id, 2);
     assert_eq!(must_register(&mut fx, "10.0.0.2:7000").node_id, 2);
     assert_eq!(fx.shared.members().len(), 2);
-    assert_eq!(
-        must_register(&mut fx, "10.0.0.3:7000").node_id,
-        3,
-        "a repeated registration allocates no id"
-    );
+    assert_eq!(must_register(&mut fx, "10.0.0.3:7000").node_id, 3, "a repeated registration allocates no id");
 }
 
 #[test]
@@ -1000,19 +760,13 @@ fn reopening_loads_the_applied_state() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "v");
     must_register(&mut fx, "10.0.0.2:7000");
-    fx.apply(command::Kind::Compact(CompactionRequest {
-        revision: 2,
-        physical: false,
-    }));
+    fx.apply(command::Kind::Compact(CompactionRequest { revision: 2, physical: false }));
     let reopened = must_open(fx.engine.clone());
     assert_eq!(reopened.sm.applied_index(), fx.index);
     assert_eq!(reopened.revision(), 2);
     assert_eq!(reopened.shared.compact_revision(), 2);
     assert_eq!(reopened.shared.members(), fx.shared.members());
-    assert_eq!(
-        reopened.must_get("k").map(|kv| kv.value),
-        Some(b"v".to_vec())
-    );
+    assert_eq!(reopened.must_get("k").map(|kv| kv.value), Some(b"v".to_vec()));
 }
 
 #[test]
@@ -1020,9 +774,7 @@ fn apply_other_records_the_index_and_new_voters() {
     let mut fx = must_bootstrap();
     fx.sm.apply_other(1, None).expect("apply empty entry");
     assert_eq!(fx.shared.descriptor().replicas, [1]);
-    fx.sm
-        .apply_other(2, Some(&[1, 2, 3]))
-        .expect("apply conf change");
+    fx.sm.apply_other(2, Some(&[1, 2, 3])).expect("apply conf change");
     assert_eq!(fx.sm.applied_index(), 2);
     assert_eq!(fx.shared.applied_index(), 2);
     assert_eq!(fx.shared.descriptor().replicas, [1, 2, 3]);
@@ -1045,31 +797,16 @@ fn snapshot_restored_on_another_engine_reads_the_same() {
     let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
     let mut target = must_open(engine);
     let mut batch = WriteBatch::new();
-    target
-        .sm
-        .restore(source.index, &[1, 2], &data, &mut batch)
-        .expect("restore");
-    target
-        .engine
-        .write(batch, false)
-        .expect("write restore batch");
+    target.sm.restore(source.index, &[1, 2], &data, &mut batch).expect("restore");
+    target.engine.write(batch, false).expect("write restore batch");
 
     assert_eq!(target.revision(), 6);
     assert_eq!(target.sm.applied_index(), source.index);
     assert_eq!(target.shared.members(), source.shared.members());
     assert_eq!(target.shared.descriptor().replicas, [1, 2]);
-    let everything = |revision: i64| RangeRequest {
-        key: vec![0],
-        range_end: vec![0],
-        revision,
-        ..Default::default()
-    };
+    let everything = |revision: i64| RangeRequest { key: vec![0], range_end: vec![0], revision, ..Default::default() };
     for revision in [0, 1, 3, 4, 6] {
-        assert_eq!(
-            target.must_range(&everything(revision)),
-            source.must_range(&everything(revision)),
-            "at {revision}"
-        );
+        assert_eq!(target.must_range(&everything(revision)), source.must_range(&everything(revision)), "at {revision}");
     }
     assert_eq!(values(&target.must_range(&everything(0)).kvs), ["3", "4"]);
 }
@@ -1085,26 +822,14 @@ fn restored_state_machine_continues_from_the_snapshot() {
     let mut target = must_open(engine);
     target.must_put("stale", "replaced by the snapshot");
     let mut batch = WriteBatch::new();
-    target
-        .sm
-        .restore(10, &[1, 2], &data, &mut batch)
-        .expect("restore");
-    target
-        .engine
-        .write(batch, false)
-        .expect("write restore batch");
+    target.sm.restore(10, &[1, 2], &data, &mut batch).expect("restore");
+    target.engine.write(batch, false).expect("write restore batch");
     target.index = 10;
 
     assert_eq!(target.must_get("stale"), None);
-    assert_eq!(
-        target.must_put("k", "w").header.map(|h| h.revision),
-        Some(3)
-    );
+    assert_eq!(target.must_put("k", "w").header.map(|h| h.revision), Some(3));
     assert_eq!(must_register(&mut target, "10.0.0.3:7000").node_id, 3);
-    assert_eq!(
-        must_open(target.engine.clone()).sm.applied_index(),
-        target.index
-    );
+    assert_eq!(must_open(target.engine.clone()).sm.applied_index(), target.index);
 }
 
 #[test]
@@ -1113,11 +838,7 @@ fn undecodable_command_gives_an_error_result() {
     fx.must_put("k", "v");
     let error = must_error(fx.apply_bytes(&[0xff, 0xff, 0xff]));
     assert_eq!(error.code, 3);
-    assert!(
-        error.message.contains("undecodable command"),
-        "{}",
-        error.message
-    );
+    assert!(error.message.contains("undecodable command"), "{}", error.message);
     assert_eq!(fx.sm.applied_index(), fx.index);
     assert_eq!(fx.revision(), 2);
 }
@@ -1135,9 +856,6 @@ fn empty_command_gives_an_error_result() {
 fn applying_an_index_twice_panics() {
     let mut fx = must_bootstrap();
     fx.must_put("k", "v");
-    let bytes = Command {
-        kind: Some(command::Kind::Txn(TxnRequest::default())),
-    }
-    .encode_to_vec();
+    let bytes = Command { kind: Some(command::Kind::Txn(TxnRequest::default())) }.encode_to_vec();
     let _ = fx.sm.apply(fx.index, &bytes);
 }

@@ -26,23 +26,13 @@ struct TestClient {
 fn must_client() -> TestClient {
     let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
     let mut batch = WriteBatch::new();
-    let first = NodeInfo {
-        node_id: 1,
-        peer_addr: "10.0.0.1:7000".into(),
-        ..Default::default()
-    };
+    let first = NodeInfo { node_id: 1, peer_addr: "10.0.0.1:7000".into(), ..Default::default() };
     KvStateMachine::bootstrap(&mut batch, RANGE, &first);
     engine.write(batch, false).expect("write bootstrap batch");
     let shared = Arc::new(RangeShared::default());
-    let sm =
-        KvStateMachine::open(engine.clone(), RANGE, shared.clone()).expect("open state machine");
+    let sm = KvStateMachine::open(engine.clone(), RANGE, shared.clone()).expect("open state machine");
     let index = sm.applied_index();
-    TestClient {
-        engine,
-        shared,
-        log: Mutex::new((sm, index)),
-        txns: AtomicUsize::new(0),
-    }
+    TestClient { engine, shared, log: Mutex::new((sm, index)), txns: AtomicUsize::new(0) }
 }
 
 fn error_from(code: i32, message: String) -> Error {
@@ -60,23 +50,17 @@ fn error_from(code: i32, message: String) -> Error {
 impl KvClient for TestClient {
     async fn txn(&self, request: TxnRequest) -> Result<TxnResponse> {
         self.txns.fetch_add(1, Ordering::SeqCst);
-        let bytes = Command {
-            kind: Some(command::Kind::Txn(request)),
-        }
-        .encode_to_vec();
+        let bytes = Command { kind: Some(command::Kind::Txn(request)) }.encode_to_vec();
         let result: CommandResult = {
             let mut log = self.log.lock().expect("state machine lock");
             let (sm, index) = &mut *log;
             *index += 1;
-            sm.apply(*index, &bytes)
-                .map_err(|fatal| Error::Storage(fatal.to_string()))?
+            sm.apply(*index, &bytes).map_err(|fatal| Error::Storage(fatal.to_string()))?
         };
         match result.kind {
             Some(command_result::Kind::Txn(response)) => Ok(response),
             Some(command_result::Kind::Error(error)) => Err(error_from(error.code, error.message)),
-            other => Err(Error::Corrupt(format!(
-                "unexpected result of a Txn: {other:?}"
-            ))),
+            other => Err(Error::Corrupt(format!("unexpected result of a Txn: {other:?}"))),
         }
     }
 
@@ -96,13 +80,7 @@ impl TestClient {
 
     /// The latest value of `key`, read outside any transaction.
     async fn must_latest(&self, key: &str) -> Option<String> {
-        let response = self
-            .range(RangeRequest {
-                key: key.into(),
-                ..Default::default()
-            })
-            .await
-            .expect("range");
+        let response = self.range(RangeRequest { key: key.into(), ..Default::default() }).await.expect("range");
         response.kvs.into_iter().next().map(|kv| string(kv.value))
     }
 }
@@ -122,10 +100,7 @@ async fn must_get(txn: &mut Transaction<'_, TestClient>, key: &str) -> Option<St
 async fn must_scan(txn: &mut Transaction<'_, TestClient>, prefix: &str) -> Vec<(String, String)> {
     let end = atoll_types::keys::prefix_end(prefix.as_bytes());
     let pairs = txn.scan(prefix.as_bytes(), &end, 0).await.expect("scan");
-    pairs
-        .into_iter()
-        .map(|(k, v)| (string(k), string(v)))
-        .collect()
+    pairs.into_iter().map(|(k, v)| (string(k), string(v))).collect()
 }
 
 fn must_put(txn: &mut Transaction<'_, TestClient>, key: &str, value: &str) {
@@ -144,10 +119,7 @@ async fn must_write(client: &TestClient, key: &str, value: &str) -> i64 {
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn assert_conflict(result: Result<i64>) {
@@ -212,10 +184,7 @@ async fn scan_sees_the_snapshot_at_begin_after_another_commit() {
     must_delete(&mut writer, "p/b");
     must_put(&mut writer, "p/c", "new");
     writer.commit().await.expect("commit writer");
-    assert_eq!(
-        must_scan(&mut reader, "p/").await,
-        pairs(&[("p/a", "1"), ("p/b", "2")])
-    );
+    assert_eq!(must_scan(&mut reader, "p/").await, pairs(&[("p/a", "1"), ("p/b", "2")]));
 }
 
 // ---- read your own writes ----
@@ -229,11 +198,7 @@ async fn get_reads_the_transactions_own_writes() {
     must_delete(&mut txn, "deleted");
     assert_eq!(must_get(&mut txn, "new").await.as_deref(), Some("mine"));
     assert_eq!(must_get(&mut txn, "deleted").await, None);
-    assert_eq!(
-        client.must_latest("new").await,
-        None,
-        "nothing is written before commit"
-    );
+    assert_eq!(client.must_latest("new").await, None, "nothing is written before commit");
     assert_eq!(client.must_latest("deleted").await.as_deref(), Some("v"));
 }
 
@@ -260,13 +225,7 @@ async fn scan_limit_applies_after_merging_own_writes() {
     let mut txn = must_begin(&client).await;
     must_put(&mut txn, "p/a", "mine");
     let first_two = txn.scan(b"p/", b"p0", 2).await.expect("scan");
-    assert_eq!(
-        first_two,
-        vec![
-            (b"p/a".to_vec(), b"mine".to_vec()),
-            (b"p/b".to_vec(), b"2".to_vec())
-        ]
-    );
+    assert_eq!(first_two, vec![(b"p/a".to_vec(), b"mine".to_vec()), (b"p/b".to_vec(), b"2".to_vec())]);
 }
 
 #[tokio::test]
@@ -276,10 +235,7 @@ async fn scan_with_empty_bounds_covers_every_key() {
     must_write(&client, "z", "2").await;
     let mut txn = must_begin(&client).await;
     let all = txn.scan(b"", b"", 0).await.expect("scan");
-    assert_eq!(
-        all.into_iter().map(|(k, _)| string(k)).collect::<Vec<_>>(),
-        ["a", "z"]
-    );
+    assert_eq!(all.into_iter().map(|(k, _)| string(k)).collect::<Vec<_>>(), ["a", "z"]);
 }
 
 // ---- serializability ----
@@ -300,11 +256,7 @@ async fn write_skew_fails_the_second_commit() {
     t1.commit().await.expect("first commit");
     assert_conflict(t2.commit().await);
     assert_eq!(client.must_latest("x").await.as_deref(), Some("0"));
-    assert_eq!(
-        client.must_latest("y").await.as_deref(),
-        Some("1"),
-        "the failed commit wrote nothing"
-    );
+    assert_eq!(client.must_latest("y").await.as_deref(), Some("1"), "the failed commit wrote nothing");
 }
 
 #[tokio::test]
@@ -314,11 +266,7 @@ async fn lost_update_fails_the_second_commit() {
     let mut t1 = must_begin(&client).await;
     let mut t2 = must_begin(&client).await;
     for (txn, add) in [(&mut t1, 1), (&mut t2, 5)] {
-        let value: i64 = must_get(txn, "counter")
-            .await
-            .expect("counter")
-            .parse()
-            .expect("number");
+        let value: i64 = must_get(txn, "counter").await.expect("counter").parse().expect("number");
         must_put(txn, "counter", &(value + add).to_string());
     }
     t1.commit().await.expect("first commit");

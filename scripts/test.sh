@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need that cargo cannot (etcdctl from Debian's
+# etcd-client package, used as a real etcd client), then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v etcdctl >/dev/null 2>&1; then
+  echo "installing etcdctl (Debian package etcd-client) for the etcd compatibility tests..."
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-client >/dev/null
+fi
+
+# Two test threads: the process-level tests start three nodes each, and the machine has 2 cores.
+cargo test --workspace --locked -- --test-threads=2

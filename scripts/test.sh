@@ -12,4 +12,10 @@ if ! command -v etcdctl >/dev/null 2>&1; then
 fi
 
 # Two test threads: the process-level tests start three nodes each, and the machine has 2 cores.
-cargo test --workspace --locked -- --test-threads=2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked --all-targets -- --test-threads=2 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# One closing line with the totals over every test binary.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "total: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"

@@ -175,7 +175,9 @@ impl kv_server::Kv for EtcdApi {
     }
 
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
-        match self.propose(command::Kind::Compact(request.into_inner())).await? {
+        let request = request.into_inner();
+        check_size(&request)?;
+        match self.propose(command::Kind::Compact(request)).await? {
             command_result::Kind::Compact(response) => {
                 let revision = response.header.map_or(0, |h| h.revision);
                 Ok(Response::new(CompactionResponse { header: self.header(revision) }))

@@ -308,7 +308,8 @@ impl Node {
         let outcome = tokio::select! {
             fatal = &mut self.fatal => match fatal {
                 Ok(message) => Err(StartError::Fatal(message)),
-                Err(_) => Ok(()),
+                // The store thread ended without a report: it panicked on a broken invariant.
+                Err(_) => Err(StartError::Fatal("the store loop stopped unexpectedly (see the log above)".into())),
             },
             _ = shutdown => Ok(()),
         };

@@ -20,8 +20,9 @@ pub(crate) struct Peer<S: StateMachine> {
     pub state_machine: Arc<Mutex<S>>,
     /// Reads that arrived this iteration and still need a ReadIndex request.
     pub reads_to_issue: Vec<ReadWaiter>,
-    /// Reads whose ReadIndex request is in flight, by request context.
-    pub reads_in_flight: HashMap<u64, Vec<ReadWaiter>>,
+    /// Reads whose ReadIndex request is in flight, by request context, with when it was
+    /// (last) sent.
+    pub reads_in_flight: HashMap<u64, (Vec<ReadWaiter>, Instant)>,
     /// Reads that know their index and wait until it is applied.
     pub reads_waiting_apply: Vec<(u64, ReadWaiter)>,
     /// The leader as of the last Ready, to notice leader changes.
@@ -68,9 +69,25 @@ impl<S: StateMachine> Peer<S> {
         }
     }
 
+    /// Sends again the ReadIndex requests that got no answer within `patience`. raft-rs drops
+    /// a ReadIndex silently when there is no leader, when the message to the leader is lost,
+    /// or when a new leader has not yet committed an entry of its term; without a retry those
+    /// reads would wait for their full timeout after every election.
+    pub fn retry_reads(&mut self, now: Instant, patience: std::time::Duration) {
+        if self.leader_id() == 0 {
+            return;
+        }
+        for (id, (_, sent)) in self.reads_in_flight.iter_mut() {
+            if now.duration_since(*sent) >= patience {
+                *sent = now;
+                self.raw.read_index(id.to_be_bytes().to_vec());
+            }
+        }
+    }
+
     /// Fails reads whose ReadIndex round never came back (lost messages, leader change).
     pub fn expire_reads(&mut self, now: Instant) {
-        self.reads_in_flight.retain(|_, waiters| {
+        self.reads_in_flight.retain(|_, (waiters, _)| {
             let expired = waiters.first().is_some_and(|(_, deadline)| *deadline <= now);
             if expired {
                 for (reply, _) in waiters.drain(..) {

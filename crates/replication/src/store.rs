@@ -247,6 +247,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         let mut leaders = 0;
         for peer in self.ranges.values_mut() {
             peer.raw.tick();
+            peer.retry_reads(now, self.config.tick_interval * self.config.heartbeat_ticks as u32 * 2);
             peer.expire_reads(now);
             peer.answer_reads(now);
             leaders += i64::from(peer.raw.raft.state == raft::StateRole::Leader);
@@ -376,7 +377,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             }
             self.next_read_id = self.next_read_id.wrapping_add(1);
             let waiters: Vec<ReadWaiter> = std::mem::take(&mut peer.reads_to_issue);
-            peer.reads_in_flight.insert(self.next_read_id, waiters);
+            peer.reads_in_flight.insert(self.next_read_id, (waiters, Instant::now()));
             peer.raw.read_index(self.next_read_id.to_be_bytes().to_vec());
         }
     }
@@ -575,7 +576,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
 
 fn resolve_read<S: StateMachine>(peer: &mut Peer<S>, index: u64, context: &[u8]) {
     let Ok(id) = <[u8; 8]>::try_from(context).map(u64::from_be_bytes) else { return };
-    if let Some(waiters) = peer.reads_in_flight.remove(&id) {
+    if let Some((waiters, _)) = peer.reads_in_flight.remove(&id) {
         peer.reads_waiting_apply.extend(waiters.into_iter().map(|waiter| (index, waiter)));
     }
 }

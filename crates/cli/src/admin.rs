@@ -1,9 +1,8 @@
 //! `atoll node ...` and `atoll range ...`: what any node knows about the cluster.
 
-use atoll_proto::atoll::peer_client::PeerClient;
-use atoll_proto::atoll::{NodeStatusRequest, NodeStatusResponse};
+use atoll_proto::atoll::NodeStatusResponse;
 use clap::Subcommand;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 #[derive(Subcommand)]
 pub enum NodeCommand {
@@ -31,14 +30,7 @@ pub enum RangeCommand {
 
 /// Fetches a node's status over peer RPC.
 pub async fn fetch_status(host: &str) -> Result<NodeStatusResponse, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
-        .map_err(|e| format!("bad address {host}: {e}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5));
-    let channel = endpoint.connect().await.map_err(|e| format!("cannot reach node at {host}: {e}"))?;
-    let response =
-        PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;
-    Ok(response.into_inner())
+    atoll_chaos::local::fetch_status(host).await
 }
 
 fn span(start: &[u8], end: &[u8]) -> String {

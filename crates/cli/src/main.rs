@@ -1,6 +1,7 @@
 //! The `atoll` command: start a node, run a local demo cluster, inspect nodes and ranges.
 
 mod admin;
+mod chaos;
 mod demo;
 
 use atoll_server::{Node, NodeConfig};
@@ -23,6 +24,8 @@ enum Command {
     Start(StartArgs),
     /// Start a local multi-node cluster of real processes in a temporary directory.
     Demo(demo::DemoArgs),
+    /// Run a workload against a local cluster while injecting faults, then check what clients saw.
+    Chaos(chaos::ChaosArgs),
     /// Inspect nodes.
     Node {
         #[command(subcommand)]
@@ -67,6 +70,9 @@ struct StartArgs {
     /// Enable /fault/* HTTP endpoints that cut links (for the fault harness; never in production).
     #[arg(long, hide = true)]
     enable_fault_injection: bool,
+    /// BROKEN ON PURPOSE: serve linearizable reads without ReadIndex (proves the checkers fail).
+    #[arg(long, hide = true)]
+    unsafe_stale_reads: bool,
 }
 
 impl StartArgs {
@@ -83,6 +89,7 @@ impl StartArgs {
             name: self.name.clone(),
             fault_injection: self.enable_fault_injection,
             join_timeout: Duration::from_secs(self.join_timeout_secs),
+            unsafe_stale_reads: self.unsafe_stale_reads,
         }
     }
 }
@@ -105,6 +112,9 @@ async fn shutdown_signal() {
 }
 
 async fn start(args: StartArgs) -> Result<(), String> {
+    if args.unsafe_stale_reads {
+        tracing::warn!("UNSAFE: linearizable reads skip ReadIndex and may return stale data (test-only switch)");
+    }
     if args.enable_fault_injection {
         tracing::warn!(
             "fault injection endpoints are ENABLED: anyone reaching the HTTP port can cut this node's links"
@@ -129,6 +139,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Start(args) => start(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Chaos(args) => chaos::run(args).await,
             Command::Node { command } => admin::node(command).await,
             Command::Range { command } => admin::range(command).await,
         }

@@ -102,7 +102,7 @@ impl EtcdApi {
 
     /// Linearizable or serializable Range.
     pub async fn range_inner(&self, request: RangeRequest) -> Result<RangeResponse, Status> {
-        if !request.serializable {
+        if !request.serializable && !self.context.unsafe_stale_reads {
             self.context.store.read_index(FIRST_RANGE_ID).await.map_err(store_status)?;
         }
         let shared = self

@@ -47,6 +47,10 @@ pub struct NodeConfig {
     pub fault_injection: bool,
     /// How long to keep trying the join addresses before giving up.
     pub join_timeout: Duration,
+    /// A deliberately broken mode for proving the fault harness can fail: linearizable reads
+    /// are served from the local replica without ReadIndex, so a partitioned old leader
+    /// answers with stale data. Never use it outside tests.
+    pub unsafe_stale_reads: bool,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -105,6 +109,7 @@ pub struct NodeContext {
     pub addresses: AddressBook,
     pub faults: Arc<LinkFaults>,
     pub fault_injection: bool,
+    pub unsafe_stale_reads: bool,
     pub registry: Registry,
     pub metrics: ServerMetrics,
     pub started_at_unix_ms: u64,
@@ -276,6 +281,7 @@ impl Node {
             addresses,
             faults,
             fault_injection: config.fault_injection,
+            unsafe_stale_reads: config.unsafe_stale_reads,
             metrics: ServerMetrics::new(&registry),
             registry,
             started_at_unix_ms: SystemTime::now()

@@ -1,0 +1,293 @@
+//! A cluster of real `atoll start` processes on loopback, and the faults it can suffer.
+//!
+//! Node `i` (1-based) gets its own data directory and log file under one root directory.
+//! Faults: kill -9 and restart, SIGSTOP/SIGCONT, and isolation through every node's fault
+//! switches (`/fault/block/{node}` on the HTTP port; nodes run with fault injection enabled).
+
+use atoll_proto::atoll::peer_client::PeerClient;
+use atoll_proto::atoll::{NodeStatusRequest, NodeStatusResponse};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One node process.
+pub struct LocalNode {
+    pub index: usize,
+    pub peer: String,
+    pub etcd: String,
+    pub http: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl LocalNode {
+    fn spawn(&mut self, exe: &Path, join: Option<&str>, extra_args: &[String]) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("log file: {e}"))?;
+        let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
+        let mut command = Command::new(exe);
+        command
+            .args(["start", "--data-dir"])
+            .arg(&self.data_dir)
+            .args(["--peer-addr", &self.peer, "--etcd-addr", &self.etcd, "--http-addr", &self.http])
+            .args(["--name", &format!("node-{}", self.index), "--enable-fault-injection"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        if let Some(join) = join {
+            command.args(["--join", join]);
+        }
+        self.child = Some(command.spawn().map_err(|e| format!("cannot start node {}: {e}", self.index))?);
+        self.paused = false;
+        Ok(())
+    }
+
+    /// The process id, 0 when not running.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// Whether the process is running (possibly paused).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Whether the process is stopped with SIGSTOP.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().map_err(|e| e.to_string())?;
+        status.success().then_some(()).ok_or_else(|| format!("kill {signal} {} failed", self.pid()))
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused = false;
+    }
+
+    /// SIGTERM, then kill -9 after 5 s.
+    pub fn terminate(&mut self) {
+        if self.paused {
+            let _ = self.signal("-CONT");
+        }
+        let Some(mut child) = self.child.take() else { return };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// SIGSTOP.
+    pub fn pause(&mut self) -> Result<(), String> {
+        self.signal("-STOP")?;
+        self.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self) -> Result<(), String> {
+        self.signal("-CONT")?;
+        self.paused = false;
+        Ok(())
+    }
+
+    /// This node's status over peer RPC.
+    pub async fn status(&self) -> Result<NodeStatusResponse, String> {
+        fetch_status(&self.peer).await
+    }
+}
+
+impl Drop for LocalNode {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Fetches a node's status over peer RPC.
+pub async fn fetch_status(host: &str) -> Result<NodeStatusResponse, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+        .map_err(|e| format!("bad address {host}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(3));
+    let channel = endpoint.connect().await.map_err(|e| format!("cannot reach node at {host}: {e}"))?;
+    let response = PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;
+    Ok(response.into_inner())
+}
+
+/// A tiny HTTP POST for the fault switches (one request does not justify an HTTP client crate).
+pub fn http_post(address: &str, path: &str) -> Result<(), String> {
+    let mut stream = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut status = String::new();
+    std::io::BufReader::new(stream).read_line(&mut status).map_err(|e| e.to_string())?;
+    if status.contains(" 204 ") || status.contains(" 200 ") {
+        Ok(())
+    } else {
+        Err(format!("{address}{path}: {}", status.trim()))
+    }
+}
+
+/// A local cluster of node processes.
+pub struct LocalCluster {
+    pub root: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    exe: PathBuf,
+    extra_args: Vec<String>,
+    pub nodes: Vec<LocalNode>,
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+impl LocalCluster {
+    /// Lays out `size` nodes in a new temporary directory. With `base_port`, node `i` uses
+    /// `base_port + 10*i` (peer), `+1` (etcd) and `+2` (HTTP); without, free ports.
+    pub fn new(exe: PathBuf, size: usize, base_port: Option<u16>, extra_args: Vec<String>) -> Result<Self, String> {
+        let dir = tempfile::Builder::new().prefix("atoll-").tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let root = dir.path().to_path_buf();
+        let mut nodes = Vec::with_capacity(size);
+        for index in 1..=size {
+            let port = |offset: usize| -> Result<String, String> {
+                let port = match base_port {
+                    Some(base) => base as usize + 10 * index + offset,
+                    None => free_port()? as usize,
+                };
+                Ok(format!("127.0.0.1:{port}"))
+            };
+            nodes.push(LocalNode {
+                index,
+                peer: port(0)?,
+                etcd: port(1)?,
+                http: port(2)?,
+                data_dir: root.join(format!("node{index}")),
+                log: root.join(format!("node{index}.log")),
+                child: None,
+                paused: false,
+            });
+        }
+        Ok(LocalCluster { root, dir: Some(dir), exe, extra_args, nodes })
+    }
+
+    /// Starts every node: the first bootstraps, the others join it one at a time, and each
+    /// step waits until the cluster reports the new replica. `progress` hears each step.
+    pub async fn start(&mut self, progress: &mut dyn FnMut(&str)) -> Result<(), String> {
+        let first_peer = self.nodes[0].peer.clone();
+        for i in 0..self.nodes.len() {
+            progress(&format!("starting node {}", i + 1));
+            let join = (i > 0).then_some(first_peer.as_str());
+            self.nodes[i].spawn(&self.exe, join, &self.extra_args)?;
+            let replicas = (i + 1).min(3);
+            self.wait_for_replicas(replicas, Duration::from_secs(60)).await.map_err(|e| format!("node {}: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a running node reports a leader and `count` replicas of the first range.
+    pub async fn wait_for_replicas(&self, count: usize, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        let mut last = String::from("no answer yet");
+        while Instant::now() < deadline {
+            for node in self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()) {
+                match node.status().await {
+                    Ok(status) => {
+                        let ready = status.ranges.iter().any(|r| {
+                            r.leader_node_id != 0 && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() >= count)
+                        });
+                        if ready {
+                            return Ok(());
+                        }
+                        last = "no leader yet".into();
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("not ready within {within:?} ({last}); logs in {}", self.root.display()))
+    }
+
+    /// The node index (0-based) of the current leader, if a running node knows it.
+    pub async fn leader(&self) -> Option<usize> {
+        for node in self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()) {
+            if let Ok(status) = node.status().await {
+                if let Some(leader) = status.ranges.first().map(|r| r.leader_node_id).filter(|l| *l != 0) {
+                    return Some(leader as usize - 1);
+                }
+            }
+        }
+        None
+    }
+
+    /// Restarts a killed node from its data directory.
+    pub fn restart(&mut self, index: usize) -> Result<(), String> {
+        let node = &mut self.nodes[index];
+        if node.is_running() {
+            return Err(format!("node {} is running", index + 1));
+        }
+        node.spawn(&self.exe, None, &self.extra_args)
+    }
+
+    /// Cuts node `index` off from every other node (both directions, peer traffic only).
+    pub fn isolate(&self, index: usize) -> Result<(), String> {
+        let victim = index + 1;
+        for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.is_running() && !n.is_paused()) {
+            if i == index {
+                for other in (1..=self.nodes.len()).filter(|o| *o != victim) {
+                    http_post(&node.http, &format!("/fault/block/{other}"))?;
+                }
+            } else {
+                http_post(&node.http, &format!("/fault/block/{victim}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes every isolation on running nodes.
+    pub fn heal(&self) -> Result<(), String> {
+        self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()).try_for_each(|n| http_post(&n.http, "/fault/heal"))
+    }
+
+    /// The etcd endpoints of all nodes.
+    pub fn etcd_endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.etcd.clone()).collect()
+    }
+
+    /// Stops every node (SIGTERM).
+    pub fn stop(&mut self) {
+        for node in &mut self.nodes {
+            node.terminate();
+        }
+    }
+
+    /// Keeps the directory after the cluster is dropped; returns its path.
+    pub fn keep(&mut self) -> PathBuf {
+        if let Some(dir) = self.dir.take() {
+            return dir.keep();
+        }
+        self.root.clone()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,182 @@
+//! Client workloads through the etcd API that record what they did and saw.
+
+use crate::history::{Action, History, Operation, Outcome};
+use atoll_proto::etcdserverpb::kv_client::KvClient;
+use atoll_proto::etcdserverpb::{compare, request_op, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// How long one request may take before its outcome is recorded as unknown.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Pause between one client's requests, so that a few clients do not saturate 2 cores.
+const THINK_TIME: Duration = Duration::from_millis(5);
+
+fn client_for(endpoint: &str) -> Result<KvClient<Channel>, String> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(REQUEST_TIMEOUT)
+        .connect_lazy();
+    Ok(KvClient::new(channel))
+}
+
+fn register_key(index: usize) -> String {
+    format!("register/{index}")
+}
+
+async fn read(client: &mut KvClient<Channel>, key: &str) -> Outcome {
+    let request = RangeRequest { key: key.as_bytes().to_vec(), ..Default::default() };
+    match tokio::time::timeout(REQUEST_TIMEOUT, client.range(request)).await {
+        Ok(Ok(response)) => {
+            let value = response.into_inner().kvs.first().map(|kv| String::from_utf8_lossy(&kv.value).parse::<u64>());
+            match value {
+                None => Outcome::Read(None),
+                Some(Ok(v)) => Outcome::Read(Some(v)),
+                // A value this workload never writes: report it as read so the checker flags it.
+                Some(Err(_)) => Outcome::Read(Some(u64::MAX)),
+            }
+        }
+        // A failed read has no effect on the register.
+        _ => Outcome::Failed,
+    }
+}
+
+async fn write(client: &mut KvClient<Channel>, key: &str, value: u64) -> Outcome {
+    let request = PutRequest { key: key.as_bytes().to_vec(), value: value.to_string().into_bytes(), ..Default::default() };
+    match tokio::time::timeout(REQUEST_TIMEOUT, client.put(request)).await {
+        Ok(Ok(_)) => Outcome::Written,
+        _ => Outcome::Unknown,
+    }
+}
+
+async fn cas(client: &mut KvClient<Channel>, key: &str, expected: u64, new: u64) -> Outcome {
+    let put = PutRequest { key: key.as_bytes().to_vec(), value: new.to_string().into_bytes(), ..Default::default() };
+    let request = TxnRequest {
+        compare: vec![Compare {
+            result: compare::CompareResult::Equal as i32,
+            target: compare::CompareTarget::Value as i32,
+            key: key.as_bytes().to_vec(),
+            range_end: vec![],
+            target_union: Some(compare::TargetUnion::Value(expected.to_string().into_bytes())),
+        }],
+        success: vec![RequestOp { request: Some(request_op::Request::RequestPut(put)) }],
+        failure: vec![],
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, client.txn(request)).await {
+        Ok(Ok(response)) => Outcome::Cas(response.into_inner().succeeded),
+        _ => Outcome::Unknown,
+    }
+}
+
+/// Registers: `clients` clients, each bound to one endpoint, doing random reads, writes and
+/// compare-and-sets on `keys` keys for `duration`. Written values are unique per run.
+pub async fn registers(endpoints: Vec<String>, clients: usize, keys: usize, duration: Duration, seed: u64) -> History {
+    let started = Instant::now();
+    let operations = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for client_index in 0..clients {
+        let endpoint = endpoints[client_index % endpoints.len()].clone();
+        let operations = operations.clone();
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut client) = client_for(&endpoint) else { return };
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (client_index as u64).wrapping_mul(0x9e3779b97f4a7c15));
+            let mut last_seen: BTreeMap<usize, u64> = BTreeMap::new();
+            let mut counter = 0u64;
+            while started.elapsed() < duration {
+                let key_index = rng.random_range(0..keys);
+                let key = register_key(key_index);
+                counter += 1;
+                let unique = ((client_index as u64 + 1) << 32) | counter;
+                let choice = rng.random_range(0..10);
+                let action = match choice {
+                    0..=3 => Action::Read,
+                    4..=6 => Action::Write(unique),
+                    _ => Action::Cas { expected: last_seen.get(&key_index).copied().unwrap_or(0), new: unique },
+                };
+                let invoked = started.elapsed();
+                let outcome = match &action {
+                    Action::Read => read(&mut client, &key).await,
+                    Action::Write(value) => write(&mut client, &key, *value).await,
+                    Action::Cas { expected, new } => cas(&mut client, &key, *expected, *new).await,
+                };
+                let completed = started.elapsed();
+                match (&action, &outcome) {
+                    (Action::Read, Outcome::Read(Some(value))) => drop(last_seen.insert(key_index, *value)),
+                    (Action::Write(value), Outcome::Written) => drop(last_seen.insert(key_index, *value)),
+                    (Action::Cas { new, .. }, Outcome::Cas(true)) => drop(last_seen.insert(key_index, *new)),
+                    _ => {}
+                }
+                let operation = Operation { client: client_index, key, action, invoked, completed, outcome };
+                if let Ok(mut operations) = operations.lock() {
+                    operations.push(operation);
+                }
+                tokio::time::sleep(THINK_TIME).await;
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let operations = operations.lock().map(|ops| ops.clone()).unwrap_or_default();
+    History { operations }
+}
+
+/// Unique-key writes for the durability check: returns every acknowledged key and value.
+pub async fn unique_writes(endpoints: Vec<String>, clients: usize, duration: Duration) -> BTreeMap<String, String> {
+    let started = Instant::now();
+    let acknowledged = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut tasks = Vec::new();
+    for client_index in 0..clients {
+        let endpoint = endpoints[client_index % endpoints.len()].clone();
+        let acknowledged = acknowledged.clone();
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut client) = client_for(&endpoint) else { return };
+            let mut counter = 0u64;
+            while started.elapsed() < duration {
+                counter += 1;
+                let key = format!("durable/{client_index:02}/{counter:08}");
+                let value = format!("{client_index}-{counter}");
+                if write_value(&mut client, &key, &value).await {
+                    if let Ok(mut acknowledged) = acknowledged.lock() {
+                        acknowledged.insert(key, value);
+                    }
+                }
+                tokio::time::sleep(THINK_TIME).await;
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let result = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
+    result
+}
+
+async fn write_value(client: &mut KvClient<Channel>, key: &str, value: &str) -> bool {
+    let request = PutRequest { key: key.as_bytes().to_vec(), value: value.as_bytes().to_vec(), ..Default::default() };
+    matches!(tokio::time::timeout(REQUEST_TIMEOUT, client.put(request)).await, Ok(Ok(_)))
+}
+
+/// Reads every `durable/` key from one node's local replica (a serializable read: what this
+/// replica holds, not what the leader holds). `None` if the node does not answer.
+pub async fn read_replica(endpoint: &str) -> Option<BTreeMap<String, String>> {
+    let mut client = client_for(endpoint).ok()?;
+    let request = RangeRequest {
+        key: b"durable/".to_vec(),
+        range_end: b"durable0".to_vec(),
+        serializable: true,
+        ..Default::default()
+    };
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, client.range(request)).await.ok()?.ok()?.into_inner();
+    Some(
+        response
+            .kvs
+            .into_iter()
+            .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), String::from_utf8_lossy(&kv.value).into_owned()))
+            .collect(),
+    )
+}

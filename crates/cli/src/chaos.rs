@@ -1,0 +1,189 @@
+//! `atoll chaos`: a workload plus a nemesis against a local cluster of real processes, then a
+//! verdict from the checkers. Exits non-zero when the checkers find a violation.
+
+use atoll_chaos::durability::{self, DurabilityVerdict};
+use atoll_chaos::history::{History, Outcome};
+use atoll_chaos::linearizability::{self, Verdict};
+use atoll_chaos::local::LocalCluster;
+use atoll_chaos::nemesis::{self, FaultKind};
+use atoll_chaos::workload;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct ChaosArgs {
+    /// What the clients do: `registers` (reads, writes and compare-and-set on a few hot keys,
+    /// checked for linearizability) or `durability` (unique writes while nodes are killed,
+    /// checked for lost writes and replica divergence).
+    #[arg(long, default_value = "registers")]
+    workload: String,
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Length of the run (registers).
+    #[arg(long, default_value_t = 30)]
+    duration_secs: u64,
+    /// Seed for the workload and the fault schedule; random (and printed) when not given.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Faults to inject (registers): kill, pause, isolate, isolate-leader, or none.
+    #[arg(long, value_delimiter = ',', default_value = "kill,pause,isolate,isolate-leader")]
+    nemesis: Vec<String>,
+    /// Mean time between faults, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    fault_interval_ms: u64,
+    /// How long each fault lasts, in milliseconds.
+    #[arg(long, default_value_t = 2500)]
+    fault_hold_ms: u64,
+    /// Register keys (registers).
+    #[arg(long, default_value_t = 4)]
+    keys: usize,
+    /// Concurrent clients, spread over the nodes.
+    #[arg(long, default_value_t = 6)]
+    clients: usize,
+    /// kill -9 cycles (durability).
+    #[arg(long, default_value_t = 10)]
+    kill_cycles: usize,
+    /// Keep the cluster's data and logs.
+    #[arg(long)]
+    keep: bool,
+    /// Start the nodes with a deliberately broken read path, to prove the checker catches it.
+    #[arg(long, hide = true)]
+    unsafe_stale_reads: bool,
+}
+
+pub async fn run(args: ChaosArgs) -> Result<(), String> {
+    if !(1..=9).contains(&args.nodes) {
+        return Err("--nodes must be between 1 and 9".into());
+    }
+    let seed = args.seed.unwrap_or_else(rand_seed);
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the atoll binary: {e}"))?;
+    let extra = if args.unsafe_stale_reads { vec!["--unsafe-stale-reads".to_string()] } else { vec![] };
+    let mut cluster = LocalCluster::new(exe, args.nodes, None, extra)?;
+    println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());
+    cluster.start(&mut |step| eprintln!("{step} ...")).await?;
+    let result = match args.workload.as_str() {
+        "registers" => registers(&args, &mut cluster, seed).await,
+        "durability" => durability_loop(&args, &mut cluster, seed).await,
+        other => Err(format!("unknown workload {other:?}: use registers or durability")),
+    };
+    if args.keep || result.is_err() {
+        let kept = cluster.keep();
+        println!("data and logs kept in {}", kept.display());
+    }
+    result
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn print_history_summary(history: &History) {
+    let (ok, failed, unknown) = history.counts();
+    let mut latencies: Vec<Duration> = history
+        .operations
+        .iter()
+        .filter(|op| !matches!(op.outcome, Outcome::Failed | Outcome::Unknown))
+        .map(|op| op.completed.saturating_sub(op.invoked))
+        .collect();
+    latencies.sort();
+    println!("operations: {} ({ok} ok, {failed} failed, {unknown} unknown)", history.operations.len());
+    println!(
+        "latency of ok operations: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+}
+
+async fn registers(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
+    let kinds: Vec<FaultKind> =
+        args.nemesis.iter().filter(|k| k.as_str() != "none").map(|k| k.parse()).collect::<Result<_, _>>()?;
+    let duration = Duration::from_secs(args.duration_secs);
+    let started = Instant::now();
+    let workload = tokio::spawn(workload::registers(cluster.etcd_endpoints(), args.clients, args.keys, duration, seed));
+    let interval = Duration::from_millis(args.fault_interval_ms);
+    let hold = Duration::from_millis(args.fault_hold_ms);
+    let faults = nemesis::run(cluster, &kinds, duration, interval, hold, seed, started).await?;
+    let history = workload.await.map_err(|e| format!("workload failed: {e}"))?;
+    println!("faults injected: {}", faults.len());
+    for fault in &faults {
+        println!(
+            "  {:>6.1}s - {:>6.1}s  {:?} node {}",
+            fault.started.as_secs_f64(),
+            fault.ended.as_secs_f64(),
+            fault.kind,
+            fault.node
+        );
+    }
+    print_history_summary(&history);
+    let checked = Instant::now();
+    let verdict = tokio::task::spawn_blocking(move || linearizability::check(&history))
+        .await
+        .map_err(|e| format!("checker failed: {e}"))?;
+    println!("checked in {:.1} s", checked.elapsed().as_secs_f64());
+    match verdict {
+        Verdict::Linearizable => {
+            println!("verdict: linearizable");
+            Ok(())
+        }
+        Verdict::Unknown { key } => Err(format!("verdict: unknown (search budget exhausted on key {key})")),
+        Verdict::Violation { key, operations } => {
+            println!("verdict: NOT linearizable on key {key}; the operations around the first one that cannot be placed:");
+            for op in operations {
+                println!(
+                    "  client {:>2} [{:>8.3}s .. {:>8.3}s] {:?} -> {:?}",
+                    op.client,
+                    op.invoked.as_secs_f64(),
+                    op.completed.as_secs_f64(),
+                    op.action,
+                    op.outcome
+                );
+            }
+            Err(format!("linearizability violation on {key} (seed {seed})"))
+        }
+    }
+}
+
+async fn durability_loop(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
+    let down = Duration::from_millis(args.fault_hold_ms.min(1500));
+    let up = Duration::from_millis(args.fault_interval_ms.min(2000));
+    let duration = (down + up) * args.kill_cycles as u32 + Duration::from_secs(1);
+    let writer = tokio::spawn(workload::unique_writes(cluster.etcd_endpoints(), args.clients, duration));
+    let killed = nemesis::kill_cycles(cluster, args.kill_cycles, down, up, seed).await?;
+    let acknowledged = writer.await.map_err(|e| format!("workload failed: {e}"))?;
+    println!("kill -9 cycles: {} (nodes {:?})", killed.len(), killed);
+    println!("acknowledged writes: {}", acknowledged.len());
+    cluster.wait_for_replicas(args.nodes.min(3), Duration::from_secs(60)).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut replicas = Vec::new();
+        for endpoint in cluster.etcd_endpoints() {
+            replicas.push(workload::read_replica(&endpoint).await.unwrap_or_default());
+        }
+        let verdict = durability::check(&acknowledged, &replicas);
+        match verdict {
+            DurabilityVerdict::Ok => {
+                let sum = durability::checksum(&replicas[0]);
+                println!("replicas converged: {} keys each, checksum {sum:016x}", replicas[0].len());
+                println!("verdict: no acknowledged write lost");
+                return Ok(());
+            }
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(250)).await,
+            DurabilityVerdict::Lost(lost) => {
+                println!("verdict: {} acknowledged writes missing; first: {:?}", lost.len(), lost.first());
+                return Err(format!("acknowledged writes lost (seed {seed})"));
+            }
+            DurabilityVerdict::Diverged(sums) => {
+                println!("verdict: replicas diverged: {sums:?}");
+                return Err(format!("replicas diverged (seed {seed})"));
+            }
+        }
+    }
+}

@@ -21,9 +21,14 @@ pub enum Verdict {
     Linearizable,
     /// Not linearizable: the key, and a small window of its operations around the first one
     /// that could not be placed.
-    Violation { key: String, operations: Vec<Operation> },
+    Violation {
+        key: String,
+        operations: Vec<Operation>,
+    },
     /// The search exceeded its budget for this key; nothing was proven either way.
-    Unknown { key: String },
+    Unknown {
+        key: String,
+    },
 }
 
 /// Search steps per key before giving up: bounds the checker's time on pathological histories.

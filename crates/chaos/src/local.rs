@@ -25,7 +25,11 @@ pub struct LocalNode {
 
 impl LocalNode {
     fn spawn(&mut self, exe: &Path, join: Option<&str>, extra_args: &[String]) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("log file: {e}"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("log file: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
         let mut command = Command::new(exe);
         command
@@ -61,7 +65,8 @@ impl LocalNode {
     }
 
     fn signal(&self, signal: &str) -> Result<(), String> {
-        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().map_err(|e| e.to_string())?;
+        let status =
+            Command::new("kill").args([signal, &self.pid().to_string()]).status().map_err(|e| e.to_string())?;
         status.success().then_some(()).ok_or_else(|| format!("kill {signal} {} failed", self.pid()))
     }
 
@@ -125,7 +130,8 @@ pub async fn fetch_status(host: &str) -> Result<NodeStatusResponse, String> {
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(3));
     let channel = endpoint.connect().await.map_err(|e| format!("cannot reach node at {host}: {e}"))?;
-    let response = PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;
+    let response =
+        PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;
     Ok(response.into_inner())
 }
 
@@ -161,7 +167,10 @@ impl LocalCluster {
     /// Lays out `size` nodes in a new temporary directory. With `base_port`, node `i` uses
     /// `base_port + 10*i` (peer), `+1` (etcd) and `+2` (HTTP); without, free ports.
     pub fn new(exe: PathBuf, size: usize, base_port: Option<u16>, extra_args: Vec<String>) -> Result<Self, String> {
-        let dir = tempfile::Builder::new().prefix("atoll-").tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("atoll-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         let root = dir.path().to_path_buf();
         let mut nodes = Vec::with_capacity(size);
         for index in 1..=size {
@@ -195,7 +204,9 @@ impl LocalCluster {
             let join = (i > 0).then_some(first_peer.as_str());
             self.nodes[i].spawn(&self.exe, join, &self.extra_args)?;
             let replicas = (i + 1).min(3);
-            self.wait_for_replicas(replicas, Duration::from_secs(60)).await.map_err(|e| format!("node {}: {e}", i + 1))?;
+            self.wait_for_replicas(replicas, Duration::from_secs(60))
+                .await
+                .map_err(|e| format!("node {}: {e}", i + 1))?;
         }
         Ok(())
     }
@@ -262,7 +273,10 @@ impl LocalCluster {
 
     /// Undoes every isolation on running nodes.
     pub fn heal(&self) -> Result<(), String> {
-        self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()).try_for_each(|n| http_post(&n.http, "/fault/heal"))
+        self.nodes
+            .iter()
+            .filter(|n| n.is_running() && !n.is_paused())
+            .try_for_each(|n| http_post(&n.http, "/fault/heal"))
     }
 
     /// The etcd endpoints of all nodes.

@@ -102,7 +102,13 @@ fn heal(cluster: &mut LocalCluster, kind: FaultKind, node: usize) -> Result<(), 
 
 /// The durability loop's nemesis: `cycles` times, kill -9 a random node, wait `down`, restart
 /// it, wait `up`. Returns the killed nodes in order.
-pub async fn kill_cycles(cluster: &mut LocalCluster, cycles: usize, down: Duration, up: Duration, seed: u64) -> Result<Vec<usize>, String> {
+pub async fn kill_cycles(
+    cluster: &mut LocalCluster,
+    cycles: usize,
+    down: Duration,
+    up: Duration,
+    seed: u64,
+) -> Result<Vec<usize>, String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(0xdead));
     let mut killed = Vec::with_capacity(cycles);
     for _ in 0..cycles {

@@ -24,8 +24,14 @@ fn client_for(endpoint: &str) -> Result<KvClient<Channel>, String> {
     Ok(KvClient::new(channel))
 }
 
-fn register_key(index: usize) -> String {
-    format!("register/{index}")
+/// How long the clients use one set of register keys before moving to fresh ones. Short
+/// per-key histories keep the linearizability search tractable: its cost grows exponentially
+/// with the number of concurrent operations of unknown outcome on one key (Jepsen's
+/// "independent keys" for the same reason).
+const KEY_EPOCH: Duration = Duration::from_secs(2);
+
+fn register_key(epoch: u64, index: usize) -> String {
+    format!("register/{epoch:05}/{index}")
 }
 
 async fn read(client: &mut KvClient<Channel>, key: &str) -> Outcome {
@@ -46,7 +52,8 @@ async fn read(client: &mut KvClient<Channel>, key: &str) -> Outcome {
 }
 
 async fn write(client: &mut KvClient<Channel>, key: &str, value: u64) -> Outcome {
-    let request = PutRequest { key: key.as_bytes().to_vec(), value: value.to_string().into_bytes(), ..Default::default() };
+    let request =
+        PutRequest { key: key.as_bytes().to_vec(), value: value.to_string().into_bytes(), ..Default::default() };
     match tokio::time::timeout(REQUEST_TIMEOUT, client.put(request)).await {
         Ok(Ok(_)) => Outcome::Written,
         _ => Outcome::Unknown,
@@ -83,19 +90,20 @@ pub async fn registers(endpoints: Vec<String>, clients: usize, keys: usize, dura
         let operations = operations.clone();
         tasks.push(tokio::spawn(async move {
             let Ok(mut client) = client_for(&endpoint) else { return };
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (client_index as u64).wrapping_mul(0x9e3779b97f4a7c15));
-            let mut last_seen: BTreeMap<usize, u64> = BTreeMap::new();
+            let mut rng =
+                rand::rngs::StdRng::seed_from_u64(seed ^ (client_index as u64).wrapping_mul(0x9e3779b97f4a7c15));
+            let mut last_seen: BTreeMap<String, u64> = BTreeMap::new();
             let mut counter = 0u64;
             while started.elapsed() < duration {
-                let key_index = rng.random_range(0..keys);
-                let key = register_key(key_index);
+                let epoch = (started.elapsed().as_millis() / KEY_EPOCH.as_millis()) as u64;
+                let key = register_key(epoch, rng.random_range(0..keys));
                 counter += 1;
                 let unique = ((client_index as u64 + 1) << 32) | counter;
                 let choice = rng.random_range(0..10);
                 let action = match choice {
                     0..=3 => Action::Read,
                     4..=6 => Action::Write(unique),
-                    _ => Action::Cas { expected: last_seen.get(&key_index).copied().unwrap_or(0), new: unique },
+                    _ => Action::Cas { expected: last_seen.get(&key).copied().unwrap_or(0), new: unique },
                 };
                 let invoked = started.elapsed();
                 let outcome = match &action {
@@ -105,9 +113,9 @@ pub async fn registers(endpoints: Vec<String>, clients: usize, keys: usize, dura
                 };
                 let completed = started.elapsed();
                 match (&action, &outcome) {
-                    (Action::Read, Outcome::Read(Some(value))) => drop(last_seen.insert(key_index, *value)),
-                    (Action::Write(value), Outcome::Written) => drop(last_seen.insert(key_index, *value)),
-                    (Action::Cas { new, .. }, Outcome::Cas(true)) => drop(last_seen.insert(key_index, *new)),
+                    (Action::Read, Outcome::Read(Some(value))) => drop(last_seen.insert(key.clone(), *value)),
+                    (Action::Write(value), Outcome::Written) => drop(last_seen.insert(key.clone(), *value)),
+                    (Action::Cas { new, .. }, Outcome::Cas(true)) => drop(last_seen.insert(key.clone(), *new)),
                     _ => {}
                 }
                 let operation = Operation { client: client_index, key, action, invoked, completed, outcome };

@@ -135,7 +135,9 @@ async fn registers(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> R
         }
         Verdict::Unknown { key } => Err(format!("verdict: unknown (search budget exhausted on key {key})")),
         Verdict::Violation { key, operations } => {
-            println!("verdict: NOT linearizable on key {key}; the operations around the first one that cannot be placed:");
+            println!(
+                "verdict: NOT linearizable on key {key}; the operations around the first one that cannot be placed:"
+            );
             for op in operations {
                 println!(
                     "  client {:>2} [{:>8.3}s .. {:>8.3}s] {:?} -> {:?}",

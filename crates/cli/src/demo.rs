@@ -118,7 +118,9 @@ async fn shell(cluster: &mut LocalCluster) -> Result<(), String> {
                 cluster.nodes[i].kill();
                 println!("node {} killed", i + 1);
             }),
-            Some("\\restart") => target().and_then(|i| cluster.restart(i).map(|_| println!("node {} restarted", i + 1))),
+            Some("\\restart") => {
+                target().and_then(|i| cluster.restart(i).map(|_| println!("node {} restarted", i + 1)))
+            }
             Some("\\pause") => target().and_then(|i| cluster.nodes[i].pause()),
             Some("\\resume") => target().and_then(|i| cluster.nodes[i].resume()),
             Some("\\isolate") => target().and_then(|i| cluster.isolate(i).map(|_| println!("node {} isolated", i + 1))),

@@ -21,6 +21,9 @@ pub struct LocalNode {
     pub log: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// The --join address this node was first started with, reused on restart: a node killed
+    /// before it recorded its cluster identity must join again, not bootstrap a new cluster.
+    join: Option<String>,
 }
 
 impl LocalNode {
@@ -43,6 +46,7 @@ impl LocalNode {
             .stderr(log_err);
         if let Some(join) = join {
             command.args(["--join", join]);
+            self.join = Some(join.to_string());
         }
         self.child = Some(command.spawn().map_err(|e| format!("cannot start node {}: {e}", self.index))?);
         self.paused = false;
@@ -190,6 +194,7 @@ impl LocalCluster {
                 log: root.join(format!("node{index}.log")),
                 child: None,
                 paused: false,
+                join: None,
             });
         }
         Ok(LocalCluster { root, dir: Some(dir), exe, extra_args, nodes })
@@ -253,7 +258,8 @@ impl LocalCluster {
         if node.is_running() {
             return Err(format!("node {} is running", index + 1));
         }
-        node.spawn(&self.exe, None, &self.extra_args)
+        let join = node.join.clone();
+        node.spawn(&self.exe, join.as_deref(), &self.extra_args)
     }
 
     /// Cuts node `index` off from every other node (both directions, peer traffic only).

@@ -387,6 +387,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             debug!(%range_id, from = message.from, "message for a range not on this node");
             return;
         };
+        tracing::trace!(%range_id, from = message.from, kind = ?message.get_msg_type(), index = message.index, reject = message.reject, hint = message.reject_hint, "step");
         if let Err(e) = peer.raw.step(message) {
             debug!(%range_id, error = %e, "raft step failed");
         }
@@ -398,6 +399,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         }
         let mut by_node: HashMap<u64, Vec<Envelope>> = HashMap::new();
         for message in messages {
+            tracing::trace!(%range_id, to = message.to, kind = ?message.get_msg_type(), index = message.index, reject = message.reject, "send");
             if message.get_msg_type() == MessageType::MsgSnapshot {
                 self.metrics.snapshots_sent.inc();
                 if let Some(peer) = self.ranges.get_mut(&range_id) {

@@ -7,6 +7,7 @@ use atoll_kv::{KvStateMachine, RangeShared};
 use atoll_proto::atoll::peer_client::PeerClient;
 use atoll_proto::atoll::{JoinRequest, NodeInfo};
 use atoll_proto::etcdserverpb::{cluster_server, kv_server, lease_server, maintenance_server, watch_server};
+use atoll_proto::Message as _;
 use atoll_replication::metrics::StoreMetrics;
 use atoll_replication::raft_storage::RaftStorage;
 use atoll_replication::{Fatal, Store, StoreConfig, StoreHandle};
@@ -27,6 +28,9 @@ use tracing::{error, info, warn};
 
 const META_NODE_ID: &[u8] = b"node_id";
 const META_CLUSTER_ID: &[u8] = b"cluster_id";
+/// The members a node learned when it joined: until its replica has the membership table
+/// (from its first snapshot) they are the only addresses it knows, also after a restart.
+const META_JOIN_MEMBERS: &[u8] = b"join_members";
 
 /// How a node is started.
 #[derive(Clone, Debug)]
@@ -216,7 +220,14 @@ impl Node {
                 path: config.data_dir.clone(),
                 reason: format!("{e} (is another atoll process using it?)"),
             })?);
-        let mut join_members = Vec::new();
+        let mut join_members = match engine.get(Keyspace::Meta, META_JOIN_MEMBERS)? {
+            Some(bytes) => {
+                atoll_proto::atoll::JoinResponse::decode(bytes.as_slice())
+                    .map_err(|e| StartError::Storage(format!("corrupt join record: {e}")))?
+                    .members
+            }
+            None => Vec::new(),
+        };
         let (node_id, cluster_id) =
             match (read_u64(engine.as_ref(), META_NODE_ID)?, read_u64(engine.as_ref(), META_CLUSTER_ID)?) {
                 (Some(node_id), Some(cluster_id)) => {
@@ -231,6 +242,7 @@ impl Node {
                     let mut batch = WriteBatch::new();
                     batch.put(Keyspace::Meta, META_NODE_ID, response.node_id.to_be_bytes().to_vec());
                     batch.put(Keyspace::Meta, META_CLUSTER_ID, response.cluster_id.to_be_bytes().to_vec());
+                    batch.put(Keyspace::Meta, META_JOIN_MEMBERS, response.encode_to_vec());
                     engine.write(batch, true)?;
                     join_members = response.members;
                     (response.node_id, response.cluster_id)

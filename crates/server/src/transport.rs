@@ -104,6 +104,7 @@ impl PeerSender {
         loop {
             let address = self.addresses.read().ok().and_then(|a| a.get(&self.to).cloned());
             let Some(address) = address else {
+                debug!(to = self.to, "no address for peer yet");
                 if !self.wait_discarding(Duration::from_millis(500)).await {
                     return;
                 }
@@ -137,14 +138,24 @@ impl PeerSender {
             Ok(endpoint) => endpoint.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true),
             Err(_) => return StreamEnd::Broken,
         };
-        let Ok(channel) = endpoint.connect().await else { return StreamEnd::Broken };
+        let channel = match endpoint.connect().await {
+            Ok(channel) => channel,
+            Err(e) => {
+                debug!(to = self.to, %address, error = %e, "peer connect failed");
+                return StreamEnd::Broken;
+            }
+        };
+        debug!(to = self.to, %address, "peer stream opened");
         let mut client = PeerClient::new(channel).max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
         let (sender, receiver) = mpsc::channel::<RaftBatch>(16);
         let mut call = tokio::spawn(async move { client.raft(ReceiverStream::new(receiver)).await });
         loop {
             let first = tokio::select! {
                 message = self.receiver.recv() => message,
-                _ = &mut call => return StreamEnd::Broken,
+                result = &mut call => {
+                    debug!(to = self.to, result = ?result.map(|r| r.map(|_| ())), "peer stream ended");
+                    return StreamEnd::Broken;
+                }
             };
             let Some(first) = first else { return StreamEnd::QueueClosed };
             let mut messages = vec![first];

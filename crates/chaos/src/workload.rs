@@ -56,6 +56,32 @@ async fn write(client: &mut KvClient<Channel>, key: &str, value: u64) -> Outcome
         PutRequest { key: key.as_bytes().to_vec(), value: value.to_string().into_bytes(), ..Default::default() };
     match tokio::time::timeout(REQUEST_TIMEOUT, client.put(request)).await {
         Ok(Ok(_)) => Outcome::Written,
+        Ok(Err(status)) => write_failure(Ok(status)),
+        Err(elapsed) => write_failure(Err(elapsed)),
+    }
+}
+
+/// Whether a failed write definitely did not take effect. Only errors raised before the
+/// request could reach the Raft log count: a refused connection, "no leader" (answered before
+/// proposing), overload and invalid requests. Timeouts, "leader changed" and broken connections
+/// stay unknown: the write may still be applied.
+fn definitely_failed(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument | Code::NotFound | Code::OutOfRange | Code::ResourceExhausted | Code::FailedPrecondition => {
+            true
+        }
+        Code::Unavailable => {
+            let message = status.message();
+            message.contains("no leader") || message.contains("tcp connect error") || message.contains("Connection refused")
+        }
+        _ => false,
+    }
+}
+
+fn write_failure(result: Result<tonic::Status, tokio::time::error::Elapsed>) -> Outcome {
+    match result {
+        Ok(status) if definitely_failed(&status) => Outcome::Failed,
         _ => Outcome::Unknown,
     }
 }
@@ -75,7 +101,8 @@ async fn cas(client: &mut KvClient<Channel>, key: &str, expected: u64, new: u64)
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, client.txn(request)).await {
         Ok(Ok(response)) => Outcome::Cas(response.into_inner().succeeded),
-        _ => Outcome::Unknown,
+        Ok(Err(status)) => write_failure(Ok(status)),
+        Err(elapsed) => write_failure(Err(elapsed)),
     }
 }
 

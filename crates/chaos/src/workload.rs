@@ -68,12 +68,16 @@ async fn write(client: &mut KvClient<Channel>, key: &str, value: u64) -> Outcome
 fn definitely_failed(status: &tonic::Status) -> bool {
     use tonic::Code;
     match status.code() {
-        Code::InvalidArgument | Code::NotFound | Code::OutOfRange | Code::ResourceExhausted | Code::FailedPrecondition => {
-            true
-        }
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::OutOfRange
+        | Code::ResourceExhausted
+        | Code::FailedPrecondition => true,
         Code::Unavailable => {
             let message = status.message();
-            message.contains("no leader") || message.contains("tcp connect error") || message.contains("Connection refused")
+            message.contains("no leader")
+                || message.contains("tcp connect error")
+                || message.contains("Connection refused")
         }
         _ => false,
     }

@@ -35,6 +35,9 @@ pub mod state;
 pub mod state_machine;
 pub mod transaction;
 
+#[cfg(test)]
+mod golden;
+
 pub use atoll_proto::etcdserverpb;
 pub use error::Error;
 pub use state_machine::{KvStateMachine, RangeShared};

@@ -30,3 +30,25 @@ fn the_checker_catches_stale_reads_from_a_broken_build() {
     assert!(!ok, "a build that serves reads without ReadIndex passed the checker:\n{report}");
     assert!(report.contains("NOT linearizable"), "{report}");
 }
+
+#[test]
+fn list_append_transactions_stay_serializable_through_faults() {
+    let (ok, report) = run_chaos(&["--workload", "list-append", "--duration-secs", "15", "--seed", "14"]);
+    assert!(ok && report.contains("verdict: serializable"), "{report}");
+}
+
+#[test]
+fn the_checker_catches_lost_updates_from_unvalidated_commits() {
+    let (ok, report) = run_chaos(&[
+        "--workload",
+        "list-append",
+        "--duration-secs",
+        "8",
+        "--seed",
+        "15",
+        "--nemesis",
+        "none",
+        "--unsafe-unvalidated-commits",
+    ]);
+    assert!(!ok && report.contains("NOT serializable"), "{report}");
+}

@@ -13,6 +13,7 @@
 //! repeated with the same seed (timing on a real machine still varies).
 
 pub mod durability;
+pub mod elle;
 pub mod history;
 pub mod linearizability;
 pub mod local;

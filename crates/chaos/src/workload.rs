@@ -219,3 +219,173 @@ pub async fn read_replica(endpoint: &str) -> Option<BTreeMap<String, String>> {
             .collect(),
     )
 }
+
+/// Atoll's transaction API over the etcd endpoint of one node.
+#[derive(Clone)]
+pub struct EtcdKv {
+    client: KvClient<Channel>,
+}
+
+impl EtcdKv {
+    /// A client of `endpoint` (connects lazily).
+    pub fn new(endpoint: &str) -> Result<Self, String> {
+        Ok(EtcdKv { client: client_for(endpoint)? })
+    }
+}
+
+fn kv_error(status: tonic::Status) -> atoll_kv::Error {
+    use tonic::Code;
+    let message = status.message().to_string();
+    match status.code() {
+        Code::InvalidArgument => atoll_kv::Error::InvalidArgument(message),
+        Code::NotFound => atoll_kv::Error::NotFound(message),
+        Code::OutOfRange => atoll_kv::Error::OutOfRange(message),
+        Code::ResourceExhausted => atoll_kv::Error::Overloaded(message),
+        _ => atoll_kv::Error::Unavailable(message),
+    }
+}
+
+impl atoll_kv::transaction::KvClient for EtcdKv {
+    fn txn(
+        &self,
+        request: TxnRequest,
+    ) -> impl std::future::Future<Output = atoll_kv::Result<atoll_proto::etcdserverpb::TxnResponse>> + Send {
+        let mut client = self.client.clone();
+        async move { client.txn(request).await.map(|r| r.into_inner()).map_err(kv_error) }
+    }
+
+    fn range(
+        &self,
+        request: RangeRequest,
+    ) -> impl std::future::Future<Output = atoll_kv::Result<atoll_proto::etcdserverpb::RangeResponse>> + Send {
+        let mut client = self.client.clone();
+        async move { client.range(request).await.map(|r| r.into_inner()).map_err(kv_error) }
+    }
+}
+
+fn parse_list(value: Option<Vec<u8>>) -> Vec<u64> {
+    let Some(value) = value else { return Vec::new() };
+    String::from_utf8_lossy(&value)
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
+fn format_list(list: &[u64]) -> Vec<u8> {
+    list.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(",").into_bytes()
+}
+
+/// How long the list-append clients use one set of keys: bounds list length (every read
+/// returns the whole list).
+const LIST_EPOCH: Duration = Duration::from_secs(5);
+
+/// Runs one list-append transaction; returns its micro-ops (reads filled in) and outcome.
+///
+/// With `unvalidated` the commit is deliberately broken: the writes are sent without the
+/// transaction's validation compares (what a database without conflict detection does), so
+/// lost updates and write skew become possible and the checker must report them.
+async fn run_list_txn(kv: &EtcdKv, mut ops: Vec<crate::elle::MicroOp>, unvalidated: bool) -> crate::elle::Txn {
+    use crate::elle::{MicroOp, Txn, TxnOutcome};
+    use atoll_kv::transaction::Transaction;
+    let aborted = |ops| Txn { ops, outcome: TxnOutcome::Aborted };
+    let Ok(Ok(mut txn)) = tokio::time::timeout(REQUEST_TIMEOUT, Transaction::begin(kv)).await else {
+        return aborted(ops);
+    };
+    let mut written: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for op in ops.iter_mut() {
+        let key = match op {
+            MicroOp::Read(key, _) | MicroOp::Append(key, _) => key.clone(),
+        };
+        let Ok(Ok(current)) = tokio::time::timeout(REQUEST_TIMEOUT, txn.get(key.as_bytes())).await else {
+            return aborted(ops);
+        };
+        let mut list = parse_list(current);
+        match op {
+            MicroOp::Read(_, seen) => *seen = Some(list),
+            MicroOp::Append(_, element) => {
+                list.push(*element);
+                if txn.put(key.as_bytes(), &format_list(&list)).is_err() {
+                    return aborted(ops);
+                }
+                written.insert(key, format_list(&list));
+            }
+        }
+    }
+    if unvalidated {
+        use atoll_kv::transaction::KvClient as _;
+        let success = written
+            .into_iter()
+            .map(|(key, value)| RequestOp {
+                request: Some(request_op::Request::RequestPut(PutRequest {
+                    key: key.into_bytes(),
+                    value,
+                    ..Default::default()
+                })),
+            })
+            .collect();
+        let request = TxnRequest { compare: vec![], success, failure: vec![] };
+        let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, kv.txn(request)).await {
+            Ok(Ok(_)) => TxnOutcome::Committed,
+            _ => TxnOutcome::Unknown,
+        };
+        return Txn { ops, outcome };
+    }
+    let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, txn.commit()).await {
+        Ok(Ok(_)) => TxnOutcome::Committed,
+        Ok(Err(atoll_kv::Error::Conflict)) => TxnOutcome::Aborted,
+        Ok(Err(e)) if !e.is_retryable() => TxnOutcome::Aborted,
+        _ => TxnOutcome::Unknown,
+    };
+    Txn { ops, outcome }
+}
+
+/// List-append transactions: each of `clients` clients runs transactions of 1-4 reads and
+/// appends of unique elements over `keys` keys for `duration`, through Atoll's transaction API.
+pub async fn list_append(
+    endpoints: Vec<String>,
+    clients: usize,
+    keys: usize,
+    duration: Duration,
+    seed: u64,
+    unvalidated: bool,
+) -> Vec<crate::elle::Txn> {
+    use crate::elle::MicroOp;
+    let started = Instant::now();
+    let history = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for client_index in 0..clients {
+        let endpoint = endpoints[client_index % endpoints.len()].clone();
+        let history = history.clone();
+        tasks.push(tokio::spawn(async move {
+            let Ok(kv) = EtcdKv::new(&endpoint) else { return };
+            let mut rng =
+                rand::rngs::StdRng::seed_from_u64(seed ^ (client_index as u64 + 1).wrapping_mul(0x9e3779b97f4a7c15));
+            let mut counter = 0u64;
+            while started.elapsed() < duration {
+                let epoch = started.elapsed().as_millis() / LIST_EPOCH.as_millis();
+                let ops: Vec<MicroOp> = (0..rng.random_range(1..=4))
+                    .map(|_| {
+                        let key = format!("list/{epoch:04}/{}", rng.random_range(0..keys));
+                        if rng.random_bool(0.5) {
+                            MicroOp::Read(key, None)
+                        } else {
+                            counter += 1;
+                            MicroOp::Append(key, ((client_index as u64 + 1) << 32) | counter)
+                        }
+                    })
+                    .collect();
+                let txn = run_list_txn(&kv, ops, unvalidated).await;
+                if let Ok(mut history) = history.lock() {
+                    history.push(txn);
+                }
+                tokio::time::sleep(THINK_TIME).await;
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let result = history.lock().map(|h| h.clone()).unwrap_or_default();
+    result
+}

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct ChaosArgs {
     /// What the clients do: `registers` (reads, writes and compare-and-set on a few hot keys,
-    /// checked for linearizability) or `durability` (unique writes while nodes are killed,
-    /// checked for lost writes and replica divergence).
+    /// checked for linearizability), `list-append` (transactions of reads and appends through
+    /// Atoll's transaction API, checked for serializability anomalies G0 to G2) or `durability`
+    /// (unique writes while nodes are killed, checked for lost writes and replica divergence).
     #[arg(long, default_value = "registers")]
     workload: String,
     /// Nodes in the cluster.
@@ -49,6 +50,10 @@ pub struct ChaosArgs {
     /// Start the nodes with a deliberately broken read path, to prove the checker catches it.
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
+    /// list-append: commit without validation (deliberately broken), to prove the checker
+    /// catches lost updates and write skew.
+    #[arg(long, hide = true)]
+    unsafe_unvalidated_commits: bool,
 }
 
 pub async fn run(args: ChaosArgs) -> Result<(), String> {
@@ -64,7 +69,8 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
     let result = match args.workload.as_str() {
         "registers" => registers(&args, &mut cluster, seed).await,
         "durability" => durability_loop(&args, &mut cluster, seed).await,
-        other => Err(format!("unknown workload {other:?}: use registers or durability")),
+        "list-append" => list_append(&args, &mut cluster, seed).await,
+        other => Err(format!("unknown workload {other:?}: use registers, list-append or durability")),
     };
     if args.keep || result.is_err() {
         let kept = cluster.keep();
@@ -103,8 +109,7 @@ fn print_history_summary(history: &History) {
 }
 
 async fn registers(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
-    let kinds: Vec<FaultKind> =
-        args.nemesis.iter().filter(|k| k.as_str() != "none").map(|k| k.parse()).collect::<Result<_, _>>()?;
+    let kinds = kinds(args)?;
     let duration = Duration::from_secs(args.duration_secs);
     let started = Instant::now();
     let workload = tokio::spawn(workload::registers(cluster.etcd_endpoints(), args.clients, args.keys, duration, seed));
@@ -112,16 +117,7 @@ async fn registers(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> R
     let hold = Duration::from_millis(args.fault_hold_ms);
     let faults = nemesis::run(cluster, &kinds, duration, interval, hold, seed, started).await?;
     let history = workload.await.map_err(|e| format!("workload failed: {e}"))?;
-    println!("faults injected: {}", faults.len());
-    for fault in &faults {
-        println!(
-            "  {:>6.1}s - {:>6.1}s  {:?} node {}",
-            fault.started.as_secs_f64(),
-            fault.ended.as_secs_f64(),
-            fault.kind,
-            fault.node
-        );
-    }
+    print_faults(&faults);
     print_history_summary(&history);
     let checked = Instant::now();
     let verdict = tokio::task::spawn_blocking(move || linearizability::check(&history))
@@ -151,6 +147,61 @@ async fn registers(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> R
             Err(format!("linearizability violation on {key} (seed {seed})"))
         }
     }
+}
+
+fn kinds(args: &ChaosArgs) -> Result<Vec<FaultKind>, String> {
+    args.nemesis.iter().filter(|k| k.as_str() != "none").map(|k| k.parse()).collect()
+}
+
+fn print_faults(faults: &[nemesis::FaultRecord]) {
+    println!("faults injected: {}", faults.len());
+    for fault in faults {
+        println!(
+            "  {:>6.1}s - {:>6.1}s  {:?} node {}",
+            fault.started.as_secs_f64(),
+            fault.ended.as_secs_f64(),
+            fault.kind,
+            fault.node
+        );
+    }
+}
+
+async fn list_append(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
+    use atoll_chaos::elle::{self, TxnOutcome};
+    let kinds = kinds(args)?;
+    let duration = Duration::from_secs(args.duration_secs);
+    let started = Instant::now();
+    let workload = tokio::spawn(workload::list_append(
+        cluster.etcd_endpoints(),
+        args.clients,
+        args.keys,
+        duration,
+        seed,
+        args.unsafe_unvalidated_commits,
+    ));
+    let interval = Duration::from_millis(args.fault_interval_ms);
+    let hold = Duration::from_millis(args.fault_hold_ms);
+    let faults = nemesis::run(cluster, &kinds, duration, interval, hold, seed, started).await?;
+    let history = workload.await.map_err(|e| format!("workload failed: {e}"))?;
+    print_faults(&faults);
+    let count = |outcome| history.iter().filter(|t| t.outcome == outcome).count();
+    println!(
+        "transactions: {} ({} committed, {} aborted, {} unknown)",
+        history.len(),
+        count(TxnOutcome::Committed),
+        count(TxnOutcome::Aborted),
+        count(TxnOutcome::Unknown)
+    );
+    let anomalies = tokio::task::spawn_blocking(move || elle::check(&history)).await.map_err(|e| e.to_string())?;
+    if anomalies.is_empty() {
+        println!("verdict: serializable (no G0, G1a, G1b, G1c, G-single or G2 anomaly)");
+        return Ok(());
+    }
+    println!("verdict: NOT serializable; anomalies by class: {:?}", elle::summary(&anomalies));
+    for anomaly in anomalies.iter().take(5) {
+        println!("  {}", anomaly.describe());
+    }
+    Err(format!("serializability violation (seed {seed})"))
 }
 
 async fn durability_loop(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {

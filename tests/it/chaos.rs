@@ -52,3 +52,9 @@ fn the_checker_catches_lost_updates_from_unvalidated_commits() {
     ]);
     assert!(!ok && report.contains("NOT serializable"), "{report}");
 }
+
+#[test]
+fn bank_transfers_conserve_money_through_faults() {
+    let (ok, report) = run_chaos(&["--workload", "bank", "--duration-secs", "15", "--seed", "16"]);
+    assert!(ok && report.contains("verdict: every snapshot sums to"), "{report}");
+}

@@ -12,6 +12,7 @@
 //! One seed drives the workload's choices and the nemesis schedule, so a failing run can be
 //! repeated with the same seed (timing on a real machine still varies).
 
+pub mod bank;
 pub mod durability;
 pub mod elle;
 pub mod history;

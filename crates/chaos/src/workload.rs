@@ -389,3 +389,124 @@ pub async fn list_append(
     let result = history.lock().map(|h| h.clone()).unwrap_or_default();
     result
 }
+
+fn account_key(index: usize) -> String {
+    format!("bank/account/{index:03}")
+}
+
+/// The bank: `accounts` accounts holding `initial` each; clients transfer random amounts
+/// between random accounts (reading both balances in the transaction) and read all accounts
+/// in one snapshot transaction. Returns the snapshot reads and (committed, aborted, unknown)
+/// transfer counts.
+pub async fn bank(
+    endpoints: Vec<String>,
+    clients: usize,
+    accounts: usize,
+    initial: i64,
+    duration: Duration,
+    seed: u64,
+) -> Result<(Vec<crate::bank::BankRead>, (usize, usize, usize)), String> {
+    use atoll_kv::transaction::Transaction;
+    let setup = EtcdKv::new(&endpoints[0])?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            let mut txn = Transaction::begin(&setup).await?;
+            for index in 0..accounts {
+                txn.put(account_key(index).as_bytes(), initial.to_string().as_bytes())?;
+            }
+            txn.commit().await
+        };
+        match attempt.await {
+            Ok(_) => break,
+            Err(e) if Instant::now() > deadline => return Err(format!("bank setup failed: {e}")),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let started = Instant::now();
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let counts = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
+    let mut tasks = Vec::new();
+    for client_index in 0..clients {
+        let endpoint = endpoints[client_index % endpoints.len()].clone();
+        let (reads, counts) = (reads.clone(), counts.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(kv) = EtcdKv::new(&endpoint) else { return };
+            let mut rng =
+                rand::rngs::StdRng::seed_from_u64(seed ^ (client_index as u64 + 7).wrapping_mul(0x9e3779b97f4a7c15));
+            while started.elapsed() < duration {
+                if rng.random_bool(0.3) {
+                    if let Some(read) = bank_read(&kv, accounts, started).await {
+                        if let Ok(mut reads) = reads.lock() {
+                            reads.push(read);
+                        }
+                    }
+                } else {
+                    let from = rng.random_range(0..accounts);
+                    let to = (from + rng.random_range(1..accounts)) % accounts;
+                    let outcome = transfer(&kv, from, to, rng.random_range(1..=10)).await;
+                    if let Ok(mut counts) = counts.lock() {
+                        match outcome {
+                            crate::elle::TxnOutcome::Committed => counts.0 += 1,
+                            crate::elle::TxnOutcome::Aborted => counts.1 += 1,
+                            crate::elle::TxnOutcome::Unknown => counts.2 += 1,
+                        }
+                    }
+                }
+                tokio::time::sleep(THINK_TIME).await;
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let reads = reads.lock().map(|r| r.clone()).unwrap_or_default();
+    let counts = counts.lock().map(|c| *c).unwrap_or_default();
+    Ok((reads, counts))
+}
+
+async fn bank_read(kv: &EtcdKv, accounts: usize, started: Instant) -> Option<crate::bank::BankRead> {
+    use atoll_kv::transaction::Transaction;
+    let mut txn = tokio::time::timeout(REQUEST_TIMEOUT, Transaction::begin(kv)).await.ok()?.ok()?;
+    let rows =
+        tokio::time::timeout(REQUEST_TIMEOUT, txn.scan(b"bank/account/", b"bank/account0", 0)).await.ok()?.ok()?;
+    let at_ms = started.elapsed().as_millis() as u64;
+    let by_key: BTreeMap<Vec<u8>, Vec<u8>> = rows.into_iter().collect();
+    let balances = (0..accounts)
+        .map(|index| by_key.get(account_key(index).as_bytes()).and_then(|v| String::from_utf8_lossy(v).parse().ok()))
+        .collect();
+    Some(crate::bank::BankRead { at_ms, balances })
+}
+
+async fn transfer(kv: &EtcdKv, from: usize, to: usize, amount: i64) -> crate::elle::TxnOutcome {
+    use crate::elle::TxnOutcome;
+    use atoll_kv::transaction::Transaction;
+    let balance = |value: Option<Vec<u8>>| value.and_then(|v| String::from_utf8_lossy(&v).parse::<i64>().ok());
+    let Ok(Ok(mut txn)) = tokio::time::timeout(REQUEST_TIMEOUT, Transaction::begin(kv)).await else {
+        return TxnOutcome::Aborted;
+    };
+    let (from_key, to_key) = (account_key(from), account_key(to));
+    let Ok(Ok(from_value)) = tokio::time::timeout(REQUEST_TIMEOUT, txn.get(from_key.as_bytes())).await else {
+        return TxnOutcome::Aborted;
+    };
+    let Ok(Ok(to_value)) = tokio::time::timeout(REQUEST_TIMEOUT, txn.get(to_key.as_bytes())).await else {
+        return TxnOutcome::Aborted;
+    };
+    let (Some(from_balance), Some(to_balance)) = (balance(from_value), balance(to_value)) else {
+        return TxnOutcome::Aborted;
+    };
+    if from_balance < amount {
+        return TxnOutcome::Aborted;
+    }
+    let puts = txn
+        .put(from_key.as_bytes(), (from_balance - amount).to_string().as_bytes())
+        .and_then(|_| txn.put(to_key.as_bytes(), (to_balance + amount).to_string().as_bytes()));
+    if puts.is_err() {
+        return TxnOutcome::Aborted;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, txn.commit()).await {
+        Ok(Ok(_)) => TxnOutcome::Committed,
+        Ok(Err(e)) if !e.is_retryable() || e == atoll_kv::Error::Conflict => TxnOutcome::Aborted,
+        _ => TxnOutcome::Unknown,
+    }
+}

@@ -14,7 +14,9 @@ pub struct ChaosArgs {
     /// What the clients do: `registers` (reads, writes and compare-and-set on a few hot keys,
     /// checked for linearizability), `list-append` (transactions of reads and appends through
     /// Atoll's transaction API, checked for serializability anomalies G0 to G2) or `durability`
-    /// (unique writes while nodes are killed, checked for lost writes and replica divergence).
+    /// (unique writes while nodes are killed, checked for lost writes and replica divergence), or
+    /// `bank` (transfers between accounts in transactions; every snapshot must sum to the
+    /// initial total).
     #[arg(long, default_value = "registers")]
     workload: String,
     /// Nodes in the cluster.
@@ -70,7 +72,8 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
         "registers" => registers(&args, &mut cluster, seed).await,
         "durability" => durability_loop(&args, &mut cluster, seed).await,
         "list-append" => list_append(&args, &mut cluster, seed).await,
-        other => Err(format!("unknown workload {other:?}: use registers, list-append or durability")),
+        "bank" => bank(&args, &mut cluster, seed).await,
+        other => Err(format!("unknown workload {other:?}: use registers, list-append, bank or durability")),
     };
     if args.keep || result.is_err() {
         let kept = cluster.keep();
@@ -202,6 +205,36 @@ async fn list_append(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) ->
         println!("  {}", anomaly.describe());
     }
     Err(format!("serializability violation (seed {seed})"))
+}
+
+/// Accounts in the bank workload, and what each holds at the start.
+const BANK_ACCOUNTS: usize = 8;
+const BANK_INITIAL: i64 = 100;
+
+async fn bank(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
+    let kinds = kinds(args)?;
+    let duration = Duration::from_secs(args.duration_secs);
+    let started = Instant::now();
+    let endpoints = cluster.etcd_endpoints();
+    let workload = tokio::spawn(workload::bank(endpoints, args.clients, BANK_ACCOUNTS, BANK_INITIAL, duration, seed));
+    let interval = Duration::from_millis(args.fault_interval_ms);
+    let hold = Duration::from_millis(args.fault_hold_ms);
+    let faults = nemesis::run(cluster, &kinds, duration, interval, hold, seed, started).await?;
+    let (reads, (committed, aborted, unknown)) = workload.await.map_err(|e| format!("workload failed: {e}"))??;
+    print_faults(&faults);
+    println!("transfers: {} committed, {aborted} aborted, {unknown} unknown", committed);
+    println!("snapshot reads of all {BANK_ACCOUNTS} accounts: {}", reads.len());
+    let total = BANK_ACCOUNTS as i64 * BANK_INITIAL;
+    let violations = atoll_chaos::bank::check(&reads, BANK_ACCOUNTS, total);
+    if violations.is_empty() {
+        println!("verdict: every snapshot sums to {total}");
+        return Ok(());
+    }
+    println!("verdict: money created or destroyed in {} snapshots; first ones:", violations.len());
+    for violation in violations.iter().take(5) {
+        println!("  {violation}");
+    }
+    Err(format!("bank invariant violated (seed {seed})"))
 }
 
 async fn durability_loop(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {

@@ -49,6 +49,11 @@ pub struct ChaosArgs {
     /// Keep the cluster's data and logs.
     #[arg(long)]
     keep: bool,
+    /// Run the workload against a running cluster (for example `atoll demo`) at these etcd
+    /// endpoints instead of starting one. Faults are then up to you (the demo shell can kill,
+    /// pause and isolate nodes), so the nemesis must be `none`.
+    #[arg(long, value_delimiter = ',')]
+    endpoints: Vec<String>,
     /// Start the nodes with a deliberately broken read path, to prove the checker catches it.
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
@@ -63,16 +68,20 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
         return Err("--nodes must be between 1 and 9".into());
     }
     let seed = args.seed.unwrap_or_else(rand_seed);
+    if !args.endpoints.is_empty() {
+        return run_external(&args, seed).await;
+    }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the atoll binary: {e}"))?;
     let extra = if args.unsafe_stale_reads { vec!["--unsafe-stale-reads".to_string()] } else { vec![] };
     let mut cluster = LocalCluster::new(exe, args.nodes, None, extra)?;
     println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());
     cluster.start(&mut |step| eprintln!("{step} ...")).await?;
+    let endpoints = cluster.etcd_endpoints();
     let result = match args.workload.as_str() {
-        "registers" => registers(&args, &mut cluster, seed).await,
+        "registers" => registers(&args, &mut Some(&mut cluster), endpoints, seed).await,
         "durability" => durability_loop(&args, &mut cluster, seed).await,
-        "list-append" => list_append(&args, &mut cluster, seed).await,
-        "bank" => bank(&args, &mut cluster, seed).await,
+        "list-append" => list_append(&args, &mut Some(&mut cluster), endpoints, seed).await,
+        "bank" => bank(&args, &mut Some(&mut cluster), endpoints, seed).await,
         other => Err(format!("unknown workload {other:?}: use registers, list-append, bank or durability")),
     };
     if args.keep || result.is_err() {
@@ -80,6 +89,42 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
         println!("data and logs kept in {}", kept.display());
     }
     result
+}
+
+/// The workload alone, against endpoints the caller runs.
+async fn run_external(args: &ChaosArgs, seed: u64) -> Result<(), String> {
+    if args.nemesis.iter().any(|k| k != "none") {
+        return Err("with --endpoints the nemesis must be `none`: inject faults yourself (e.g. from the demo shell)".into());
+    }
+    println!("chaos: workload={} endpoints={} seed={seed}", args.workload, args.endpoints.join(","));
+    let mut none = None;
+    match args.workload.as_str() {
+        "registers" => registers(args, &mut none, args.endpoints.clone(), seed).await,
+        "list-append" => list_append(args, &mut none, args.endpoints.clone(), seed).await,
+        "bank" => bank(args, &mut none, args.endpoints.clone(), seed).await,
+        other => Err(format!("workload {other:?} cannot run against --endpoints: use registers, list-append or bank")),
+    }
+}
+
+/// Runs the nemesis on our own cluster, or just waits out the run against external endpoints.
+async fn faults_for(
+    args: &ChaosArgs,
+    cluster: &mut Option<&mut LocalCluster>,
+    duration: Duration,
+    seed: u64,
+    started: Instant,
+) -> Result<Vec<nemesis::FaultRecord>, String> {
+    match cluster {
+        Some(cluster) => {
+            let interval = Duration::from_millis(args.fault_interval_ms);
+            let hold = Duration::from_millis(args.fault_hold_ms);
+            nemesis::run(cluster, &kinds(args)?, duration, interval, hold, seed, started).await
+        }
+        None => {
+            tokio::time::sleep(duration.saturating_sub(started.elapsed())).await;
+            Ok(Vec::new())
+        }
+    }
 }
 
 fn rand_seed() -> u64 {
@@ -111,14 +156,16 @@ fn print_history_summary(history: &History) {
     );
 }
 
-async fn registers(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
-    let kinds = kinds(args)?;
+async fn registers(
+    args: &ChaosArgs,
+    cluster: &mut Option<&mut LocalCluster>,
+    endpoints: Vec<String>,
+    seed: u64,
+) -> Result<(), String> {
     let duration = Duration::from_secs(args.duration_secs);
     let started = Instant::now();
-    let workload = tokio::spawn(workload::registers(cluster.etcd_endpoints(), args.clients, args.keys, duration, seed));
-    let interval = Duration::from_millis(args.fault_interval_ms);
-    let hold = Duration::from_millis(args.fault_hold_ms);
-    let faults = nemesis::run(cluster, &kinds, duration, interval, hold, seed, started).await?;
+    let workload = tokio::spawn(workload::registers(endpoints, args.clients, args.keys, duration, seed));
+    let faults = faults_for(args, cluster, duration, seed, started).await?;
     let history = workload.await.map_err(|e| format!("workload failed: {e}"))?;
     print_faults(&faults);
     print_history_summary(&history);
@@ -169,22 +216,24 @@ fn print_faults(faults: &[nemesis::FaultRecord]) {
     }
 }
 
-async fn list_append(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
+async fn list_append(
+    args: &ChaosArgs,
+    cluster: &mut Option<&mut LocalCluster>,
+    endpoints: Vec<String>,
+    seed: u64,
+) -> Result<(), String> {
     use atoll_chaos::elle::{self, TxnOutcome};
-    let kinds = kinds(args)?;
     let duration = Duration::from_secs(args.duration_secs);
     let started = Instant::now();
     let workload = tokio::spawn(workload::list_append(
-        cluster.etcd_endpoints(),
+        endpoints,
         args.clients,
         args.keys,
         duration,
         seed,
         args.unsafe_unvalidated_commits,
     ));
-    let interval = Duration::from_millis(args.fault_interval_ms);
-    let hold = Duration::from_millis(args.fault_hold_ms);
-    let faults = nemesis::run(cluster, &kinds, duration, interval, hold, seed, started).await?;
+    let faults = faults_for(args, cluster, duration, seed, started).await?;
     let history = workload.await.map_err(|e| format!("workload failed: {e}"))?;
     print_faults(&faults);
     let count = |outcome| history.iter().filter(|t| t.outcome == outcome).count();
@@ -211,15 +260,16 @@ async fn list_append(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) ->
 const BANK_ACCOUNTS: usize = 8;
 const BANK_INITIAL: i64 = 100;
 
-async fn bank(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {
-    let kinds = kinds(args)?;
+async fn bank(
+    args: &ChaosArgs,
+    cluster: &mut Option<&mut LocalCluster>,
+    endpoints: Vec<String>,
+    seed: u64,
+) -> Result<(), String> {
     let duration = Duration::from_secs(args.duration_secs);
     let started = Instant::now();
-    let endpoints = cluster.etcd_endpoints();
     let workload = tokio::spawn(workload::bank(endpoints, args.clients, BANK_ACCOUNTS, BANK_INITIAL, duration, seed));
-    let interval = Duration::from_millis(args.fault_interval_ms);
-    let hold = Duration::from_millis(args.fault_hold_ms);
-    let faults = nemesis::run(cluster, &kinds, duration, interval, hold, seed, started).await?;
+    let faults = faults_for(args, cluster, duration, seed, started).await?;
     let (reads, (committed, aborted, unknown)) = workload.await.map_err(|e| format!("workload failed: {e}"))??;
     print_faults(&faults);
     println!("transfers: {} committed, {aborted} aborted, {unknown} unknown", committed);

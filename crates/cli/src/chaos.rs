@@ -114,7 +114,17 @@ async fn faults_for(
     seed: u64,
     started: Instant,
 ) -> Result<Vec<nemesis::FaultRecord>, String> {
-    match cluster {
+    let progress = progress_bar(duration);
+    let ticker = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            loop {
+                progress.set_position(started.elapsed().as_secs().min(duration.as_secs()));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let result = match cluster {
         Some(cluster) => {
             let interval = Duration::from_millis(args.fault_interval_ms);
             let hold = Duration::from_millis(args.fault_hold_ms);
@@ -124,7 +134,19 @@ async fn faults_for(
             tokio::time::sleep(duration.saturating_sub(started.elapsed())).await;
             Ok(Vec::new())
         }
-    }
+    };
+    ticker.abort();
+    progress.finish_and_clear();
+    result
+}
+
+/// A progress bar over the run's duration, on stderr (hidden when stderr is not a terminal).
+fn progress_bar(duration: Duration) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(duration.as_secs());
+    let style = indicatif::ProgressStyle::with_template("{spinner} workload + faults [{bar:40}] {pos}/{len} s")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar
 }
 
 fn rand_seed() -> u64 {

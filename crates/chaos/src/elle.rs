@@ -200,33 +200,16 @@ fn dependencies(history: &[Txn], writers: &HashMap<u64, usize>, orders: &HashMap
     graph
 }
 
-/// A cycle through `start` using only `allowed` edges, with at most `rw_max` rw edges.
+/// A cycle through `start` using only `allowed` edges, as the list of its transactions.
 fn cycle_through(graph: &Graph, start: usize, allowed: &[Edge]) -> Option<Vec<usize>> {
-    let mut previous: HashMap<usize, usize> = HashMap::new();
-    let mut queue = VecDeque::from([start]);
-    let mut seen = HashSet::from([start]);
-    while let Some(node) = queue.pop_front() {
-        for &(next, edge) in graph.get(&node).map(Vec::as_slice).unwrap_or_default() {
-            if !allowed.contains(&edge) {
-                continue;
-            }
-            if next == start {
-                let mut path = vec![node];
-                let mut at = node;
-                while let Some(&p) = previous.get(&at) {
-                    path.push(p);
-                    at = p;
-                }
-                path.reverse();
-                return Some(path);
-            }
-            if seen.insert(next) {
-                previous.insert(next, node);
-                queue.push_back(next);
-            }
-        }
-    }
-    None
+    let edges = graph.get(&start)?;
+    edges.iter().filter(|(_, edge)| allowed.contains(edge)).find_map(|&(next, _)| {
+        path_between(graph, next, start, allowed).map(|mut path| {
+            path.pop();
+            path.insert(0, start);
+            path
+        })
+    })
 }
 
 fn find_cycles(graph: &Graph, count: usize) -> Vec<Anomaly> {

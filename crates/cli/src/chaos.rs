@@ -94,7 +94,9 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
 /// The workload alone, against endpoints the caller runs.
 async fn run_external(args: &ChaosArgs, seed: u64) -> Result<(), String> {
     if args.nemesis.iter().any(|k| k != "none") {
-        return Err("with --endpoints the nemesis must be `none`: inject faults yourself (e.g. from the demo shell)".into());
+        return Err(
+            "with --endpoints the nemesis must be `none`: inject faults yourself (e.g. from the demo shell)".into()
+        );
     }
     println!("chaos: workload={} endpoints={} seed={seed}", args.workload, args.endpoints.join(","));
     let mut none = None;

@@ -138,5 +138,21 @@ pub struct RangeRaftStatus {
     pub commit_index: u64,
     pub applied_index: u64,
     pub voters: Vec<u64>,
+    /// Non-voting replicas catching up before promotion.
+    pub learners: Vec<u64>,
     pub is_leader: bool,
+    /// On the leader: how far each replica's log matches the leader's, `(node, index)`.
+    pub matched: Vec<(u64, u64)>,
+}
+
+/// A change of a range's replica set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaChange {
+    /// Add a non-voting replica: it receives the log (and a snapshot) without counting in
+    /// quorums, so adding it cannot make the range unavailable.
+    AddLearner,
+    /// Add a voter, or promote a learner to voter.
+    AddVoter,
+    /// Remove a replica.
+    Remove,
 }

@@ -3,7 +3,7 @@
 use crate::metrics::StoreMetrics;
 use crate::peer::{Peer, ReadWaiter};
 use crate::raft_storage::RaftStorage;
-use crate::{Envelope, Error, Fatal, RangeRaftStatus, StateMachine, StateMachineFactory, Transport};
+use crate::{Envelope, Error, Fatal, RangeRaftStatus, ReplicaChange, StateMachine, StateMachineFactory, Transport};
 use atoll_storage::{Engine, WriteBatch};
 use atoll_types::limits::{
     RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX,
@@ -50,7 +50,7 @@ impl StoreConfig {
 enum Request<R> {
     Propose { range_id: RangeId, data: Vec<u8>, reply: oneshot::Sender<Result<R, Error>> },
     ReadIndex { range_id: RangeId, reply: oneshot::Sender<Result<(), Error>> },
-    ChangeReplica { range_id: RangeId, node_id: u64, add: bool, reply: oneshot::Sender<Result<(), Error>> },
+    ChangeReplica { range_id: RangeId, node_id: u64, change: ReplicaChange, reply: oneshot::Sender<Result<(), Error>> },
     Step { range_id: RangeId, message: Message },
     CreateReplica { range_id: RangeId, reply: oneshot::Sender<Result<(), Error>> },
     Status { reply: oneshot::Sender<Vec<RangeRaftStatus>> },
@@ -101,10 +101,10 @@ impl<R: Send + 'static> StoreHandle<R> {
         answer.await.map_err(|_| Error::Stopped)?
     }
 
-    /// Adds or removes a voting replica of a range on `node_id`.
-    pub async fn change_replica(&self, range_id: RangeId, node_id: u64, add: bool) -> Result<(), Error> {
+    /// Changes the replica of a range on `node_id`; answers once the change is applied here.
+    pub async fn change_replica(&self, range_id: RangeId, node_id: u64, change: ReplicaChange) -> Result<(), Error> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Request::ChangeReplica { range_id, node_id, add, reply })?;
+        self.submit(Request::ChangeReplica { range_id, node_id, change, reply })?;
         answer.await.map_err(|_| Error::Stopped)?
     }
 
@@ -269,8 +269,8 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         match request {
             Request::Propose { range_id, data, reply } => self.propose(range_id, data, reply),
             Request::ReadIndex { range_id, reply } => self.read(range_id, reply),
-            Request::ChangeReplica { range_id, node_id, add, reply } => {
-                self.change_replica(range_id, node_id, add, reply)
+            Request::ChangeReplica { range_id, node_id, change, reply } => {
+                self.change_replica(range_id, node_id, change, reply)
             }
             Request::Step { range_id, message } => self.step(range_id, message),
             Request::CreateReplica { range_id, reply } => {
@@ -298,7 +298,13 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 commit_index: peer.raw.raft.raft_log.committed,
                 applied_index: peer.applied_index(),
                 voters: peer.raw.raft.prs().conf().voters().ids().iter().collect(),
+                learners: peer.raw.raft.prs().conf().learners().iter().copied().collect(),
                 is_leader: peer.raw.raft.state == raft::StateRole::Leader,
+                matched: if peer.raw.raft.state == raft::StateRole::Leader {
+                    peer.raw.raft.prs().iter().map(|(id, progress)| (*id, progress.matched)).collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect()
     }
@@ -337,7 +343,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         &mut self,
         range_id: RangeId,
         node_id: u64,
-        add: bool,
+        replica_change: ReplicaChange,
         reply: oneshot::Sender<Result<(), Error>>,
     ) {
         let (id, context) = self.proposal_context();
@@ -346,7 +352,11 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             return;
         };
         let mut change = ConfChange { node_id, ..Default::default() };
-        change.set_change_type(if add { ConfChangeType::AddNode } else { ConfChangeType::RemoveNode });
+        change.set_change_type(match replica_change {
+            ReplicaChange::AddLearner => ConfChangeType::AddLearnerNode,
+            ReplicaChange::AddVoter => ConfChangeType::AddNode,
+            ReplicaChange::Remove => ConfChangeType::RemoveNode,
+        });
         match peer.raw.propose_conf_change(context, change) {
             Ok(()) => {
                 let deadline = Instant::now() + self.config.request_timeout;

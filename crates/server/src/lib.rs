@@ -13,6 +13,7 @@ pub mod etcd;
 pub mod http;
 pub mod node;
 pub mod peer_service;
+pub mod replicate;
 pub mod transport;
 
 pub use node::{Node, NodeConfig, StartError};

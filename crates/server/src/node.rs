@@ -316,6 +316,7 @@ impl Node {
             tokio::spawn(serve_etcd(context.clone(), etcd_listener)),
             tokio::spawn(serve_http(context.clone(), http_listener)),
             tokio::spawn(refresh(context.clone())),
+            tokio::spawn(crate::replicate::run(context.clone())),
         ];
         info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, "node started");
         Ok(Node { context, tasks, fatal })

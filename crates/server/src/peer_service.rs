@@ -8,13 +8,9 @@ use atoll_replication::raft::eraftpb::Message as RaftMessage;
 use atoll_types::{RangeId, FIRST_RANGE_ID};
 use protobuf::Message as _;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
-
-/// Replicas each range aims for.
-pub const REPLICATION_FACTOR: usize = 3;
 
 /// Serves peer RPC for one node.
 pub struct PeerService {
@@ -26,8 +22,8 @@ impl PeerService {
         PeerService { context }
     }
 
-    /// Registers a joining node and, while the first range has fewer than
-    /// [`REPLICATION_FACTOR`] replicas, adds it as a voter.
+    /// Registers a joining node. Making it a replica is the replication queue's job
+    /// ([`crate::replicate`]), which adds it as a learner and promotes it once caught up.
     async fn join(&self, node: NodeInfo) -> Result<JoinResponse, Status> {
         let registered =
             match crate::etcd::EtcdApi::new(self.context.clone()).propose(command::Kind::RegisterNode(node)).await? {
@@ -37,26 +33,7 @@ impl PeerService {
         info!(node_id = registered.node_id, peer_addr = %registered.peer_addr, "node registered");
         self.context.learn_address(&registered);
         let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("no range replica here"))?;
-        let replicas = shared.descriptor().replicas;
-        if replicas.len() < REPLICATION_FACTOR && !replicas.contains(&registered.node_id) {
-            self.add_replica(registered.node_id).await?;
-        }
         Ok(JoinResponse { node_id: registered.node_id, cluster_id: self.context.cluster_id, members: shared.members() })
-    }
-
-    async fn add_replica(&self, node_id: u64) -> Result<(), Status> {
-        let mut attempt = 0;
-        loop {
-            match self.context.store.change_replica(FIRST_RANGE_ID, node_id, true).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < 20 => {
-                    debug!(node_id, error = %e, "adding replica failed; retrying");
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Err(e) => return Err(store_status(e)),
-            }
-        }
     }
 }
 

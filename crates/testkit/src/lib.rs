@@ -137,7 +137,9 @@ impl Cluster {
             cluster
                 .must_retry(Duration::from_secs(10), || {
                     let handle = leader_handle.clone();
-                    async move { handle.change_replica(FIRST_RANGE_ID, node_id, true).await }
+                    async move {
+                        handle.change_replica(FIRST_RANGE_ID, node_id, atoll_replication::ReplicaChange::AddVoter).await
+                    }
                 })
                 .await;
         }

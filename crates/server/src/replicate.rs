@@ -1,0 +1,63 @@
+//! The replication queue: brings each range to [`REPLICATION_FACTOR`] voters by itself.
+//!
+//! Runs on every node, acts only where this node leads the range. While the range has fewer
+//! voters than the target it first promotes a learner whose log has caught up with the
+//! leader's commit index, and otherwise adds a registered member that holds no replica as a
+//! *learner*. A learner receives the log (a snapshot first) without counting in quorums, so a
+//! new node that is slow, or dies before it catches up, never makes the range unavailable;
+//! only a caught-up learner becomes a voter. One change at a time: the next round sees its
+//! result.
+
+use crate::node::NodeContext;
+use atoll_replication::{RangeRaftStatus, ReplicaChange};
+use atoll_types::FIRST_RANGE_ID;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info};
+
+/// Voters each range aims for.
+pub const REPLICATION_FACTOR: usize = 3;
+
+/// How far (in log entries) a learner may trail the commit index and still be promoted: the
+/// rest arrives within a heartbeat or two.
+const PROMOTION_LAG_MAX: u64 = 64;
+
+/// How often the queue looks at the range.
+const INTERVAL: Duration = Duration::from_millis(250);
+
+/// Runs the queue until the node stops.
+pub async fn run(context: Arc<NodeContext>) {
+    let mut interval = tokio::time::interval(INTERVAL);
+    loop {
+        interval.tick().await;
+        let Ok(status) = context.store.status().await else { continue };
+        let Some(range) = status.into_iter().find(|r| r.range_id == FIRST_RANGE_ID && r.is_leader) else { continue };
+        if let Some((node_id, change)) = next_change(&context, &range) {
+            match context.store.change_replica(FIRST_RANGE_ID, node_id, change).await {
+                Ok(()) => info!(node_id, ?change, "replica change applied"),
+                Err(e) => debug!(node_id, ?change, error = %e, "replica change failed; will retry"),
+            }
+        }
+    }
+}
+
+/// The one change that brings the range closer to its target, if any.
+fn next_change(context: &NodeContext, range: &RangeRaftStatus) -> Option<(u64, ReplicaChange)> {
+    if range.voters.len() >= REPLICATION_FACTOR {
+        return None;
+    }
+    let matched = |node: u64| range.matched.iter().find(|(id, _)| *id == node).map_or(0, |(_, m)| *m);
+    if let Some(&learner) = range.learners.iter().find(|l| matched(**l) + PROMOTION_LAG_MAX >= range.commit_index) {
+        return Some((learner, ReplicaChange::AddVoter));
+    }
+    if !range.learners.is_empty() {
+        return None;
+    }
+    let members = context.range(FIRST_RANGE_ID)?.members();
+    members
+        .iter()
+        .map(|m| m.node_id)
+        .filter(|id| !range.voters.contains(id))
+        .min()
+        .map(|candidate| (candidate, ReplicaChange::AddLearner))
+}

@@ -7,3 +7,4 @@ mod chaos;
 mod cluster;
 mod etcdctl;
 mod failover;
+mod metrics;

@@ -1,0 +1,59 @@
+//! Every node serves Prometheus text at /metrics and a health check at /health.
+
+use crate::cluster::TestCluster;
+use std::io::{Read, Write};
+
+fn must_http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the HTTP port");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_export_metrics_and_health() {
+    let cluster = TestCluster::must_start(3).await;
+    let status = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", cluster.etcd_endpoints()))
+        .args(["put", "metric-key", "v"])
+        .status()
+        .expect("etcdctl is not installed: run the tests through .ci/run, which installs it");
+    assert!(status.success());
+    let leader = cluster.must_find_leader().await;
+    let bodies: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let (code, body) = must_http_get(&node.http, "/metrics");
+            assert_eq!(code, 200);
+            body
+        })
+        .collect();
+    // The node etcdctl talked to proposed the write and timed the RPC.
+    assert!(bodies.iter().any(|b| metric(b, "atoll_raft_proposals_total") >= 1.0), "no proposal counted");
+    assert!(bodies.iter().any(|b| b.contains("atoll_rpc_seconds_bucket{method=\"Put\"")), "no RPC latency histogram");
+    let body = &bodies[leader];
+    assert!(metric(body, "atoll_raft_applied_entries_total") >= 1.0);
+    assert!(metric(body, "atoll_storage_fsync_seconds_count") >= 1.0);
+    assert!(metric(body, "atoll_storage_fsync_batch_entries_count") >= 1.0);
+    assert!(metric(body, "atoll_raft_apply_seconds_count") >= 1.0);
+    assert_eq!(metric(body, "atoll_ranges_leader"), 1.0);
+    assert_eq!(metric(body, "atoll_ranges"), 1.0);
+    for node in &cluster.nodes {
+        let (code, body) = must_http_get(&node.http, "/health");
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("\"status\":\"ok\""), "{body}");
+    }
+}

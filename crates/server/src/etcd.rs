@@ -121,6 +121,7 @@ impl EtcdApi {
 
 #[tonic::async_trait]
 impl kv_server::Kv for EtcdApi {
+    #[tracing::instrument(name = "etcd.range", skip_all, fields(node_id = self.context.node_id.0))]
     async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
@@ -130,6 +131,7 @@ impl kv_server::Kv for EtcdApi {
         result.map(Response::new)
     }
 
+    #[tracing::instrument(name = "etcd.put", skip_all, fields(node_id = self.context.node_id.0))]
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
@@ -146,6 +148,7 @@ impl kv_server::Kv for EtcdApi {
         result.map(Response::new)
     }
 
+    #[tracing::instrument(name = "etcd.delete_range", skip_all, fields(node_id = self.context.node_id.0))]
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
@@ -165,6 +168,7 @@ impl kv_server::Kv for EtcdApi {
         result.map(Response::new)
     }
 
+    #[tracing::instrument(name = "etcd.txn", skip_all, fields(node_id = self.context.node_id.0))]
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
@@ -174,6 +178,7 @@ impl kv_server::Kv for EtcdApi {
         result.map(Response::new)
     }
 
+    #[tracing::instrument(name = "etcd.compact", skip_all, fields(node_id = self.context.node_id.0))]
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
         let request = request.into_inner();
         check_size(&request)?;

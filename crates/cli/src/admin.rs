@@ -98,7 +98,14 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
     );
     for range in &status.ranges {
         let descriptor = range.descriptor.clone().unwrap_or_default();
-        let replicas = descriptor.replicas.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
+        // Learners (non-voting, catching up) in parentheses.
+        let replicas = descriptor
+            .replicas
+            .iter()
+            .map(|r| r.to_string())
+            .chain(range.learners.iter().map(|l| format!("({l})")))
+            .collect::<Vec<_>>()
+            .join(",");
         println!(
             "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {}",
             descriptor.range_id,

@@ -102,6 +102,7 @@ impl Peer for PeerService {
                     revision: shared.as_ref().map_or(0, |s| s.revision()),
                     approximate_size_bytes: self.context.engine.size_bytes(),
                     key_count: 0,
+                    learners: r.learners.clone(),
                 }
             })
             .collect();

@@ -79,7 +79,8 @@ fn next_change(
     let matched = |node: u64| range.matched.iter().find(|(id, _)| *id == node).map_or(0, |(_, m)| *m);
     let caught_up = |node: u64| matched(node) + PROMOTION_LAG_MAX >= range.commit_index;
     let stuck = range.learners.iter().find(|l| {
-        !caught_up(**l) && state.learner_since.get(*l).is_some_and(|since| now.duration_since(*since) > CATCH_UP_TIMEOUT)
+        !caught_up(**l)
+            && state.learner_since.get(*l).is_some_and(|since| now.duration_since(*since) > CATCH_UP_TIMEOUT)
     });
     if let Some(&learner) = stuck {
         return Some((learner, ReplicaChange::Remove));

@@ -89,12 +89,28 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
     }
 }
 
+/// Bytes as B, KiB, MiB or GiB with one decimal.
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
 pub async fn range(command: RangeCommand) -> Result<(), String> {
     let RangeCommand::Ls { host } = command;
     let status = fetch_status(&host).await?;
     println!(
-        "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} size",
-        "id", "span", "replicas", "leader", "term", "applied", "revision"
+        "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} size",
+        "id", "span", "replicas", "leader", "term", "applied", "revision", "keys"
     );
     for range in &status.ranges {
         let descriptor = range.descriptor.clone().unwrap_or_default();
@@ -107,7 +123,7 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(",");
         println!(
-            "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {}",
+            "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} {}",
             descriptor.range_id,
             span(&descriptor.start_key, &descriptor.end_key),
             replicas,
@@ -115,7 +131,8 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
             range.term,
             range.applied_index,
             range.revision,
-            range.approximate_size_bytes
+            range.key_count,
+            human_bytes(range.approximate_size_bytes)
         );
     }
     Ok(())

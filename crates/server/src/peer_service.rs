@@ -37,6 +37,16 @@ impl PeerService {
     }
 }
 
+fn live_keys(shared: &atoll_kv::RangeShared, engine: &dyn atoll_storage::Engine) -> u64 {
+    let everything = atoll_proto::etcdserverpb::RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        count_only: true,
+        ..Default::default()
+    };
+    shared.view(engine).range(&everything).map_or(0, |r| r.count as u64)
+}
+
 #[tonic::async_trait]
 impl Peer for PeerService {
     async fn raft(&self, request: Request<Streaming<RaftBatch>>) -> Result<Response<RaftAck>, Status> {
@@ -101,7 +111,8 @@ impl Peer for PeerService {
                     applied_index: r.applied_index,
                     revision: shared.as_ref().map_or(0, |s| s.revision()),
                     approximate_size_bytes: self.context.engine.size_bytes(),
-                    key_count: 0,
+                    // A full count of live keys: fine for an admin command, not for a hot path.
+                    key_count: shared.as_ref().map_or(0, |s| live_keys(s, self.context.engine.as_ref())),
                     learners: r.learners.clone(),
                 }
             })

@@ -50,34 +50,50 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
             let status = fetch_status(&host).await?;
             let leaders: Vec<u64> = status.ranges.iter().map(|r| r.leader_node_id).collect();
             println!(
-                "{:<4} {:<22} {:<22} {:<22} {:<8} {:<7} {:<7} version",
-                "id", "peer", "etcd", "http", "live", "ranges", "leaders"
+                "{:<4} {:<22} {:<22} {:<22} {:<12} {:<7} {:<7} {:<9} version",
+                "id", "peer", "etcd", "http", "live", "ranges", "leaders", "uptime"
             );
+            // Liveness as the operator sees it: each node is asked directly, with a short
+            // timeout, so a node that is down or cut off shows as such whatever the others think.
+            let now = unix_ms();
             for node in &status.nodes {
                 let Some(info) = &node.info else { continue };
-                let live = match node.last_heard_ms_ago {
-                    0 if info.node_id == status.node_id => "self".to_string(),
-                    ms if (0..3000).contains(&ms) => "live".to_string(),
-                    -1 => "unknown".to_string(),
-                    _ => "suspect".to_string(),
+                let answer =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), fetch_status(&info.peer_addr)).await;
+                let (live, replicas, led, uptime) = match answer {
+                    Ok(Ok(own)) => (
+                        "live".to_string(),
+                        own.ranges
+                            .iter()
+                            .filter(|r| r.descriptor.as_ref().is_some_and(|d| d.replicas.contains(&info.node_id)))
+                            .count()
+                            .to_string(),
+                        own.ranges.iter().filter(|r| r.leader_node_id == info.node_id).count().to_string(),
+                        format!("{}s", now.saturating_sub(own.started_at_unix_ms) / 1000),
+                    ),
+                    _ => {
+                        let led = leaders.iter().filter(|l| **l == info.node_id).count();
+                        ("unreachable".to_string(), "-".to_string(), led.to_string(), "-".to_string())
+                    }
                 };
-                let replicas = status
-                    .ranges
-                    .iter()
-                    .filter(|r| r.descriptor.as_ref().is_some_and(|d| d.replicas.contains(&info.node_id)))
-                    .count();
-                let led = leaders.iter().filter(|l| **l == info.node_id).count();
                 println!(
-                    "{:<4} {:<22} {:<22} {:<22} {:<8} {:<7} {:<7} {}",
-                    info.node_id, info.peer_addr, info.etcd_addr, info.http_addr, live, replicas, led, info.version
+                    "{:<4} {:<22} {:<22} {:<22} {:<12} {:<7} {:<7} {:<9} {}",
+                    info.node_id,
+                    info.peer_addr,
+                    info.etcd_addr,
+                    info.http_addr,
+                    live,
+                    replicas,
+                    led,
+                    uptime,
+                    info.version
                 );
             }
             Ok(())
         }
         NodeCommand::Status { host } => {
             let status = fetch_status(&host).await?;
-            let now =
-                SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let now = unix_ms();
             println!("node_id:    {}", status.node_id);
             println!("cluster_id: {:x}", status.cluster_id);
             println!("version:    {}", status.version);
@@ -87,6 +103,10 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Bytes as B, KiB, MiB or GiB with one decimal.

@@ -200,24 +200,41 @@ async fn write_value(client: &mut KvClient<Channel>, key: &str, value: &str) -> 
     matches!(tokio::time::timeout(REQUEST_TIMEOUT, client.put(request)).await, Ok(Ok(_)))
 }
 
-/// Reads every `durable/` key from one node's local replica (a serializable read: what this
-/// replica holds, not what the leader holds). `None` if the node does not answer.
+/// Keys per page when reading a whole replica: keeps each response far below gRPC's 4 MiB
+/// default message limit.
+const READ_PAGE_KEYS: i64 = 5_000;
+
+/// Reads every `durable/` key from one node's local replica (serializable reads: what this
+/// replica holds, not what the leader holds), a page at a time. `None` if the node does not
+/// answer.
 pub async fn read_replica(endpoint: &str) -> Option<BTreeMap<String, String>> {
     let mut client = client_for(endpoint).ok()?;
-    let request = RangeRequest {
-        key: b"durable/".to_vec(),
-        range_end: b"durable0".to_vec(),
-        serializable: true,
-        ..Default::default()
-    };
-    let response = tokio::time::timeout(REQUEST_TIMEOUT, client.range(request)).await.ok()?.ok()?.into_inner();
-    Some(
-        response
-            .kvs
-            .into_iter()
-            .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), String::from_utf8_lossy(&kv.value).into_owned()))
-            .collect(),
-    )
+    let mut data = BTreeMap::new();
+    let mut start = b"durable/".to_vec();
+    let mut revision = 0;
+    loop {
+        let request = RangeRequest {
+            key: start.clone(),
+            range_end: b"durable0".to_vec(),
+            limit: READ_PAGE_KEYS,
+            revision,
+            serializable: true,
+            ..Default::default()
+        };
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, client.range(request)).await.ok()?.ok()?.into_inner();
+        // Later pages read at the first page's revision: one consistent snapshot.
+        revision = response.header.map_or(0, |h| h.revision);
+        let Some(last) = response.kvs.last().map(|kv| kv.key.clone()) else { break };
+        for kv in response.kvs {
+            data.insert(String::from_utf8_lossy(&kv.key).into_owned(), String::from_utf8_lossy(&kv.value).into_owned());
+        }
+        if !response.more {
+            break;
+        }
+        start = last;
+        start.push(0);
+    }
+    Some(data)
 }
 
 /// Atoll's transaction API over the etcd endpoint of one node.

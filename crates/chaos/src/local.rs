@@ -277,6 +277,28 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Makes the links between node `index` and every other node lossy (`drop_percent` % of
+    /// messages lost) and slow (`delay_ms` added per batch), in both directions.
+    pub fn degrade(&self, index: usize, drop_percent: u8, delay_ms: u64) -> Result<(), String> {
+        let victim = index + 1;
+        for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.is_running() && !n.is_paused()) {
+            let others: Vec<usize> =
+                if i == index { (1..=self.nodes.len()).filter(|o| *o != victim).collect() } else { vec![victim] };
+            for other in others {
+                http_post(&node.http, &format!("/fault/drop/{other}/{drop_percent}"))?;
+                http_post(&node.http, &format!("/fault/delay/{other}/{delay_ms}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the link between nodes `a` and `b` only: every other node still reaches both (a
+    /// "bridge" partition, where the majorities of `a` and `b` overlap).
+    pub fn cut(&self, a: usize, b: usize) -> Result<(), String> {
+        http_post(&self.nodes[a].http, &format!("/fault/block/{}", b + 1))?;
+        http_post(&self.nodes[b].http, &format!("/fault/block/{}", a + 1))
+    }
+
     /// Undoes every isolation on running nodes.
     pub fn heal(&self) -> Result<(), String> {
         self.nodes

@@ -15,6 +15,11 @@ pub enum FaultKind {
     Isolate,
     /// Cut the current leader off from the others.
     IsolateLeader,
+    /// Cut the link between the leader and one other node only (a bridge: the third node
+    /// still sees both).
+    Bridge,
+    /// Make a random node's links lose 30 % of the messages and add 100 ms per batch.
+    Degrade,
 }
 
 impl std::str::FromStr for FaultKind {
@@ -25,7 +30,11 @@ impl std::str::FromStr for FaultKind {
             "pause" => Ok(FaultKind::Pause),
             "isolate" => Ok(FaultKind::Isolate),
             "isolate-leader" => Ok(FaultKind::IsolateLeader),
-            other => Err(format!("unknown fault {other:?}: use kill, pause, isolate or isolate-leader")),
+            "bridge" => Ok(FaultKind::Bridge),
+            "degrade" => Ok(FaultKind::Degrade),
+            other => {
+                Err(format!("unknown fault {other:?}: use kill, pause, isolate, isolate-leader, bridge or degrade"))
+            }
         }
     }
 }
@@ -64,7 +73,7 @@ pub async fn run(
         tokio::time::sleep(pause).await;
         let kind = kinds[rng.random_range(0..kinds.len())];
         let node = match kind {
-            FaultKind::IsolateLeader => match cluster.leader().await {
+            FaultKind::IsolateLeader | FaultKind::Bridge => match cluster.leader().await {
                 Some(leader) => leader,
                 None => rng.random_range(0..cluster.nodes.len()),
             },
@@ -89,6 +98,8 @@ fn inject(cluster: &mut LocalCluster, kind: FaultKind, node: usize) -> Result<()
         }
         FaultKind::Pause => cluster.nodes[node].pause(),
         FaultKind::Isolate | FaultKind::IsolateLeader => cluster.isolate(node),
+        FaultKind::Bridge => cluster.cut(node, (node + 1) % cluster.nodes.len()),
+        FaultKind::Degrade => cluster.degrade(node, 30, 100),
     }
 }
 
@@ -96,7 +107,7 @@ fn heal(cluster: &mut LocalCluster, kind: FaultKind, node: usize) -> Result<(), 
     match kind {
         FaultKind::Kill => cluster.restart(node),
         FaultKind::Pause => cluster.nodes[node].resume(),
-        FaultKind::Isolate | FaultKind::IsolateLeader => cluster.heal(),
+        FaultKind::Isolate | FaultKind::IsolateLeader | FaultKind::Bridge | FaultKind::Degrade => cluster.heal(),
     }
 }
 

@@ -28,8 +28,9 @@ pub struct ChaosArgs {
     /// Seed for the workload and the fault schedule; random (and printed) when not given.
     #[arg(long)]
     seed: Option<u64>,
-    /// Faults to inject (registers): kill, pause, isolate, isolate-leader, or none.
-    #[arg(long, value_delimiter = ',', default_value = "kill,pause,isolate,isolate-leader")]
+    /// Faults to inject: kill, pause, isolate, isolate-leader, bridge, degrade (lossy and slow
+    /// links), or none.
+    #[arg(long, value_delimiter = ',', default_value = "kill,pause,isolate,isolate-leader,bridge,degrade")]
     nemesis: Vec<String>,
     /// Mean time between faults, in milliseconds.
     #[arg(long, default_value_t = 3000)]

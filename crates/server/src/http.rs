@@ -17,6 +17,8 @@ pub fn router(context: Arc<NodeContext>) -> Router {
         router = router
             .route("/fault/block/{node}", post(block))
             .route("/fault/unblock/{node}", post(unblock))
+            .route("/fault/drop/{node}/{percent}", post(lossy))
+            .route("/fault/delay/{node}/{millis}", post(slow))
             .route("/fault/heal", post(heal));
     }
     router.with_state(context)
@@ -61,8 +63,28 @@ async fn unblock(State(context): State<Arc<NodeContext>>, Path(node): Path<u64>)
 }
 
 async fn heal(State(context): State<Arc<NodeContext>>) -> impl IntoResponse {
-    if let Ok(mut blocked) = context.faults.blocked.write() {
-        blocked.clear();
+    context.faults.heal();
+    StatusCode::NO_CONTENT
+}
+
+/// Drops `percent` % of the messages this node sends to `node`.
+async fn lossy(State(context): State<Arc<NodeContext>>, Path((node, percent)): Path<(u64, u8)>) -> impl IntoResponse {
+    if percent > 100 {
+        return StatusCode::BAD_REQUEST;
+    }
+    if let Ok(mut drops) = context.faults.drop_percent.write() {
+        drops.insert(node, percent);
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// Delays every batch this node sends to `node` by `millis` milliseconds.
+async fn slow(State(context): State<Arc<NodeContext>>, Path((node, millis)): Path<(u64, u64)>) -> impl IntoResponse {
+    if millis > 60_000 {
+        return StatusCode::BAD_REQUEST;
+    }
+    if let Ok(mut delay) = context.faults.delay.write() {
+        delay.insert(node, std::time::Duration::from_millis(millis));
     }
     StatusCode::NO_CONTENT
 }

@@ -22,19 +22,47 @@ use tracing::debug;
 /// Where each node listens for peer RPC, kept current from the membership table.
 pub type AddressBook = Arc<RwLock<HashMap<u64, String>>>;
 
-/// Test-only fault switches for the peer transport: drop everything to or from a node.
+/// Test-only fault switches for the peer transport: cut, lossy or slow links to a node.
 /// The fault harness flips these through the HTTP admin endpoint of a node started with
 /// `--enable-fault-injection`.
 #[derive(Default)]
 pub struct LinkFaults {
     /// Nodes this node neither sends to nor accepts messages from.
     pub blocked: RwLock<std::collections::HashSet<u64>>,
+    /// Percentage of messages to a node that are dropped (a lossy link).
+    pub drop_percent: RwLock<HashMap<u64, u8>>,
+    /// Delay added to every batch sent to a node (a slow link).
+    pub delay: RwLock<HashMap<u64, Duration>>,
 }
 
 impl LinkFaults {
     /// Whether traffic to or from `node` is cut.
     pub fn is_blocked(&self, node: u64) -> bool {
         self.blocked.read().map(|b| b.contains(&node)).unwrap_or(false)
+    }
+
+    /// Whether to drop one message to `node` on a lossy link.
+    fn drops(&self, node: u64) -> bool {
+        let percent = self.drop_percent.read().ok().and_then(|d| d.get(&node).copied()).unwrap_or(0);
+        percent > 0 && rand::random::<u8>() % 100 < percent
+    }
+
+    /// The delay of the link to `node`.
+    fn delay_to(&self, node: u64) -> Option<Duration> {
+        self.delay.read().ok().and_then(|d| d.get(&node).copied())
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        if let Ok(mut blocked) = self.blocked.write() {
+            blocked.clear();
+        }
+        if let Ok(mut drops) = self.drop_percent.write() {
+            drops.clear();
+        }
+        if let Ok(mut delay) = self.delay.write() {
+            delay.clear();
+        }
     }
 }
 
@@ -66,7 +94,13 @@ impl GrpcTransport {
         }
         let (sender, receiver) = mpsc::channel(PEER_QUEUE_MESSAGES_MAX);
         queues.insert(to, sender.clone());
-        let task = PeerSender { from: self.node_id.0, to, addresses: self.addresses.clone(), receiver };
+        let task = PeerSender {
+            from: self.node_id.0,
+            to,
+            addresses: self.addresses.clone(),
+            receiver,
+            faults: self.faults.clone(),
+        };
         self.runtime.spawn(task.run());
         Some(sender)
     }
@@ -79,6 +113,9 @@ impl Transport for GrpcTransport {
         }
         let Some(queue) = self.queue(to.0) else { return };
         for envelope in messages {
+            if self.faults.drops(to.0) {
+                continue;
+            }
             let Ok(bytes) = envelope.message.write_to_bytes() else { continue };
             if queue.try_send(RaftEnvelope { range_id: envelope.range_id.0, message: bytes }).is_err() {
                 debug!(to = to.0, "peer queue full; dropping raft message");
@@ -93,6 +130,7 @@ struct PeerSender {
     to: u64,
     addresses: AddressBook,
     receiver: mpsc::Receiver<RaftEnvelope>,
+    faults: Arc<LinkFaults>,
 }
 
 /// Messages packed into one batch at most: bounds a frame when a queue has piled up.
@@ -164,6 +202,9 @@ impl PeerSender {
                     Ok(message) => messages.push(message),
                     Err(_) => break,
                 }
+            }
+            if let Some(delay) = self.faults.delay_to(self.to) {
+                tokio::time::sleep(delay).await;
             }
             let batch = RaftBatch { from_node_id: self.from, to_node_id: self.to, messages };
             if sender.send(batch).await.is_err() || call.is_finished() {

@@ -535,10 +535,13 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
     fn apply_entry(&mut self, range_id: RangeId, entry: &Entry) -> Result<(), Fatal> {
         let proposal = self.own_proposal(&entry.context).and_then(|id| self.pending.remove(&id));
         let Some(peer) = self.ranges.get_mut(&range_id) else { return Ok(()) };
-        let mut state_machine = peer.state_machine.lock().map_err(|_| Fatal("poisoned".into()))?;
+        // The lock is taken per call, never across a raft-rs call: raft-rs may ask the storage
+        // for a snapshot (which locks the state machine) from inside `apply_conf_change`.
+        let machine = peer.state_machine.clone();
+        let lock = || machine.lock().map_err(|_| Fatal("poisoned".into()));
         match entry.get_entry_type() {
             EntryType::EntryNormal if entry.data.is_empty() => {
-                state_machine.apply_other(entry.index, None)?;
+                lock()?.apply_other(entry.index, None)?;
                 if let Some((Pending::ConfChange(reply), _, _)) = proposal {
                     // raft-rs turns a conf change proposed while another is pending into an
                     // empty entry.
@@ -546,7 +549,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 }
             }
             EntryType::EntryNormal => {
-                let response = state_machine.apply(entry.index, &entry.data)?;
+                let response = lock()?.apply(entry.index, &entry.data)?;
                 if let Some((Pending::Command(reply), _, _)) = proposal {
                     let _ = reply.send(Ok(response));
                 }
@@ -566,14 +569,14 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                         let mut batch = WriteBatch::new();
                         peer.raw.store().set_conf_state(&conf_state, &mut batch);
                         self.engine.write(batch, false)?;
-                        state_machine.apply_other(entry.index, Some(&conf_state.voters))?;
+                        lock()?.apply_other(entry.index, Some(&conf_state.voters))?;
                         info!(node_id = %self.config.node_id, %range_id, voters = ?conf_state.voters, "replicas changed");
                         Ok(())
                     }
                     Err(e) => {
                         // Deterministic on every replica: the change is invalid, the log goes on.
                         warn!(%range_id, error = %e, "conf change rejected");
-                        state_machine.apply_other(entry.index, None)?;
+                        lock()?.apply_other(entry.index, None)?;
                         Err(Error::ConfChangeRejected(e.to_string()))
                     }
                 };

@@ -91,13 +91,18 @@ impl EtcdApi {
         }
     }
 
-    /// Runs a one-operation Txn and returns its single response.
-    async fn single(&self, op: request_op::Request) -> Result<(response_op::Response, i64), Status> {
+    /// Runs a one-operation Txn and returns its single response, picked out by `pick`, with the
+    /// header this node answers with.
+    async fn single<T>(
+        &self,
+        op: request_op::Request,
+        pick: impl FnOnce(response_op::Response) -> Option<T>,
+    ) -> Result<(T, Option<ResponseHeader>), Status> {
         let request = TxnRequest { compare: vec![], success: vec![RequestOp { request: Some(op) }], failure: vec![] };
         let response = self.txn_inner(request).await?;
-        let revision = response.header.map_or(0, |h| h.revision);
-        let op = response.responses.into_iter().next().and_then(|r| r.response);
-        op.map(|op| (op, revision)).ok_or_else(|| Status::internal("missing response"))
+        let header = response.header;
+        let op = response.responses.into_iter().next().and_then(|r| r.response).and_then(pick);
+        op.map(|op| (op, header)).ok_or_else(|| Status::internal("unexpected response"))
     }
 
     /// Linearizable or serializable Range.
@@ -136,14 +141,16 @@ impl kv_server::Kv for EtcdApi {
         let started = Instant::now();
         let request = request.into_inner();
         check_size(&request)?;
-        let result = match self.single(request_op::Request::RequestPut(request)).await {
-            Ok((response_op::Response::ResponsePut(mut put), revision)) => {
-                put.header = self.header(revision);
-                Ok(put)
-            }
-            Ok(_) => Err(Status::internal("unexpected response")),
-            Err(status) => Err(status),
-        };
+        let result = self
+            .single(request_op::Request::RequestPut(request), |response| match response {
+                response_op::Response::ResponsePut(put) => Some(put),
+                _ => None,
+            })
+            .await
+            .map(|(mut put, header)| {
+                put.header = header;
+                put
+            });
         self.observe("Put", started);
         result.map(Response::new)
     }
@@ -156,14 +163,16 @@ impl kv_server::Kv for EtcdApi {
         let started = Instant::now();
         let request = request.into_inner();
         check_size(&request)?;
-        let result = match self.single(request_op::Request::RequestDeleteRange(request)).await {
-            Ok((response_op::Response::ResponseDeleteRange(mut delete), revision)) => {
-                delete.header = self.header(revision);
-                Ok(delete)
-            }
-            Ok(_) => Err(Status::internal("unexpected response")),
-            Err(status) => Err(status),
-        };
+        let result = self
+            .single(request_op::Request::RequestDeleteRange(request), |response| match response {
+                response_op::Response::ResponseDeleteRange(delete) => Some(delete),
+                _ => None,
+            })
+            .await
+            .map(|(mut delete, header)| {
+                delete.header = header;
+                delete
+            });
         self.observe("DeleteRange", started);
         result.map(Response::new)
     }

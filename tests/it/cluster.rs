@@ -11,6 +11,7 @@ pub struct TestNode {
     pub peer: String,
     pub etcd: String,
     pub http: String,
+    pub sql: String,
     pub data_dir: PathBuf,
     child: Option<Child>,
 }
@@ -36,6 +37,7 @@ impl TestNode {
             .args(["start", "--data-dir"])
             .arg(&self.data_dir)
             .args(["--peer-addr", &self.peer, "--etcd-addr", &self.etcd, "--http-addr", &self.http])
+            .args(["--sql-addr", &self.sql])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -84,6 +86,7 @@ impl TestCluster {
                 peer: format!("127.0.0.1:{}", free_port()),
                 etcd: format!("127.0.0.1:{}", free_port()),
                 http: format!("127.0.0.1:{}", free_port()),
+                sql: format!("127.0.0.1:{}", free_port()),
                 data_dir: dir.path().join(format!("node{index}")),
                 child: None,
             })

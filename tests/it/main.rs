@@ -8,3 +8,4 @@ mod cluster;
 mod etcdctl;
 mod failover;
 mod metrics;
+mod sql;

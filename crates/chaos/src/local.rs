@@ -17,6 +17,8 @@ pub struct LocalNode {
     pub peer: String,
     pub etcd: String,
     pub http: String,
+    /// The PostgreSQL protocol address.
+    pub sql: String,
     pub data_dir: PathBuf,
     pub log: PathBuf,
     child: Option<Child>,
@@ -39,6 +41,7 @@ impl LocalNode {
             .args(["start", "--data-dir"])
             .arg(&self.data_dir)
             .args(["--peer-addr", &self.peer, "--etcd-addr", &self.etcd, "--http-addr", &self.http])
+            .args(["--sql-addr", &self.sql])
             .args(["--name", &format!("node-{}", self.index), "--enable-fault-injection"])
             .args(extra_args)
             .stdin(Stdio::null())
@@ -169,7 +172,7 @@ fn free_port() -> Result<u16, String> {
 
 impl LocalCluster {
     /// Lays out `size` nodes in a new temporary directory. With `base_port`, node `i` uses
-    /// `base_port + 10*i` (peer), `+1` (etcd) and `+2` (HTTP); without, free ports.
+    /// `base_port + 10*i` (peer), `+1` (etcd), `+2` (HTTP) and `+3` (SQL); without, free ports.
     pub fn new(exe: PathBuf, size: usize, base_port: Option<u16>, extra_args: Vec<String>) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("atoll-")
@@ -190,6 +193,7 @@ impl LocalCluster {
                 peer: port(0)?,
                 etcd: port(1)?,
                 http: port(2)?,
+                sql: port(3)?,
                 data_dir: root.join(format!("node{index}")),
                 log: root.join(format!("node{index}.log")),
                 child: None,

@@ -1,13 +1,17 @@
 //! `atoll demo`: a local cluster of real `atoll start` processes, each with its own data
 //! directory under one temporary directory, plus a small shell to break it and watch it heal.
 //!
-//! Node `i` (1-based) listens on `base_port + 10*i` (peer), `+1` (etcd API) and `+2` (HTTP).
-//! Once the cluster is up it prints, one per line and in this stable format:
+//! Node `i` (1-based) listens on `base_port + 10*i` (peer), `+1` (etcd API), `+2` (HTTP) and
+//! `+3` (SQL). Once the cluster is up it loads a sample bank database and prints, one per line
+//! and in this stable format:
 //!
 //! ```text
-//! node <i> pid=<pid> peer=<addr> etcd=<addr> http=http://<addr> data=<dir>
+//! node <i> pid=<pid> peer=<addr> etcd=<addr> http=http://<addr> sql=<addr> data=<dir>
 //! etcd endpoints: <addr>,<addr>,...
+//! sql: postgresql://atoll@<addr>/postgres
 //! ```
+//!
+//! The shell takes SQL (ending with `;`) and backslash commands that break and heal the cluster.
 
 use crate::admin;
 use atoll_chaos::local::LocalCluster;
@@ -37,6 +41,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let mut cluster = LocalCluster::new(exe, args.nodes, Some(args.base_port), vec![])?;
     let result = match cluster.start(&mut |step| eprintln!("{step} ...")).await {
         Ok(()) => {
+            if let Err(e) = load_sample(&cluster).await {
+                eprintln!("could not load the sample database: {e}");
+            }
             print_summary(&cluster);
             if args.no_shell {
                 crate::shutdown_signal().await;
@@ -58,22 +65,59 @@ fn print_summary(cluster: &LocalCluster) {
     println!("atoll demo: {} nodes up in {}", cluster.nodes.len(), cluster.root.display());
     for node in &cluster.nodes {
         println!(
-            "node {} pid={} peer={} etcd={} http=http://{} data={}",
+            "node {} pid={} peer={} etcd={} http=http://{} sql={} data={}",
             node.index,
             node.pid(),
             node.peer,
             node.etcd,
             node.http,
+            node.sql,
             node.data_dir.display()
         );
     }
     let endpoints = cluster.etcd_endpoints().join(",");
     println!("etcd endpoints: {endpoints}");
     println!("try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} put hello world");
-    println!("SQL (psql) is not available yet: the SQL layer is being built.");
+    let url = sql_url(&cluster.nodes[0].sql);
+    println!("sql: {url}");
+    println!("try: psql {url} -c 'SELECT * FROM accounts'  (or: atoll sql --url {url})");
+}
+
+fn sql_url(address: &str) -> String {
+    format!("postgresql://atoll@{address}/postgres")
+}
+
+/// A bank: accounts and the transfers between them, each transfer one transaction over both
+/// tables.
+const SAMPLE: &[&str] = &[
+    "CREATE TABLE accounts (id INT PRIMARY KEY, owner TEXT NOT NULL, balance NUMERIC(12,2) NOT NULL CHECK (balance >= 0))",
+    "CREATE TABLE transfers (id SERIAL PRIMARY KEY, from_id INT NOT NULL, to_id INT NOT NULL, amount NUMERIC(12,2) NOT NULL CHECK (amount > 0), at TIMESTAMPTZ DEFAULT now())",
+    "CREATE INDEX transfers_from ON transfers (from_id)",
+    "INSERT INTO accounts VALUES (1, 'alice', 1000), (2, 'bob', 500), (3, 'carol', 250), (4, 'dave', 100), (5, 'erin', 0)",
+];
+
+async fn load_sample(cluster: &LocalCluster) -> Result<(), String> {
+    let client = crate::sql::connect(&sql_url(&cluster.nodes[0].sql)).await?;
+    for statement in SAMPLE {
+        client.simple_query(statement).await.map_err(|e| crate::sql::describe(&e))?;
+    }
+    for (from, to, amount) in [(1, 2, 100), (2, 3, 50), (1, 5, 25)] {
+        let transfer = format!(
+            "BEGIN; \
+             UPDATE accounts SET balance = balance - {amount} WHERE id = {from}; \
+             UPDATE accounts SET balance = balance + {amount} WHERE id = {to}; \
+             INSERT INTO transfers (from_id, to_id, amount) VALUES ({from}, {to}, {amount}); \
+             COMMIT"
+        );
+        client.batch_execute(&transfer).await.map_err(|e| crate::sql::describe(&e))?;
+    }
+    Ok(())
 }
 
 const HELP: &str = "\
+SQL statements end with ';' (try: SELECT * FROM accounts;)
+\\d [TABLE]          list tables, or describe one
+\\timing            toggle statement timing
 \\nodes              list nodes and liveness
 \\ranges             list ranges, replicas and leaders
 \\kill N             kill -9 node N
@@ -83,17 +127,59 @@ const HELP: &str = "\
 \\heal               undo every \\isolate
 \\q                  stop the cluster and exit";
 
+/// A SQL connection to some running node, re-made on another node when that one dies.
+struct SqlLink {
+    client: Option<(usize, tokio_postgres::Client)>,
+}
+
+impl SqlLink {
+    async fn client(&mut self, cluster: &LocalCluster) -> Result<&tokio_postgres::Client, String> {
+        let alive = |i: usize| cluster.nodes[i].is_running() && !cluster.nodes[i].is_paused();
+        if let Some((i, client)) = &self.client {
+            if !alive(*i) || client.is_closed() {
+                self.client = None;
+            }
+        }
+        if self.client.is_none() {
+            for i in (0..cluster.nodes.len()).filter(|i| alive(*i)) {
+                if let Ok(client) = crate::sql::connect(&sql_url(&cluster.nodes[i].sql)).await {
+                    println!("(connected to node {})", i + 1);
+                    self.client = Some((i, client));
+                    break;
+                }
+            }
+        }
+        self.client.as_ref().map(|(_, c)| c).ok_or_else(|| "no node answers SQL".to_string())
+    }
+}
+
 async fn shell(cluster: &mut LocalCluster) -> Result<(), String> {
-    println!("demo shell; \\? for help");
+    println!("demo shell: SQL ending with ';', or \\? for help");
     let stdin = std::io::stdin();
+    let mut buffer = crate::sql::LineBuffer::default();
+    let mut link = SqlLink { client: None };
+    let mut timing = false;
     loop {
-        print!("atoll> ");
+        print!("{}", if buffer.is_empty() { "atoll> " } else { "   ... " });
         let _ = std::io::stdout().flush();
         let mut line = String::new();
         if stdin.lock().read_line(&mut line).map_err(|e| e.to_string())? == 0 {
             return Ok(());
         }
-        let words: Vec<&str> = line.split_whitespace().collect();
+        let words = match buffer.push(line.trim_end_matches('\n')) {
+            crate::sql::Input::Incomplete => continue,
+            crate::sql::Input::Sql(sql) => {
+                match link.client(cluster).await {
+                    Ok(client) => {
+                        crate::sql::run(client, &sql, timing).await;
+                    }
+                    Err(e) => println!("error: {e}"),
+                }
+                continue;
+            }
+            crate::sql::Input::Command(words) => words,
+        };
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let size = cluster.nodes.len();
         let target = || -> Result<usize, String> {
             let n: usize = words.get(1).and_then(|w| w.parse().ok()).ok_or("which node? e.g. \\kill 2")?;
@@ -106,6 +192,14 @@ async fn shell(cluster: &mut LocalCluster) -> Result<(), String> {
                 println!("{HELP}");
                 Ok(())
             }
+            Some("\\d") | Some("\\dt") | Some("\\timing") => match link.client(cluster).await {
+                Ok(client) => {
+                    let owned: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+                    crate::sql::sql_command(client, &owned, &mut timing).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             Some("\\nodes") => match first_live(cluster) {
                 Ok(host) => admin::node(admin::NodeCommand::Ls { host }).await,
                 Err(e) => Err(e),

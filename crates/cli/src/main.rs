@@ -3,6 +3,7 @@
 mod admin;
 mod chaos;
 mod demo;
+mod sql;
 
 use atoll_server::{Node, NodeConfig};
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ enum Command {
     Start(StartArgs),
     /// Start a local multi-node cluster of real processes in a temporary directory.
     Demo(demo::DemoArgs),
+    /// An interactive SQL shell (or run statements with -e / -f).
+    Sql(sql::SqlArgs),
     /// Run a workload against a local cluster while injecting faults, then check what clients saw.
     Chaos(chaos::ChaosArgs),
     /// Inspect nodes.
@@ -52,6 +55,12 @@ struct StartArgs {
     /// Listen address for HTTP (/metrics, /health).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
+    /// Listen address for SQL (the PostgreSQL wire protocol).
+    #[arg(long, default_value = "127.0.0.1:26257")]
+    sql_addr: SocketAddr,
+    /// SQL address clients should use, if not the listen address.
+    #[arg(long)]
+    advertise_sql_addr: Option<String>,
     /// Peer address other nodes should use, if not the listen address.
     #[arg(long)]
     advertise_peer_addr: Option<String>,
@@ -82,6 +91,8 @@ impl StartArgs {
             peer_listen: self.peer_addr,
             etcd_listen: self.etcd_addr,
             http_listen: self.http_addr,
+            sql_listen: self.sql_addr,
+            sql_advertise: self.advertise_sql_addr.clone(),
             peer_advertise: self.advertise_peer_addr.clone(),
             etcd_advertise: self.advertise_etcd_addr.clone(),
             http_advertise: None,
@@ -139,6 +150,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Start(args) => start(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Sql(args) => sql::main(args).await,
             Command::Chaos(args) => chaos::run(args).await,
             Command::Node { command } => admin::node(command).await,
             Command::Range { command } => admin::range(command).await,

@@ -160,8 +160,9 @@ pub struct TxnOutcome {
 }
 
 /// Runs a Txn at `view.current_revision + 1`. Nothing is written on error.
-pub fn execute_txn(mut view: View<'_>, request: &TxnRequest) -> Result<TxnOutcome> {
-    validate_txn(request, 0)?;
+/// `ops_max` bounds the compares and operations of each branch (etcd's `--max-txn-ops`).
+pub fn execute_txn(mut view: View<'_>, request: &TxnRequest, ops_max: usize) -> Result<TxnOutcome> {
+    validate_txn(request, 0, ops_max)?;
     let write_revision = view.current_revision + 1;
     let mut batch = WriteBatch::new();
     let mut response = run_txn(&mut view, request, write_revision, &mut batch)?;
@@ -172,9 +173,9 @@ pub fn execute_txn(mut view: View<'_>, request: &TxnRequest) -> Result<TxnOutcom
 
 /// Checks limits and etcd's rule that one Txn may not put the same key twice, nested Txns
 /// included. Returns the keys either branch puts, for the enclosing Txn's check.
-fn validate_txn(request: &TxnRequest, depth: usize) -> Result<HashSet<Vec<u8>>> {
+fn validate_txn(request: &TxnRequest, depth: usize, ops_max: usize) -> Result<HashSet<Vec<u8>>> {
     let ops = request.compare.len().max(request.success.len()).max(request.failure.len());
-    if ops > TXN_OPS_MAX || depth > TXN_OPS_MAX {
+    if ops > ops_max || depth > TXN_OPS_MAX {
         return Err(Error::InvalidArgument(messages::TOO_MANY_OPS.into()));
     }
     for compare in &request.compare {
@@ -207,7 +208,7 @@ fn validate_op(op: &RequestOp, depth: usize) -> Result<HashSet<Vec<u8>>> {
         }
         Some(request_op::Request::RequestRange(range)) if range.key.is_empty() => key_missing(),
         Some(request_op::Request::RequestDeleteRange(delete)) if delete.key.is_empty() => key_missing(),
-        Some(request_op::Request::RequestTxn(txn)) => validate_txn(txn, depth + 1),
+        Some(request_op::Request::RequestTxn(txn)) => validate_txn(txn, depth + 1, TXN_OPS_MAX),
         _ => Ok(HashSet::new()),
     }
 }

@@ -11,6 +11,7 @@ use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, ResponseH
 use atoll_proto::Message;
 use atoll_replication::{Fatal, StateMachine};
 use atoll_storage::{Engine, Keyspace, WriteBatch};
+use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, TXN_OPS_MAX};
 use atoll_types::RangeId;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -145,7 +146,15 @@ impl KvStateMachine {
         let result = match command.kind {
             None => return Err(Error::InvalidArgument("empty command".into())),
             Some(command::Kind::Txn(txn)) => {
-                let outcome = execute_txn(View::new(self.engine.as_ref(), next.revision, next.compact_revision), &txn)?;
+                let view = View::new(self.engine.as_ref(), next.revision, next.compact_revision);
+                let outcome = execute_txn(view, &txn, TXN_OPS_MAX)?;
+                next.revision = outcome.revision;
+                batch = outcome.batch;
+                command_result::Kind::Txn(outcome.response)
+            }
+            Some(command::Kind::InternalTxn(txn)) => {
+                let view = View::new(self.engine.as_ref(), next.revision, next.compact_revision);
+                let outcome = execute_txn(view, &txn, INTERNAL_TXN_OPS_MAX)?;
                 next.revision = outcome.revision;
                 batch = outcome.batch;
                 command_result::Kind::Txn(outcome.response)

@@ -31,9 +31,29 @@ pub trait KvClient: Send + Sync {
     fn range(&self, request: RangeRequest) -> impl Future<Output = Result<RangeResponse>> + Send;
 }
 
+impl<T: KvClient> KvClient for &T {
+    fn txn(&self, request: TxnRequest) -> impl Future<Output = Result<TxnResponse>> + Send {
+        (**self).txn(request)
+    }
+    fn range(&self, request: RangeRequest) -> impl Future<Output = Result<RangeResponse>> + Send {
+        (**self).range(request)
+    }
+}
+
+impl<T: KvClient> KvClient for std::sync::Arc<T> {
+    fn txn(&self, request: TxnRequest) -> impl Future<Output = Result<TxnResponse>> + Send {
+        (**self).txn(request)
+    }
+    fn range(&self, request: RangeRequest) -> impl Future<Output = Result<RangeResponse>> + Send {
+        (**self).range(request)
+    }
+}
+
 /// An open transaction. Dropping it without `commit` rolls it back (nothing was written).
-pub struct Transaction<'a, C: KvClient> {
-    client: &'a C,
+pub struct Transaction<C: KvClient> {
+    client: C,
+    /// Bound on the commit's compares and writes (the client's Txn limit).
+    ops_max: usize,
     read_revision: i64,
     /// Keys read, with the mod revision seen (0: absent).
     reads: BTreeMap<Vec<u8>, i64>,
@@ -43,13 +63,32 @@ pub struct Transaction<'a, C: KvClient> {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-impl<'a, C: KvClient> Transaction<'a, C> {
+impl<C: KvClient> Transaction<C> {
     /// Starts a transaction at the latest committed revision (a linearizable read).
-    pub async fn begin(client: &'a C) -> Result<Self> {
+    pub async fn begin(client: C) -> Result<Self> {
         let probe = RangeRequest { key: vec![0], count_only: true, ..Default::default() };
         let response = client.range(probe).await?;
         let read_revision = response.header.map(|h| h.revision).unwrap_or(0);
-        Ok(Transaction { client, read_revision, reads: BTreeMap::new(), scans: Vec::new(), writes: BTreeMap::new() })
+        Ok(Transaction {
+            client,
+            ops_max: TXN_OPS_MAX,
+            read_revision,
+            reads: BTreeMap::new(),
+            scans: Vec::new(),
+            writes: BTreeMap::new(),
+        })
+    }
+
+    /// Raises the bound on the commit's compares and writes, for clients whose Txn allows more
+    /// than etcd's 128 operations (the node's own, for SQL).
+    pub fn with_ops_max(mut self, ops_max: usize) -> Self {
+        self.ops_max = ops_max;
+        self
+    }
+
+    /// Whether the transaction has buffered writes.
+    pub fn has_writes(&self) -> bool {
+        !self.writes.is_empty()
     }
 
     /// The revision this transaction reads at.
@@ -175,9 +214,10 @@ impl<'a, C: KvClient> Transaction<'a, C> {
                 }),
             })
             .collect();
-        if compares.len() > TXN_OPS_MAX || success.len() > TXN_OPS_MAX {
+        if compares.len() > self.ops_max || success.len() > self.ops_max {
+            let max = self.ops_max;
             return Err(Error::InvalidArgument(format!(
-                "transaction too large: at most {TXN_OPS_MAX} keys read and {TXN_OPS_MAX} written"
+                "transaction too large: at most {max} keys read and {max} written"
             )));
         }
         Ok(TxnRequest { compare: compares, success, failure: vec![] })

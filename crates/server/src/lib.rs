@@ -14,6 +14,7 @@ pub mod http;
 pub mod node;
 pub mod peer_service;
 pub mod replicate;
+pub mod sql;
 pub mod transport;
 
 pub use node::{Node, NodeConfig, StartError};

@@ -39,10 +39,13 @@ pub struct NodeConfig {
     pub peer_listen: SocketAddr,
     pub etcd_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    /// The PostgreSQL wire protocol.
+    pub sql_listen: SocketAddr,
     /// Addresses other nodes and clients should use; default: the listen addresses.
     pub peer_advertise: Option<String>,
     pub etcd_advertise: Option<String>,
     pub http_advertise: Option<String>,
+    pub sql_advertise: Option<String>,
     /// Peer addresses of running nodes to join through. Empty: bootstrap a new cluster (only
     /// when the data directory is empty).
     pub join: Vec<String>,
@@ -197,6 +200,7 @@ impl Node {
         let peer_listener = bind(config.peer_listen, "peer RPC", "--peer-addr").await?;
         let etcd_listener = bind(config.etcd_listen, "the etcd API", "--etcd-addr").await?;
         let http_listener = bind(config.http_listen, "HTTP", "--http-addr").await?;
+        let sql_listener = bind(config.sql_listen, "SQL (the PostgreSQL protocol)", "--sql-addr").await?;
         let mut info = NodeInfo {
             node_id: 0,
             peer_addr: config
@@ -211,7 +215,10 @@ impl Node {
                 .http_advertise
                 .clone()
                 .unwrap_or_else(|| http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
-            sql_addr: String::new(),
+            sql_addr: config
+                .sql_advertise
+                .clone()
+                .unwrap_or_else(|| sql_listener.local_addr().map(|a| a.to_string()).unwrap_or_default()),
             name: config.name.clone(),
             version: atoll_types::VERSION.into(),
         };
@@ -315,10 +322,11 @@ impl Node {
             tokio::spawn(serve_peer(context.clone(), peer_listener)),
             tokio::spawn(serve_etcd(context.clone(), etcd_listener)),
             tokio::spawn(serve_http(context.clone(), http_listener)),
+            tokio::spawn(serve_sql(context.clone(), sql_listener)),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
         ];
-        info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, "node started");
+        info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, sql = %info.sql_addr, "node started");
         Ok(Node { context, tasks, fatal })
     }
 
@@ -438,6 +446,14 @@ async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener) {
     if let Err(e) = result {
         error!(error = %e, "etcd API server stopped");
     }
+}
+
+/// Bytes all SQL queries of a node may hold in joins, sorts and aggregates.
+const SQL_MEMORY_LIMIT: usize = 2 << 30;
+
+async fn serve_sql(context: Arc<NodeContext>, listener: TcpListener) {
+    let kv = atoll_sql::NodeKv(Arc::new(crate::sql::LocalKv::new(context)));
+    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, SQL_MEMORY_LIMIT)).await;
 }
 
 async fn serve_http(context: Arc<NodeContext>, listener: TcpListener) {

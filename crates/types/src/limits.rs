@@ -11,6 +11,13 @@ pub const GRPC_MESSAGE_BYTES_MAX: usize = REQUEST_BYTES_MAX + 512 * 1024;
 /// Most operations in one etcd Txn, as etcd's default `--max-txn-ops`.
 pub const TXN_OPS_MAX: usize = 128;
 
+/// Operations in one Txn proposed from inside a node (a SQL transaction's commit): compares
+/// and writes each. The encoded command must also stay under [`INTERNAL_TXN_BYTES_MAX`].
+pub const INTERNAL_TXN_OPS_MAX: usize = 1 << 20;
+
+/// Encoded size of one internal Txn: it is one Raft entry, sent to every replica in one message.
+pub const INTERNAL_TXN_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// Largest Raft message batch a peer may send us in one frame. A snapshot of the single range
 /// travels in one message today, so this also bounds the snapshot size (see architecture.md).
 pub const PEER_MESSAGE_BYTES_MAX: usize = 256 * 1024 * 1024;

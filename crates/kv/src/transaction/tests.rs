@@ -89,25 +89,25 @@ fn string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).expect("utf-8 test data")
 }
 
-async fn must_begin(client: &TestClient) -> Transaction<'_, TestClient> {
+async fn must_begin(client: &TestClient) -> Transaction<&TestClient> {
     Transaction::begin(client).await.expect("begin")
 }
 
-async fn must_get(txn: &mut Transaction<'_, TestClient>, key: &str) -> Option<String> {
+async fn must_get(txn: &mut Transaction<&TestClient>, key: &str) -> Option<String> {
     txn.get(key.as_bytes()).await.expect("get").map(string)
 }
 
-async fn must_scan(txn: &mut Transaction<'_, TestClient>, prefix: &str) -> Vec<(String, String)> {
+async fn must_scan(txn: &mut Transaction<&TestClient>, prefix: &str) -> Vec<(String, String)> {
     let end = atoll_types::keys::prefix_end(prefix.as_bytes());
     let pairs = txn.scan(prefix.as_bytes(), &end, 0).await.expect("scan");
     pairs.into_iter().map(|(k, v)| (string(k), string(v))).collect()
 }
 
-fn must_put(txn: &mut Transaction<'_, TestClient>, key: &str, value: &str) {
+fn must_put(txn: &mut Transaction<&TestClient>, key: &str, value: &str) {
     txn.put(key.as_bytes(), value.as_bytes()).expect("put");
 }
 
-fn must_delete(txn: &mut Transaction<'_, TestClient>, key: &str) {
+fn must_delete(txn: &mut Transaction<&TestClient>, key: &str) {
     txn.delete(key.as_bytes()).expect("delete");
 }
 

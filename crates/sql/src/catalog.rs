@@ -1,0 +1,258 @@
+//! The catalog: databases and tables as JSON descriptors in the KV, read and written through
+//! the statement's transaction, so DDL is replicated and transactional like any row.
+//!
+//! ```text
+//! 0xFF 'c' "db" 0x00 <name>                      DatabaseDesc
+//! 0xFF 'c' "tb" 0x00 <database id: u64 BE> <name> TableDesc
+//! 0xFF 'c' "id"                                   the last allocated descriptor id
+//! 0xFF 'c' "sq" 0x00 <table id> <column id>       a serial column's last value
+//! ```
+
+use crate::encoding::{self, CATALOG_TAG, SQL_PREFIX};
+use crate::error::{code, Result, SqlError};
+use crate::kv::{NodeKv, Txn};
+use crate::types::SqlType;
+use serde::{Deserialize, Serialize};
+
+/// The database every cluster has; clients that name none connect to it.
+pub const DEFAULT_DATABASE: &str = "postgres";
+/// Its id; ids of created objects start above it.
+const DEFAULT_DATABASE_ID: u64 = 1;
+/// The only schema tables live in.
+pub const PUBLIC_SCHEMA: &str = "public";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseDesc {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnDesc {
+    pub id: u32,
+    pub name: String,
+    pub ty: SqlType,
+    pub nullable: bool,
+    /// The DEFAULT expression as SQL text.
+    pub default: Option<String>,
+    /// Takes its default from the column's sequence (serial / identity).
+    pub serial: bool,
+    /// The hidden row id of a table declared without a primary key.
+    pub hidden: bool,
+    /// Dropped by ALTER TABLE; kept so old rows still decode.
+    pub dropped: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexDesc {
+    pub id: u32,
+    pub name: String,
+    pub columns: Vec<u32>,
+    pub unique: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckDesc {
+    pub name: String,
+    pub expr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableDesc {
+    pub id: u64,
+    pub database: u64,
+    pub name: String,
+    pub columns: Vec<ColumnDesc>,
+    /// Column ids of the primary key, in key order.
+    pub primary_key: Vec<u32>,
+    pub primary_key_name: String,
+    pub indexes: Vec<IndexDesc>,
+    pub checks: Vec<CheckDesc>,
+    pub next_column_id: u32,
+    pub next_index_id: u32,
+}
+
+impl TableDesc {
+    /// Columns a query sees, in declaration order.
+    pub fn visible_columns(&self) -> impl Iterator<Item = &ColumnDesc> {
+        self.columns.iter().filter(|c| !c.dropped && !c.hidden)
+    }
+
+    /// Columns stored in rows now (visible and hidden).
+    pub fn live_columns(&self) -> impl Iterator<Item = &ColumnDesc> {
+        self.columns.iter().filter(|c| !c.dropped)
+    }
+
+    /// Every column ever stored, for decoding rows (id and type).
+    pub fn storage_columns(&self) -> Vec<(u32, SqlType)> {
+        self.columns.iter().map(|c| (c.id, c.ty)).collect()
+    }
+
+    pub fn column(&self, name: &str) -> Option<&ColumnDesc> {
+        self.columns.iter().find(|c| !c.dropped && c.name == name)
+    }
+
+    pub fn column_by_id(&self, id: u32) -> Option<&ColumnDesc> {
+        self.columns.iter().find(|c| c.id == id)
+    }
+
+    pub fn column_name(&self, id: u32) -> &str {
+        self.column_by_id(id).map_or("?", |c| c.name.as_str())
+    }
+
+    pub fn index(&self, name: &str) -> Option<&IndexDesc> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+}
+
+fn catalog_key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = vec![SQL_PREFIX, CATALOG_TAG];
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+fn database_key(name: &str) -> Vec<u8> {
+    catalog_key(&[b"db\0", name.as_bytes()])
+}
+
+fn tables_prefix(database: u64) -> Vec<u8> {
+    catalog_key(&[b"tb\0", &database.to_be_bytes()])
+}
+
+fn table_key(database: u64, name: &str) -> Vec<u8> {
+    catalog_key(&[b"tb\0", &database.to_be_bytes(), name.as_bytes()])
+}
+
+fn sequence_key(table: u64, column: u32) -> Vec<u8> {
+    catalog_key(&[b"sq\0", &table.to_be_bytes(), &column.to_be_bytes()])
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| SqlError::internal(format!("corrupt descriptor: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(SqlError::internal)
+}
+
+pub async fn database(txn: &mut Txn, name: &str) -> Result<Option<DatabaseDesc>> {
+    if name == DEFAULT_DATABASE {
+        return Ok(Some(DatabaseDesc { id: DEFAULT_DATABASE_ID, name: name.into() }));
+    }
+    match txn.get(&database_key(name)).await? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn require_database(txn: &mut Txn, name: &str) -> Result<DatabaseDesc> {
+    database(txn, name)
+        .await?
+        .ok_or_else(|| SqlError::new(code::INVALID_DATABASE, format!("database \"{name}\" does not exist")))
+}
+
+pub async fn list_databases(txn: &mut Txn) -> Result<Vec<DatabaseDesc>> {
+    let prefix = catalog_key(&[b"db\0"]);
+    let mut out = vec![DatabaseDesc { id: DEFAULT_DATABASE_ID, name: DEFAULT_DATABASE.into() }];
+    for (_, value) in txn.scan(&prefix, &encoding::prefix_end(&prefix), 0).await? {
+        out.push(decode(&value)?);
+    }
+    Ok(out)
+}
+
+/// Allocates a new descriptor id (databases and tables share the space; never reused).
+pub async fn allocate_id(txn: &mut Txn) -> Result<u64> {
+    let key = catalog_key(&[b"id"]);
+    let last = match txn.get(&key).await? {
+        Some(bytes) => decode::<u64>(&bytes)?,
+        None => 100,
+    };
+    let next = last + 1;
+    txn.put(&key, &encode(&next)?)?;
+    Ok(next)
+}
+
+pub async fn create_database(txn: &mut Txn, name: &str) -> Result<DatabaseDesc> {
+    if database(txn, name).await?.is_some() {
+        return Err(SqlError::new(code::DUPLICATE_DATABASE, format!("database \"{name}\" already exists")));
+    }
+    let desc = DatabaseDesc { id: allocate_id(txn).await?, name: name.into() };
+    txn.put(&database_key(name), &encode(&desc)?)?;
+    Ok(desc)
+}
+
+/// Drops a database's descriptor and tables; returns the dropped tables, whose data the
+/// caller deletes once the transaction committed.
+pub async fn drop_database(txn: &mut Txn, name: &str) -> Result<Vec<TableDesc>> {
+    if name == DEFAULT_DATABASE {
+        return Err(SqlError::new(code::OBJECT_IN_USE, format!("database \"{name}\" cannot be dropped")));
+    }
+    let desc = require_database(txn, name).await?;
+    let tables = list_tables(txn, desc.id).await?;
+    for table in &tables {
+        txn.delete(&table_key(desc.id, &table.name))?;
+    }
+    txn.delete(&database_key(name))?;
+    Ok(tables)
+}
+
+pub async fn table(txn: &mut Txn, database: u64, name: &str) -> Result<Option<TableDesc>> {
+    match txn.get(&table_key(database, name)).await? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn require_table(txn: &mut Txn, database: u64, name: &str) -> Result<TableDesc> {
+    table(txn, database, name)
+        .await?
+        .ok_or_else(|| SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")))
+}
+
+pub async fn list_tables(txn: &mut Txn, database: u64) -> Result<Vec<TableDesc>> {
+    let prefix = tables_prefix(database);
+    let mut out = Vec::new();
+    for (_, value) in txn.scan(&prefix, &encoding::prefix_end(&prefix), 0).await? {
+        out.push(decode(&value)?);
+    }
+    Ok(out)
+}
+
+/// Writes a table descriptor (create or alter).
+pub fn put_table(txn: &mut Txn, desc: &TableDesc) -> Result<()> {
+    txn.put(&table_key(desc.database, &desc.name), &encode(desc)?)?;
+    Ok(())
+}
+
+pub fn delete_table(txn: &mut Txn, desc: &TableDesc) -> Result<()> {
+    txn.delete(&table_key(desc.database, &desc.name))?;
+    Ok(())
+}
+
+/// Takes the next value of a serial column. Like PostgreSQL's `nextval`, this is not part of
+/// the statement's transaction: it commits at once, so concurrent inserts do not conflict on
+/// the counter and a rolled-back insert leaves a gap.
+pub async fn next_serial(kv: &NodeKv, table: u64, column: u32) -> Result<i64> {
+    let key = sequence_key(table, column);
+    for attempt in 0..100u32 {
+        let mut txn = kv.begin().await?;
+        let last = match txn.get(&key).await? {
+            Some(bytes) => decode::<i64>(&bytes)?,
+            None => 0,
+        };
+        let next = last
+            .checked_add(1)
+            .ok_or_else(|| SqlError::new(code::NUMERIC_OUT_OF_RANGE, "nextval: reached maximum value of sequence"))?;
+        txn.put(&key, &encode(&next)?)?;
+        match txn.commit().await {
+            Ok(_) => return Ok(next),
+            Err(atoll_kv::Error::Conflict) => {
+                tokio::time::sleep(std::time::Duration::from_micros(100 * u64::from(attempt.min(20)))).await;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(SqlError::new(code::SERIALIZATION_FAILURE, "nextval: too much contention on the sequence"))
+}

@@ -1,0 +1,24 @@
+//! SQL for Atoll: the PostgreSQL wire protocol ([`server`]) over sessions ([`session`]) that
+//! plan queries with DataFusion against tables stored in the transactional KV
+//! ([`provider`], [`encoding`], [`catalog`]).
+
+pub mod catalog;
+mod copy;
+mod ddl;
+mod dml;
+pub mod encoding;
+pub mod error;
+pub mod kv;
+mod params;
+pub mod provider;
+pub mod server;
+pub mod session;
+pub mod types;
+
+pub use error::SqlError;
+pub use kv::{KvBackend, NodeKv};
+pub use server::serve;
+pub use session::Engine;
+
+/// The PostgreSQL version Atoll reports (clients pick features by it).
+pub const SERVER_VERSION: &str = "15.0 (Atoll)";

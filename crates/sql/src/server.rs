@@ -1,0 +1,430 @@
+//! The PostgreSQL wire protocol front end: pgwire's handlers over [`Session`].
+
+use crate::error::{code, SqlError};
+use crate::session::{parse, Engine, Output, Session};
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::stream;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, PgWireServerHandlers, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A connection's session, opened on its first statement.
+#[derive(Default)]
+struct SessionSlot(tokio::sync::Mutex<Option<Session>>);
+
+/// A statement as the extended protocol keeps it: parsed once, described once.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    statement: Option<Statement>,
+    param_types: Vec<Type>,
+    result: Option<SchemaRef>,
+}
+
+pub struct Handler {
+    engine: Arc<Engine>,
+    parser: Arc<Parser>,
+}
+
+pub struct Parser {
+    engine: Arc<Engine>,
+}
+
+fn slot<C: ClientInfo>(client: &C) -> Arc<SessionSlot> {
+    client.session_extensions().get_or_insert_with(SessionSlot::default)
+}
+
+async fn with_session<C, T>(
+    engine: &Arc<Engine>,
+    client: &C,
+    run: impl AsyncFnOnce(&mut Session) -> T,
+) -> Result<T, SqlError>
+where
+    C: ClientInfo,
+{
+    let slot = slot(client);
+    let mut guard = slot.0.lock().await;
+    if guard.is_none() {
+        let metadata = client.metadata();
+        let database = metadata
+            .get(pgwire::api::METADATA_DATABASE)
+            .or_else(|| metadata.get(pgwire::api::METADATA_USER))
+            .cloned()
+            .unwrap_or_else(|| crate::catalog::DEFAULT_DATABASE.to_string());
+        let mut session = Session::open(engine.clone(), &database).await?;
+        if let Some(name) = metadata.get(pgwire::api::METADATA_APPLICATION_NAME) {
+            session.set_var("application_name", name);
+        }
+        *guard = Some(session);
+    }
+    Ok(run(guard.as_mut().expect("session opened")).await)
+}
+
+fn pg_type(data_type: &DataType) -> Type {
+    arrow_pg::datatypes::into_pg_type(data_type).unwrap_or(Type::TEXT)
+}
+
+fn fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
+}
+
+fn response(output: Output, format: &Format) -> PgWireResult<Response> {
+    Ok(match output {
+        Output::Rows { schema, batches, tag } => {
+            let fields = Arc::new(fields(&schema, format)?);
+            let mut rows = Vec::new();
+            for batch in batches {
+                let batch = pg_text_columns(batch, format)?;
+                rows.extend(arrow_pg::datatypes::encode_recordbatch(fields.clone(), batch));
+            }
+            let mut query = QueryResponse::new(fields, stream::iter(rows));
+            query.set_command_tag(tag);
+            Response::Query(query)
+        }
+        Output::Command { tag, rows } => {
+            let mut words = tag.split_whitespace();
+            let command = words.next().unwrap_or_default().to_string();
+            let rest: Vec<&str> = words.collect();
+            let tag = match (command.as_str(), rows) {
+                ("INSERT", Some(rows)) => Tag::new("INSERT").with_oid(0).with_rows(rows),
+                (_, Some(rows)) => Tag::new(&command).with_rows(rows),
+                (_, None) if rest.is_empty() => Tag::new(&command),
+                (_, None) => Tag::new(&format!("{command} {}", rest.join(" "))),
+            };
+            Response::Execution(tag)
+        }
+        Output::Begin => Response::TransactionStart(Tag::new("BEGIN")),
+        Output::CopyIn(columns) => {
+            Response::CopyIn(pgwire::api::results::CopyResponse::new(0, columns, stream::empty()))
+        }
+        Output::End(tag) => Response::TransactionEnd(Tag::new(tag)),
+        Output::Empty => Response::EmptyQuery,
+    })
+}
+
+/// PostgreSQL's text form of a timestamp: fractional seconds only when not zero, without
+/// trailing zeros, and `+00` for timestamptz (sessions run in UTC).
+fn pg_timestamp(micros: i64, zoned: bool) -> Option<String> {
+    let time = datafusion::arrow::temporal_conversions::timestamp_us_to_datetime(micros)?;
+    let mut text = time.format("%Y-%m-%d %H:%M:%S").to_string();
+    let fraction = micros.rem_euclid(1_000_000);
+    if fraction != 0 {
+        text.push('.');
+        text.push_str(format!("{fraction:06}").trim_end_matches('0'));
+    }
+    if zoned {
+        text.push_str("+00");
+    }
+    Some(text)
+}
+
+/// PostgreSQL's text form of a float: the shortest exact digits, in exponent form outside
+/// 1e-4..1e15 (float8out with extra_float_digits = 1).
+fn pg_float(value: f64, single: bool) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let magnitude = value.abs();
+    let limit = if single { 1e6 } else { 1e15 };
+    if magnitude != 0.0 && !(1e-4..limit).contains(&magnitude) {
+        let text = if single { format!("{:e}", value as f32) } else { format!("{value:e}") };
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let exponent: i32 = exponent.parse().unwrap_or(0);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    if single {
+        format!("{}", value as f32)
+    } else {
+        format!("{value}")
+    }
+}
+
+/// Rewrites the columns whose text form pgwire would print differently from PostgreSQL as
+/// preformatted text (the field keeps its type; only text-format columns change).
+fn pg_text_columns(batch: RecordBatch, format: &Format) -> PgWireResult<RecordBatch> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    let mut changed = false;
+    for (i, (field, column)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+        let text = !matches!(format.format_for(i), pgwire::api::results::FieldFormat::Binary);
+        match field.data_type() {
+            DataType::Timestamp(TimeUnit::Microsecond, zone) if text => {
+                let array = column.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamp array");
+                let formatted: StringArray = (0..array.len())
+                    .map(|row| (!array.is_null(row)).then(|| pg_timestamp(array.value(row), zone.is_some())).flatten())
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Utf8, true));
+                columns.push(Arc::new(formatted));
+                changed = true;
+            }
+            DataType::Float64 | DataType::Float32 if text => {
+                let values = datafusion::arrow::compute::cast(column, &DataType::Float64).map_err(SqlError::from)?;
+                let array =
+                    values.as_any().downcast_ref::<datafusion::arrow::array::Float64Array>().expect("f64 array");
+                let formatted: StringArray = (0..array.len())
+                    .map(|row| {
+                        (!array.is_null(row))
+                            .then(|| pg_float(array.value(row), field.data_type() == &DataType::Float32))
+                    })
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Utf8, true));
+                columns.push(Arc::new(formatted));
+                changed = true;
+            }
+            _ => {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    if !changed {
+        return Ok(batch);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| SqlError::internal(e).into())
+}
+
+fn error_response(error: SqlError) -> Response {
+    Response::Error(Box::new(error.into()))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Handler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo
+            + pgwire::api::ClientPortalStore
+            + futures::Sink<pgwire::messages::PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        let statements = match parse(query) {
+            Ok(statements) => statements,
+            Err(mut error) => {
+                if let Some(p) = error.position.as_mut() {
+                    *p = (*p).min(query.chars().count());
+                }
+                return Ok(vec![error_response(error)]);
+            }
+        };
+        let outcome = with_session(&self.engine, client, async |session: &mut Session| {
+            let mut responses = Vec::with_capacity(statements.len());
+            for statement in &statements {
+                match session.execute(statement, &[]).await {
+                    Ok(output) => responses.push(response(output, &Format::UnifiedText)),
+                    Err(error) => {
+                        responses.push(Ok(error_response(error)));
+                        break;
+                    }
+                }
+            }
+            responses
+        })
+        .await;
+        match outcome {
+            Ok(responses) => responses.into_iter().collect(),
+            Err(error) => Ok(vec![error_response(error)]),
+        }
+    }
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = parse(sql)?;
+        if statements.len() > 1 {
+            return Err(
+                SqlError::new(code::SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement").into()
+            );
+        }
+        let Some(statement) = statements.pop() else {
+            return Ok(Some(Prepared { statement: None, param_types: vec![], result: None }));
+        };
+        let described = with_session(&self.engine, client, async |session: &mut Session| {
+            if session.failed() {
+                return Ok((vec![], None));
+            }
+            session.describe(&statement).await
+        })
+        .await??;
+        let (inferred, result) = described;
+        let count = inferred.len().max(types.len());
+        let param_types = (0..count)
+            .map(|i| {
+                types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| inferred.get(i).cloned().flatten().map(|t| pg_type(&t)))
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect();
+        Ok(Some(Prepared { statement: Some(statement), param_types, result }))
+    }
+
+    fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(statement.param_types.clone())
+    }
+
+    fn get_result_schema(&self, statement: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        match &statement.result {
+            Some(schema) => fields(schema, format.unwrap_or(&Format::UnifiedBinary)),
+            None => Ok(vec![]),
+        }
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Handler {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo
+            + pgwire::api::ClientPortalStore
+            + futures::Sink<pgwire::messages::PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        let Some(statement) = &prepared.statement else { return Ok(Response::EmptyQuery) };
+        let params = match crate::params::decode(portal, &prepared.param_types) {
+            Ok(params) => params,
+            Err(error) => return Err(error.into()),
+        };
+        let format = portal.result_column_format.clone();
+        let outcome =
+            with_session(&self.engine, client, async |session: &mut Session| session.execute(statement, &params).await)
+                .await;
+        match outcome.and_then(|r| r) {
+            Ok(output) => response(output, &format),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl NoopStartupHandler for Handler {}
+
+#[async_trait]
+impl pgwire::api::copy::CopyHandler for Handler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: pgwire::messages::copy::CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + futures::Sink<pgwire::messages::PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        let outcome =
+            with_session(&self.engine, client, async |session: &mut Session| session.copy_data(&copy_data.data)).await;
+        outcome.and_then(|r| r).map_err(|e: SqlError| e.into())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: pgwire::messages::copy::CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + futures::Sink<pgwire::messages::PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        use futures::SinkExt;
+        let outcome = with_session(&self.engine, client, async |session: &mut Session| session.copy_done(false).await)
+            .await
+            .and_then(|r| r);
+        match outcome {
+            Ok(Output::Command { rows, .. }) => {
+                let tag = Tag::new("COPY").with_rows(rows.unwrap_or(0));
+                client.send(pgwire::messages::PgWireBackendMessage::CommandComplete(tag.into())).await?;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: pgwire::messages::copy::CopyFail) -> PgWireError
+    where
+        C: ClientInfo + futures::Sink<pgwire::messages::PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        let _ = with_session(&self.engine, client, async |session: &mut Session| session.copy_done(true).await).await;
+        SqlError::new(code::QUERY_CANCELED, format!("COPY from stdin failed: {}", fail.message)).into()
+    }
+}
+
+struct Factory {
+    handler: Arc<Handler>,
+}
+
+impl PgWireServerHandlers for Factory {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.handler.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        self.handler.clone()
+    }
+}
+
+/// Serves the PostgreSQL protocol on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+    let handler = Arc::new(Handler { parser: Arc::new(Parser { engine: engine.clone() }), engine });
+    let factory = Arc::new(Factory { handler });
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "sql: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let factory = factory.clone();
+        tokio::spawn(async move {
+            if let Err(error) = pgwire::tokio::process_socket(socket, None, factory).await {
+                tracing::debug!(%error, %peer, "sql: connection ended with an error");
+            }
+        });
+    }
+}

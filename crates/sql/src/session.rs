@@ -1,0 +1,581 @@
+//! A SQL session: one client connection's transaction state, session variables and query
+//! engine context, and the statement dispatcher.
+//!
+//! Transactions: outside BEGIN each statement runs in its own (implicit) transaction, which
+//! is retried automatically on a serialization failure since nothing was sent to the client
+//! yet. Inside BEGIN the statements share one KV transaction; an error aborts it as in
+//! PostgreSQL (25P02 until ROLLBACK), so a failed statement leaves no partial writes.
+
+use crate::catalog::{self, TableDesc};
+use crate::error::{code, Result, SqlError};
+use crate::kv::NodeKv;
+use crate::provider::{AtollCatalog, AtollSchema, StatementScope, TxnCell};
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Times an implicit transaction is retried after a serialization failure.
+const IMPLICIT_RETRIES: u32 = 16;
+
+/// What every session of a node shares.
+pub struct Engine {
+    pub kv: NodeKv,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl Engine {
+    /// `memory_limit`: bytes all running queries of the node may hold in joins, sorts and
+    /// aggregates; a query that needs more fails with 53200.
+    pub fn new(kv: NodeKv, memory_limit: usize) -> Arc<Self> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory_limit)))
+            .build_arc()
+            .expect("runtime environment");
+        Arc::new(Engine { kv, runtime })
+    }
+}
+
+/// What a statement produced.
+pub enum Output {
+    Rows {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        tag: &'static str,
+    },
+    Command {
+        tag: String,
+        rows: Option<usize>,
+    },
+    Begin,
+    /// COPY FROM STDIN started: the client sends data next (with this many columns).
+    CopyIn(usize),
+    /// COMMIT or ROLLBACK, with the tag to answer (a failed transaction's COMMIT answers ROLLBACK).
+    End(&'static str),
+    Empty,
+}
+
+impl Output {
+    pub fn command(tag: impl Into<String>) -> Output {
+        Output::Command { tag: tag.into(), rows: None }
+    }
+    pub fn count(tag: impl Into<String>, rows: usize) -> Output {
+        Output::Command { tag: tag.into(), rows: Some(rows) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// No BEGIN: every statement is its own transaction.
+    Implicit,
+    /// Inside BEGIN.
+    Explicit,
+    /// Inside BEGIN after an error: everything but COMMIT/ROLLBACK fails with 25P02.
+    Failed,
+}
+
+pub struct Session {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) database: u64,
+    pub(crate) database_name: String,
+    pub(crate) txn: Arc<TxnCell>,
+    pub(crate) scope: Arc<Mutex<StatementScope>>,
+    pub(crate) ctx: SessionContext,
+    mode: Mode,
+    /// Key spans to delete once the transaction commits (dropped and truncated tables).
+    pub(crate) cleanup: Vec<(Vec<u8>, Vec<u8>)>,
+    vars: BTreeMap<String, String>,
+    /// A COPY FROM STDIN waiting for its data.
+    copy: Option<crate::copy::CopyIn>,
+}
+
+/// What runs inside a transaction.
+enum Work<'a> {
+    Statement(&'a Statement),
+    Copy(&'a crate::copy::CopyIn),
+}
+
+/// Parses SQL text into statements, with PostgreSQL's syntax error position.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(&e.to_string(), sql))
+}
+
+fn default_vars() -> BTreeMap<String, String> {
+    [
+        ("application_name", ""),
+        ("client_encoding", "UTF8"),
+        ("datestyle", "ISO, MDY"),
+        ("default_transaction_isolation", "serializable"),
+        ("extra_float_digits", "1"),
+        ("integer_datetimes", "on"),
+        ("intervalstyle", "postgres"),
+        ("search_path", "\"$user\", public"),
+        ("server_encoding", "UTF8"),
+        ("server_version", crate::SERVER_VERSION),
+        ("standard_conforming_strings", "on"),
+        ("statement_timeout", "0"),
+        ("timezone", "UTC"),
+        ("transaction_isolation", "serializable"),
+        ("transaction_read_only", "off"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl Session {
+    /// Opens a session on `database`, which must exist.
+    pub async fn open(engine: Arc<Engine>, database_name: &str) -> Result<Session> {
+        let mut txn = engine.kv.begin().await?;
+        let database = catalog::require_database(&mut txn, database_name).await?.id;
+        txn.rollback();
+        let txn: Arc<TxnCell> = Arc::new(tokio::sync::Mutex::new(None));
+        let scope = Arc::new(Mutex::new(StatementScope::default()));
+        let config = SessionConfig::new()
+            .with_target_partitions(1)
+            .with_default_catalog_and_schema("atoll", catalog::PUBLIC_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false);
+        let ctx = SessionContext::new_with_config_rt(config, engine.runtime.clone());
+        let public = Arc::new(AtollSchema { txn: txn.clone(), database, scope: scope.clone() });
+        ctx.register_catalog("atoll", Arc::new(AtollCatalog { public }));
+        Ok(Session {
+            engine,
+            database,
+            database_name: database_name.to_string(),
+            txn,
+            scope,
+            ctx,
+            mode: Mode::Implicit,
+            cleanup: Vec::new(),
+            vars: default_vars(),
+            copy: None,
+        })
+    }
+
+    /// Whether a transaction block is open (for ReadyForQuery's status).
+    pub fn in_transaction_block(&self) -> bool {
+        self.mode != Mode::Implicit
+    }
+
+    pub fn failed(&self) -> bool {
+        self.mode == Mode::Failed
+    }
+
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_lowercase(), value.to_string());
+    }
+
+    /// Runs one statement with bound parameters.
+    pub async fn execute(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Output> {
+        match statement {
+            Statement::StartTransaction { .. } => {
+                if self.mode != Mode::Implicit {
+                    // PostgreSQL warns and stays in the block.
+                    return Ok(Output::Begin);
+                }
+                self.begin().await?;
+                self.mode = Mode::Explicit;
+                Ok(Output::Begin)
+            }
+            Statement::Commit { .. } => match self.mode {
+                Mode::Implicit => Ok(Output::End("COMMIT")),
+                Mode::Failed => {
+                    self.abort().await;
+                    self.mode = Mode::Implicit;
+                    Ok(Output::End("ROLLBACK"))
+                }
+                Mode::Explicit => {
+                    self.mode = Mode::Implicit;
+                    self.commit().await?;
+                    Ok(Output::End("COMMIT"))
+                }
+            },
+            Statement::Rollback { savepoint: None, .. } => {
+                self.abort().await;
+                self.mode = Mode::Implicit;
+                Ok(Output::End("ROLLBACK"))
+            }
+            _ if self.mode == Mode::Failed => Err(SqlError::new(
+                code::IN_FAILED_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )),
+            Statement::Set(set) => self.set(set),
+            Statement::ShowVariable { variable } => self.show(variable),
+            Statement::Reset(_) => Ok(Output::command("RESET")),
+            Statement::Vacuum(_) => Ok(Output::command("VACUUM")),
+            Statement::Analyze(_) => Ok(Output::command("ANALYZE")),
+            Statement::Discard { .. } => Ok(Output::command("DISCARD ALL")),
+            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } | Statement::Rollback { .. } => {
+                Err(SqlError::unsupported("SAVEPOINT"))
+            }
+            Statement::Copy { .. } => {
+                let copy = crate::copy::CopyIn::from_statement(statement)?;
+                let columns = copy.columns.len();
+                self.copy = Some(copy);
+                Ok(Output::CopyIn(columns))
+            }
+            _ => self.in_transaction(Work::Statement(statement), params).await,
+        }
+    }
+
+    /// Data of the COPY in progress.
+    pub fn copy_data(&mut self, data: &[u8]) -> Result<()> {
+        let copy = self.copy.as_mut().ok_or_else(|| SqlError::new(code::PROTOCOL_VIOLATION, "no COPY in progress"))?;
+        copy.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Ends the COPY in progress: inserts its rows (`fail`: the client aborted it).
+    pub async fn copy_done(&mut self, fail: bool) -> Result<Output> {
+        let copy = self.copy.take().ok_or_else(|| SqlError::new(code::PROTOCOL_VIOLATION, "no COPY in progress"))?;
+        if fail {
+            if self.mode == Mode::Explicit {
+                self.abort().await;
+                self.mode = Mode::Failed;
+            }
+            return Err(SqlError::new(code::QUERY_CANCELED, "COPY from stdin failed"));
+        }
+        self.in_transaction(Work::Copy(&copy), &[]).await
+    }
+
+    /// Runs a statement that reads or writes data in the current or an implicit transaction.
+    async fn in_transaction(&mut self, work: Work<'_>, params: &[ScalarValue]) -> Result<Output> {
+        if self.mode == Mode::Explicit {
+            return match self.run(&work, params).await {
+                Ok(output) => Ok(output),
+                Err(error) => {
+                    self.abort().await;
+                    self.mode = Mode::Failed;
+                    Err(error)
+                }
+            };
+        }
+        let mut attempt = 0;
+        loop {
+            self.begin().await?;
+            let result = match self.run(&work, params).await {
+                Ok(output) => self.commit().await.map(|_| output),
+                Err(error) => {
+                    self.abort().await;
+                    Err(error)
+                }
+            };
+            match result {
+                Err(error) if error.is_retryable() && attempt < IMPLICIT_RETRIES => {
+                    attempt += 1;
+                    let backoff = 200u64 << attempt.min(6);
+                    tokio::time::sleep(std::time::Duration::from_micros(backoff + rand_jitter(backoff))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        let txn = self.engine.kv.begin().await?;
+        *self.txn.lock().await = Some(txn);
+        self.cleanup.clear();
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        let txn = self.txn.lock().await.take();
+        let cleanup = std::mem::take(&mut self.cleanup);
+        if let Some(txn) = txn {
+            txn.commit().await?;
+        }
+        for (start, end) in cleanup {
+            if let Err(error) = self.engine.kv.delete_range(start, end).await {
+                tracing::warn!(%error, "could not delete the data of a dropped table; it stays as garbage");
+            }
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self) {
+        self.txn.lock().await.take();
+        self.cleanup.clear();
+    }
+
+    /// Runs a statement inside the open transaction.
+    async fn run(&mut self, work: &Work<'_>, params: &[ScalarValue]) -> Result<Output> {
+        self.scope.lock().expect("scope lock").access_paths.clear();
+        let statement = match work {
+            Work::Statement(statement) => *statement,
+            Work::Copy(copy) => return self.copy_rows(copy).await,
+        };
+        match statement {
+            Statement::Query(_) => {
+                let (schema, batches) = self.query(statement.clone(), params).await?;
+                Ok(Output::Rows { schema, batches, tag: "SELECT" })
+            }
+            Statement::Explain { .. } => self.explain(statement, params).await,
+            Statement::Insert(insert) => self.insert(insert, params).await,
+            Statement::Update(update) => self.update(update, params).await,
+            Statement::Delete(delete) => self.delete(delete, params).await,
+            Statement::CreateTable(create) => self.create_table(create).await,
+            Statement::CreateIndex(create) => self.create_index(create).await,
+            Statement::Drop { object_type, if_exists, names, .. } => self.drop(*object_type, *if_exists, names).await,
+            Statement::AlterTable(alter) => self.alter_table(alter).await,
+            Statement::Truncate(truncate) => self.truncate(truncate).await,
+            Statement::CreateDatabase { db_name, if_not_exists, .. } => {
+                self.create_database(db_name, *if_not_exists).await
+            }
+            Statement::ShowTables { .. } => self.show_tables().await,
+            Statement::ShowColumns { show_options, .. } => {
+                let name = show_options
+                    .show_in
+                    .as_ref()
+                    .and_then(|s| s.parent_name.as_ref())
+                    .ok_or_else(|| SqlError::new(code::SYNTAX_ERROR, "SHOW COLUMNS FROM <table>"))?;
+                self.show_columns(name).await
+            }
+            other => Err(SqlError::unsupported(format!("statement \"{}\"", first_words(&other.to_string())))),
+        }
+    }
+
+    /// Plans a query with DataFusion (tables resolve through the open transaction).
+    pub(crate) async fn plan(&self, statement: Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+        if params.is_empty() {
+            return Ok(plan);
+        }
+        Ok(plan.with_param_values(ParamValues::from(params.to_vec()))?)
+    }
+
+    /// Plans and runs a query, collecting its result.
+    pub(crate) async fn query(
+        &self,
+        statement: Statement,
+        params: &[ScalarValue],
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let plan = self.plan(statement, params).await?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok((schema, batches))
+    }
+
+    /// The parameter types and result columns of a statement, for Describe.
+    pub async fn describe(&mut self, statement: &Statement) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
+        let opened = self.txn.lock().await.is_none();
+        if opened {
+            self.begin().await?;
+        }
+        let result = self.describe_inner(statement).await;
+        if opened {
+            self.abort().await;
+        }
+        result
+    }
+
+    async fn describe_inner(&mut self, statement: &Statement) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
+        match statement {
+            Statement::Query(_) | Statement::Explain { .. } => {
+                let plan = self.plan(statement.clone(), &[]).await?;
+                let types = ordered_parameter_types(&plan)?;
+                Ok((types, Some(Arc::new(plan.schema().as_arrow().clone()))))
+            }
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.describe_dml(statement).await,
+            Statement::ShowVariable { variable } => {
+                let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+                Ok((vec![], Some(Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)])))))
+            }
+            _ => Ok((vec![], None)),
+        }
+    }
+
+    fn set(&mut self, set: &ast::Set) -> Result<Output> {
+        match set {
+            ast::Set::SingleAssignment { variable, values, .. } => {
+                let name = variable.to_string().to_lowercase();
+                let value =
+                    values.iter().map(|v| v.to_string().trim_matches('\'').to_string()).collect::<Vec<_>>().join(", ");
+                if name == "transaction_isolation" || name == "default_transaction_isolation" {
+                    check_isolation(&value)?;
+                }
+                self.vars.insert(name, value);
+                Ok(Output::command("SET"))
+            }
+            ast::Set::SetTransaction { modes, .. } => {
+                for mode in modes {
+                    if let ast::TransactionMode::IsolationLevel(level) = mode {
+                        check_isolation(&level.to_string())?;
+                    }
+                }
+                Ok(Output::command("SET"))
+            }
+            ast::Set::SetTimeZone { value, .. } => {
+                self.vars.insert("timezone".into(), value.to_string().trim_matches('\'').to_string());
+                Ok(Output::command("SET"))
+            }
+            ast::Set::SetNames { .. } | ast::Set::SetNamesDefault {} => Ok(Output::command("SET")),
+            other => Err(SqlError::unsupported(format!("\"{other}\""))),
+        }
+    }
+
+    fn show(&self, variable: &[ast::Ident]) -> Result<Output> {
+        let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+        let value = match name.as_str() {
+            "transaction isolation level" => Some("serializable".to_string()),
+            _ => self.vars.get(&name).cloned(),
+        }
+        .ok_or_else(|| {
+            SqlError::new(code::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{name}\""))
+        })?;
+        let schema = Arc::new(Schema::new(vec![Field::new(&name, DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))])?;
+        Ok(Output::Rows { schema, batches: vec![batch], tag: "SHOW" })
+    }
+
+    /// EXPLAIN [ANALYZE]: DataFusion's plan, then the KV spans each table scan reads.
+    async fn explain(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Output> {
+        let Statement::Explain { statement: inner, .. } = statement else { unreachable!() };
+        if !matches!(inner.as_ref(), Statement::Query(_)) {
+            return Err(SqlError::unsupported("EXPLAIN of a statement other than a query"));
+        }
+        let (_, batches) = self.query(statement.clone(), params).await?;
+        let mut lines: Vec<String> = Vec::new();
+        for batch in &batches {
+            let plan_type = batch.column(0).as_any().downcast_ref::<StringArray>();
+            let plan = batch.column(1).as_any().downcast_ref::<StringArray>();
+            if let (Some(plan_type), Some(plan)) = (plan_type, plan) {
+                for row in 0..batch.num_rows() {
+                    lines.push(format!("{}:", plan_type.value(row)));
+                    lines.extend(plan.value(row).lines().map(|l| format!("  {l}")));
+                }
+            }
+        }
+        lines.push("kv spans:".into());
+        let paths = self.scope.lock().expect("scope lock").access_paths.clone();
+        let mut seen = std::collections::BTreeSet::new();
+        lines.extend(paths.into_iter().filter(|p| seen.insert(p.clone())).map(|p| format!("  {p}")));
+        let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(lines))])?;
+        Ok(Output::Rows { schema, batches: vec![batch], tag: "EXPLAIN" })
+    }
+
+    async fn show_tables(&self) -> Result<Output> {
+        let tables = {
+            let mut guard = self.txn.lock().await;
+            let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
+            catalog::list_tables(txn, self.database).await?
+        };
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("schema_name", DataType::Utf8, false),
+            Field::new("table_name", DataType::Utf8, false),
+        ]));
+        let schemas = vec![catalog::PUBLIC_SCHEMA; names.len()];
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(schemas)), Arc::new(StringArray::from(names))],
+        )?;
+        Ok(Output::Rows { schema, batches: vec![batch], tag: "SHOW" })
+    }
+
+    async fn show_columns(&self, name: &ast::ObjectName) -> Result<Output> {
+        let desc = self.table(name).await?;
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for column in desc.visible_columns() {
+            columns.0.push(column.name.clone());
+            columns.1.push(column.ty.pg_name());
+            columns.2.push(if column.nullable { "YES" } else { "NO" }.to_string());
+            columns.3.push(if column.serial { Some("nextval".to_string()) } else { column.default.clone() });
+            let mut indexes: Vec<String> = Vec::new();
+            if desc.primary_key.contains(&column.id) {
+                indexes.push(desc.primary_key_name.clone());
+            }
+            indexes.extend(desc.indexes.iter().filter(|i| i.columns.contains(&column.id)).map(|i| i.name.clone()));
+            columns.4.push(indexes.join(", "));
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("column_name", DataType::Utf8, false),
+            Field::new("data_type", DataType::Utf8, false),
+            Field::new("is_nullable", DataType::Utf8, false),
+            Field::new("column_default", DataType::Utf8, true),
+            Field::new("indexes", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(columns.0)),
+                Arc::new(StringArray::from(columns.1)),
+                Arc::new(StringArray::from(columns.2)),
+                Arc::new(StringArray::from(columns.3)),
+                Arc::new(StringArray::from(columns.4)),
+            ],
+        )?;
+        Ok(Output::Rows { schema, batches: vec![batch], tag: "SHOW" })
+    }
+
+    /// Looks a table up in the open transaction.
+    pub(crate) async fn table(&self, name: &ast::ObjectName) -> Result<TableDesc> {
+        let name = table_name(name)?;
+        let mut guard = self.txn.lock().await;
+        let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
+        catalog::require_table(txn, self.database, &name).await
+    }
+}
+
+fn check_isolation(level: &str) -> Result<()> {
+    let level = level.to_lowercase().replace('_', " ");
+    match level.trim_matches('\'') {
+        // Atoll runs every transaction SERIALIZABLE; PostgreSQL allows giving a stronger level
+        // than asked for.
+        "serializable" | "repeatable read" | "read committed" | "read uncommitted" | "default" => Ok(()),
+        other => Err(SqlError::new(code::INVALID_PARAMETER_VALUE, format!("invalid isolation level \"{other}\""))),
+    }
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+fn rand_jitter(max: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(max);
+    hasher.finish() % max.max(1)
+}
+
+/// A table name: `name` or `public.name`, normalized like PostgreSQL (unquoted lower-cased).
+pub fn table_name(name: &ast::ObjectName) -> Result<String> {
+    let parts: Vec<String> = name.0.iter().map(|part| part.to_string()).collect();
+    let ident = |part: &ast::ObjectNamePart| match part.as_ident() {
+        Some(ident) if ident.quote_style.is_some() => ident.value.clone(),
+        Some(ident) => ident.value.to_lowercase(),
+        None => part.to_string(),
+    };
+    match name.0.as_slice() {
+        [table] => Ok(ident(table)),
+        [schema, table] if ident(schema) == catalog::PUBLIC_SCHEMA => Ok(ident(table)),
+        _ => Err(SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{}\" does not exist", parts.join(".")))),
+    }
+}
+
+/// A column name, normalized like PostgreSQL.
+pub fn ident_name(ident: &ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// `$1..$n` types of a plan, in order.
+pub fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
+    let types = plan.get_parameter_types()?;
+    let count = types.keys().filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok()).max().unwrap_or(0);
+    Ok((1..=count).map(|i| types.get(&format!("${i}")).cloned().flatten()).collect())
+}

@@ -107,3 +107,161 @@ async fn sqllogictest_files_pass_over_the_wire() {
         }
     }
 }
+
+/// The extended protocol: typed parameters in binary format, a statement prepared once and
+/// executed many times, NULLs, and results decoded by type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_bind_typed_parameters() {
+    let cluster = TestCluster::must_start(3).await;
+    let client = must_connect(&cluster.nodes[1].sql, "postgres").await;
+    client
+        .batch_execute("CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL, price DOUBLE PRECISION, in_stock BOOLEAN, qty INT)")
+        .await
+        .expect("create table");
+    let insert = client.prepare("INSERT INTO items VALUES ($1, $2, $3, $4, $5)").await.expect("prepare insert");
+    for id in 1..=20i64 {
+        let price = (id % 3 != 0).then_some(id as f64 * 1.5);
+        let qty = id as i32 * 10;
+        client.execute(&insert, &[&id, &format!("item {id}"), &price, &(id % 2 == 0), &qty]).await.expect("insert");
+    }
+    let by_id =
+        client.prepare("SELECT name, price, in_stock, qty FROM items WHERE id = $1").await.expect("prepare select");
+    let row = client.query_one(&by_id, &[&4i64]).await.expect("select 4");
+    assert_eq!(row.get::<_, String>(0), "item 4");
+    assert_eq!(row.get::<_, Option<f64>>(1), Some(6.0));
+    assert!(row.get::<_, bool>(2));
+    assert_eq!(row.get::<_, i32>(3), 40);
+    let row = client.query_one(&by_id, &[&3i64]).await.expect("select 3");
+    assert_eq!(row.get::<_, Option<f64>>(1), None, "NULL round-trips");
+    assert!(client.query_opt(&by_id, &[&99i64]).await.expect("select 99").is_none());
+
+    let total: i64 =
+        client.query_one("SELECT sum(qty) FROM items WHERE qty > $1", &[&100i32]).await.expect("sum").get(0);
+    assert_eq!(total, (11..=20).map(|i| i * 10).sum::<i64>());
+
+    let updated =
+        client.execute("UPDATE items SET qty = qty + $1 WHERE id <= $2", &[&5i32, &10i64]).await.expect("update");
+    assert_eq!(updated, 10);
+    let qty: i32 = client.query_one(&by_id, &[&1i64]).await.expect("select 1").get(3);
+    assert_eq!(qty, 15);
+
+    let error = client.execute(&insert, &[&1i64, &"dup", &None::<f64>, &false, &0i32]).await.expect_err("duplicate");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("23505"), "{error}");
+}
+
+/// Two transactions that read and write the same row: the second to commit fails with
+/// 40001 and leaves nothing behind; the first's write survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_transactions_fail_with_serialization_failure() {
+    let cluster = TestCluster::must_start(3).await;
+    let a = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    let b = must_connect(&cluster.nodes[2].sql, "postgres").await;
+    a.batch_execute("CREATE TABLE counter (id INT PRIMARY KEY, n INT); INSERT INTO counter VALUES (1, 0)")
+        .await
+        .expect("setup");
+    a.batch_execute("BEGIN").await.expect("begin a");
+    b.batch_execute("BEGIN").await.expect("begin b");
+    let na: i32 = a.query_one("SELECT n FROM counter WHERE id = 1", &[]).await.expect("read a").get(0);
+    let nb: i32 = b.query_one("SELECT n FROM counter WHERE id = 1", &[]).await.expect("read b").get(0);
+    a.execute("UPDATE counter SET n = $1 WHERE id = 1", &[&(na + 1)]).await.expect("write a");
+    b.execute("UPDATE counter SET n = $1 WHERE id = 1", &[&(nb + 10)]).await.expect("write b");
+    a.batch_execute("COMMIT").await.expect("commit a");
+    let error = b.batch_execute("COMMIT").await.expect_err("b must not commit over a's write");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("40001"), "{error}");
+    let n: i32 = b.query_one("SELECT n FROM counter WHERE id = 1", &[]).await.expect("read after").get(0);
+    assert_eq!(n, 1);
+}
+
+/// Concurrent transfers between accounts through different nodes, retried on 40001: the
+/// total never changes and every committed transfer is in the history table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transfers_preserve_the_total() {
+    let cluster = TestCluster::must_start(3).await;
+    let setup = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    setup
+        .batch_execute(
+            "CREATE TABLE bank (id INT PRIMARY KEY, balance INT NOT NULL CHECK (balance >= 0));
+             CREATE TABLE moves (id SERIAL PRIMARY KEY, src INT, dst INT, amount INT);
+             INSERT INTO bank SELECT x, 100 FROM (VALUES (1), (2), (3), (4), (5), (6), (7), (8)) AS t(x)",
+        )
+        .await
+        .expect("setup");
+    let mut workers = Vec::new();
+    for worker in 0..4u64 {
+        let address = cluster.nodes[worker as usize % 3].sql.clone();
+        workers.push(tokio::spawn(async move {
+            let client = must_connect(&address, "postgres").await;
+            let mut committed = 0;
+            let mut seed = worker * 7919 + 17;
+            for _ in 0..15 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let src = (seed >> 33) % 8 + 1;
+                let dst = (src + (seed >> 40) % 7) % 8 + 1;
+                let amount = ((seed >> 45) % 30 + 1) as i32;
+                loop {
+                    let transfer = format!(
+                        "BEGIN;
+                         UPDATE bank SET balance = balance - {amount} WHERE id = {src};
+                         UPDATE bank SET balance = balance + {amount} WHERE id = {dst};
+                         INSERT INTO moves (src, dst, amount) VALUES ({src}, {dst}, {amount});
+                         COMMIT"
+                    );
+                    match client.batch_execute(&transfer).await {
+                        Ok(()) => {
+                            committed += 1;
+                            break;
+                        }
+                        Err(error) => {
+                            let _ = client.batch_execute("ROLLBACK").await;
+                            match error.as_db_error().map(|e| e.code().code().to_string()).as_deref() {
+                                Some("40001") => continue,
+                                Some("23514") => break,
+                                _ => panic!("transfer failed: {error}"),
+                            }
+                        }
+                    }
+                }
+            }
+            committed
+        }));
+    }
+    let mut committed = 0i64;
+    for worker in workers {
+        committed += worker.await.expect("worker");
+    }
+    let reader = must_connect(&cluster.nodes[1].sql, "postgres").await;
+    let total: i64 = reader.query_one("SELECT sum(balance) FROM bank", &[]).await.expect("sum").get(0);
+    assert_eq!(total, 800, "transfers must not create or destroy money");
+    let moves: i64 = reader.query_one("SELECT count(*) FROM moves", &[]).await.expect("count").get(0);
+    assert_eq!(moves, committed, "every committed transfer, and only those, is recorded");
+    assert!(committed > 0);
+}
+
+/// EXPLAIN names the key spans a query reads: a point get for the whole primary key, an index
+/// lookup for an indexed column, a full scan otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_the_key_spans_read() {
+    let cluster = TestCluster::must_start(1).await;
+    let client = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    client
+        .batch_execute("CREATE TABLE s (k INT PRIMARY KEY, v TEXT, w INT); CREATE INDEX s_v ON s (v)")
+        .await
+        .expect("setup");
+    let plan = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let rows = client.simple_query(sql).await.expect("explain");
+            rows.iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    assert!(plan("EXPLAIN SELECT v FROM s WHERE k = 7").await.contains("s: point get /s/primary/7"));
+    assert!(plan("EXPLAIN SELECT k FROM s WHERE v = 'a'").await.contains("s: index lookup /s/s_v/a"));
+    assert!(plan("EXPLAIN SELECT k FROM s WHERE k > 3 AND k <= 9").await.contains("s: span /s/primary/(3 .. 9]"));
+    assert!(plan("EXPLAIN SELECT k FROM s WHERE w = 1").await.contains("s: full scan of /s/primary"));
+}

@@ -29,7 +29,7 @@ fn quote(name: &str) -> String {
 }
 
 /// The live columns of a table (hidden row id included), in descriptor order.
-fn live(desc: &TableDesc) -> Vec<ColumnDesc> {
+pub(crate) fn live(desc: &TableDesc) -> Vec<ColumnDesc> {
     desc.live_columns().cloned().collect()
 }
 
@@ -157,7 +157,7 @@ async fn update_row(txn: &mut Txn, desc: &TableDesc, live: &[ColumnDesc], old: &
     Ok(())
 }
 
-fn check_not_null(desc: &TableDesc, live: &[ColumnDesc], row: &Row) -> Result<()> {
+pub(crate) fn check_not_null(desc: &TableDesc, live: &[ColumnDesc], row: &Row) -> Result<()> {
     for (column, value) in live.iter().zip(row) {
         if !column.nullable && value.is_null() {
             return Err(SqlError::new(
@@ -259,7 +259,7 @@ fn random_row_id() -> i64 {
 
 /// A value of a VALUES list that needs no query engine: a literal, a parameter, a negated
 /// number or DEFAULT (`None`).
-fn simple_value(expr: &Expr, params: &[ScalarValue]) -> Option<Option<ScalarValue>> {
+pub(crate) fn simple_value(expr: &Expr, params: &[ScalarValue]) -> Option<Option<ScalarValue>> {
     match expr {
         Expr::Value(v) => match &v.value {
             Value::Number(text, _) => Some(Some(match text.parse::<i64>() {
@@ -295,11 +295,11 @@ impl Session {
     }
 
     /// Evaluates the DEFAULT expressions of a table's columns (once per statement).
-    async fn defaults(&self, live: &[ColumnDesc]) -> Result<Vec<Option<ScalarValue>>> {
+    async fn defaults(&self, live: &[ColumnDesc], targets: &[usize]) -> Result<Vec<Option<ScalarValue>>> {
         let mut out = Vec::with_capacity(live.len());
-        for column in live {
+        for (i, column) in live.iter().enumerate() {
             match &column.default {
-                Some(expr) if !column.serial => {
+                Some(expr) if !column.serial && !targets.contains(&i) => {
                     let (_, batches) = scratch_query(vec![], &format!("SELECT {expr}"), &[]).await?;
                     let value = batches_to_rows(&batches)?.into_iter().next().and_then(|r| r.into_iter().next());
                     out.push(Some(column.ty.coerce(&value.unwrap_or(ScalarValue::Null), &column.name)?));
@@ -393,7 +393,9 @@ impl Session {
         let live = live(&desc);
         let targets = Self::insert_targets(&desc, &live, &insert.columns)?;
         let source = self.insert_source(&insert.source, params).await?;
-        let defaults = self.defaults(&live).await?;
+        // Defaults are needed for the columns not given, and for all if a value says DEFAULT.
+        let any_default = source.iter().any(|row| row.iter().any(Option::is_none));
+        let defaults = self.defaults(&live, if any_default { &[] } else { &targets }).await?;
         let mut rows = Vec::with_capacity(source.len());
         for values in source {
             if values.len() > targets.len() {
@@ -450,7 +452,7 @@ impl Session {
         let desc = self.table(table).await?;
         let live = live(&desc);
         let targets = Self::insert_targets(&desc, &live, columns)?;
-        let defaults = self.defaults(&live).await?;
+        let defaults = self.defaults(&live, &targets).await?;
         let mut rows = Vec::with_capacity(source.len());
         for values in source {
             if values.len() != targets.len() {
@@ -728,15 +730,11 @@ impl Session {
                     if let SetExpr::Values(values) = query.body.as_ref() {
                         for row in &values.rows {
                             for (expr, target) in row.iter().zip(&targets) {
-                                if let Expr::Value(v) = expr {
-                                    if let Value::Placeholder(p) = &v.value {
-                                        if let Ok(index) = p.trim_start_matches('$').parse::<usize>() {
-                                            if types.len() < index {
-                                                types.resize(index, None);
-                                            }
-                                            types[index - 1] = Some(live[*target].ty.arrow_type());
-                                        }
+                                if let Some(index) = placeholder_index(expr) {
+                                    if types.len() < index {
+                                        types.resize(index, None);
                                     }
+                                    types[index - 1] = Some(live[*target].ty.arrow_type());
                                 }
                             }
                         }
@@ -754,7 +752,18 @@ impl Session {
                 let (_, exprs) = assignments(&desc, &live, &update.assignments)?;
                 let sql = self.matching_sql(name, alias, &live, &exprs, &update.selection);
                 let plan = self.plan(parse(&sql)?.remove(0), &[]).await?;
-                (name.clone(), update.returning.clone(), ordered_parameter_types(&plan)?)
+                let mut types = ordered_parameter_types(&plan)?;
+                // `SET column = $n`: the parameter has the column's type.
+                let (targets, _) = assignments(&desc, &live, &update.assignments)?;
+                for (assignment, target) in update.assignments.iter().zip(targets) {
+                    if let Some(index) = placeholder_index(&assignment.value) {
+                        if types.len() < index {
+                            types.resize(index, None);
+                        }
+                        types[index - 1] = Some(live[target].ty.arrow_type());
+                    }
+                }
+                (name.clone(), update.returning.clone(), types)
             }
             Statement::Delete(delete) => {
                 let (FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables)) = &delete.from;
@@ -784,6 +793,17 @@ impl Session {
             types.resize(returning_types.len(), None);
         }
         Ok((types, Some(std::sync::Arc::new(plan.schema().as_arrow().clone()))))
+    }
+}
+
+/// `n` if the expression is the placeholder `$n`.
+fn placeholder_index(expr: &Expr) -> Option<usize> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Placeholder(p) => p.trim_start_matches('$').parse::<usize>().ok().filter(|i| *i > 0),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

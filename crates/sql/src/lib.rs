@@ -8,6 +8,7 @@ mod ddl;
 mod dml;
 pub mod encoding;
 pub mod error;
+mod fastpath;
 pub mod kv;
 mod params;
 pub mod provider;

@@ -314,6 +314,9 @@ impl Session {
             Work::Statement(statement) => *statement,
             Work::Copy(copy) => return self.copy_rows(copy).await,
         };
+        if let Some(output) = self.fast_path(statement, params).await? {
+            return Ok(output);
+        }
         match statement {
             Statement::Query(_) => {
                 let (schema, batches) = self.query(statement.clone(), params).await?;

@@ -174,7 +174,7 @@ impl SqlType {
     /// for values that do not fit.
     pub fn coerce(&self, value: &ScalarValue, column: &str) -> Result<ScalarValue> {
         if value.is_null() {
-            return Ok(ScalarValue::try_from(self.arrow_type()).map_err(SqlError::from)?);
+            return ScalarValue::try_from(self.arrow_type()).map_err(SqlError::from);
         }
         if let (true, Some(int)) = (self.is_integer(), integer_value(value)) {
             let (min, max, name) = match self {

@@ -285,6 +285,20 @@ pub(crate) fn simple_value(expr: &Expr, params: &[ScalarValue]) -> Option<Option
         Expr::Identifier(ident) if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("default") => {
             Some(None)
         }
+        Expr::Function(function) => {
+            let name = function.name.to_string().to_lowercase();
+            let no_args = match &function.args {
+                ast::FunctionArguments::None => true,
+                ast::FunctionArguments::List(list) => list.args.is_empty(),
+                _ => false,
+            };
+            if !no_args || !matches!(name.as_str(), "now" | "current_timestamp" | "localtimestamp") {
+                return None;
+            }
+            let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as i64;
+            let zone = (name != "localtimestamp").then(|| "+00:00".into());
+            Some(Some(ScalarValue::TimestampMicrosecond(Some(micros), zone)))
+        }
         _ => None,
     }
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SQL benchmark: pgbench against a 3-node Atoll (release build, real processes via `atoll demo`)
+# and against single-node PostgreSQL 15 (../shared/bench/pg.sh), in one run, same settings.
+# Needs PostgreSQL installed once (../shared/bench/install.sh). Run as root (pg.sh needs it).
+#
+# Env: SCALE (1), CLIENTS (8), THREADS (2), SECS (20), MAX_TRIES (100: pgbench retries
+# serialization failures, 40001, up to this many times per transaction), SKIP_PG=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=${BENCH:-../shared/bench}
+SCALE=${SCALE:-1}
+CLIENTS=${CLIENTS:-8}
+THREADS=${THREADS:-2}
+SECS=${SECS:-20}
+MAX_TRIES=${MAX_TRIES:-100}
+RESULTS=${BENCH_DIR:-/tmp/atoll-bench}/results
+mkdir -p "$RESULTS"
+out_file=$RESULTS/atoll-pgbench-$(date +%Y%m%d-%H%M%S).txt
+
+cargo build --release --locked --quiet
+log=$(mktemp)
+./target/release/atoll demo --no-shell --base-port "${BASE_PORT:-24000}" >"$log" 2>/dev/null &
+demo=$!
+trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done
+grep -q '^sql:' "$log" || { echo "demo did not start" >&2; exit 1; }
+addr=$(sed -n 's/^node 1 .* sql=\([^ ]*\) .*/\1/p' "$log")
+host=${addr%:*}
+port=${addr#*:}
+PGB=(pgbench -h "$host" -p "$port" -U atoll)
+{
+  echo "# $(date -Is) atoll 3 nodes (release), pgbench against node 1 at $addr; host load: $(cat /proc/loadavg)"
+  psql -h "$host" -p "$port" -U atoll -d postgres -qc "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
+  echo "## pgbench -i -s $SCALE"
+  "${PGB[@]}" -i -s "$SCALE" bench 2>&1 | tail -3
+  echo; echo "## TPC-B-like: pgbench -c $CLIENTS -j $THREADS -T $SECS --max-tries $MAX_TRIES"
+  "${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T "$SECS" --max-tries "$MAX_TRIES" bench 2>&1 | grep -v "^progress"
+  echo; echo "## select-only: pgbench -S -c $CLIENTS -j $THREADS -T $SECS"
+  "${PGB[@]}" -S -c "$CLIENTS" -j "$THREADS" -T "$SECS" bench 2>&1 | grep -v "^progress"
+  echo; echo "## select-only, prepared: pgbench -S -M prepared -c $CLIENTS -j $THREADS -T $SECS"
+  "${PGB[@]}" -S -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECS" bench 2>&1 | grep -v "^progress"
+  echo; echo "## balances agree: branches, tellers, accounts, history"
+  psql -h "$host" -p "$port" -U atoll -d bench -Atc \
+    "SELECT (SELECT sum(bbalance) FROM pgbench_branches), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(delta) FROM pgbench_history)"
+} | tee "$out_file"
+echo "saved $out_file"
+kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null || true
+if [[ ${SKIP_PG:-0} != 1 ]]; then
+  SCALE=$SCALE CLIENTS=$CLIENTS THREADS=$THREADS SECS=$SECS "$BENCH/pg.sh" bench
+  "$BENCH/pg.sh" stop
+fi

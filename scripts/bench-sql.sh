@@ -35,13 +35,14 @@ PGB=(pgbench -h "$host" -p "$port" -U atoll)
   "${PGB[@]}" -i -s "$SCALE" bench 2>&1 | tail -3
   echo; echo "## TPC-B-like: pgbench -c $CLIENTS -j $THREADS -T $SECS --max-tries $MAX_TRIES"
   "${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T "$SECS" --max-tries "$MAX_TRIES" bench 2>&1 | grep -v "^progress"
+  # (pgbench truncates pgbench_history before each run, so check right after the TPC-B run)
+  echo "## balances agree: sum of branches, tellers, accounts, history deltas"
+  psql -h "$host" -p "$port" -U atoll -d bench -Atc \
+    "SELECT (SELECT sum(bbalance) FROM pgbench_branches), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(delta) FROM pgbench_history)"
   echo; echo "## select-only: pgbench -S -c $CLIENTS -j $THREADS -T $SECS"
   "${PGB[@]}" -S -c "$CLIENTS" -j "$THREADS" -T "$SECS" bench 2>&1 | grep -v "^progress"
   echo; echo "## select-only, prepared: pgbench -S -M prepared -c $CLIENTS -j $THREADS -T $SECS"
   "${PGB[@]}" -S -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECS" bench 2>&1 | grep -v "^progress"
-  echo; echo "## balances agree: branches, tellers, accounts, history"
-  psql -h "$host" -p "$port" -U atoll -d bench -Atc \
-    "SELECT (SELECT sum(bbalance) FROM pgbench_branches), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(delta) FROM pgbench_history)"
 } | tee "$out_file"
 echo "saved $out_file"
 kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null || true

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need that cargo cannot (etcdctl from Debian's
-# etcd-client package, used as a real etcd client), then runs every test of the workspace.
+# The test command: installs what the tests need that cargo cannot (real clients from Debian:
+# etcdctl, psql, pgbench), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v etcdctl >/dev/null 2>&1; then
-  echo "installing etcdctl (Debian package etcd-client) for the etcd compatibility tests..."
+# Real clients the tests drive: etcdctl (Debian's etcd-client) for the etcd API, psql
+# (postgresql-client) and pgbench (Debian ships it in the postgresql server package) for SQL.
+missing=()
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v pgbench >/dev/null 2>&1 || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian) for the client compatibility tests..."
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-client >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # Two test threads: the process-level tests start three nodes each, and the machine has 2 cores.

@@ -8,4 +8,5 @@ mod cluster;
 mod etcdctl;
 mod failover;
 mod metrics;
+mod pgbench;
 mod sql;

@@ -55,7 +55,7 @@ impl<'a> View<'a> {
             merged.insert(kv.key.clone(), kv);
             true
         })?;
-        for (key, written) in self.overlay.iter().filter(|(key, _)| span.contains(key)) {
+        for (key, written) in self.overlay.range::<[u8], _>(span.bounds()) {
             match written {
                 Some(kv) => merged.insert(key.clone(), kv.clone()),
                 None => merged.remove(key),

@@ -126,7 +126,7 @@ impl<C: KvClient> Transaction<C> {
             self.reads.insert(kv.key.clone(), kv.mod_revision);
             merged.insert(kv.key, kv.value);
         }
-        for (key, write) in self.writes.iter().filter(|(key, _)| span.contains(key)) {
+        for (key, write) in self.writes.range::<[u8], _>(span.bounds()) {
             match write {
                 Some(value) => merged.insert(key.clone(), value.clone()),
                 None => merged.remove(key),

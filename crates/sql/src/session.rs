@@ -106,7 +106,44 @@ enum Work<'a> {
 
 /// Parses SQL text into statements, with PostgreSQL's syntax error position.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    // PostgreSQL's VACUUM options (`VACUUM ANALYZE t`, `VACUUM (FULL) t`) are not the parser's;
+    // MVCC garbage is Atoll's own business, so any single VACUUM is accepted as a no-op.
+    let single = sql.trim().trim_end_matches(';');
+    if single.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("vacuum")) && !single.contains(';') {
+        return Parser::parse_sql(&PostgreSqlDialect {}, "VACUUM").map_err(|e| SqlError::syntax(&e.to_string(), sql));
+    }
+    let normalized;
+    let sql = if sql.trim_start().get(..4).is_some_and(|w| w.eq_ignore_ascii_case("copy")) {
+        normalized = copy_booleans(sql);
+        normalized.as_str()
+    } else {
+        sql
+    };
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(&e.to_string(), sql))
+}
+
+/// PostgreSQL takes `on`/`off` for COPY's boolean options (pgbench sends `freeze on`); the
+/// parser takes `true`/`false`.
+fn copy_booleans(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let words: Vec<&str> =
+        sql.split_inclusive(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')').collect();
+    let mut previous_option = false;
+    for word in words {
+        let bare = word.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')');
+        let rest = &word[bare.len()..];
+        let replaced = match bare.to_lowercase().as_str() {
+            "on" if previous_option => "true",
+            "off" if previous_option => "false",
+            _ => bare,
+        };
+        out.push_str(replaced);
+        out.push_str(rest);
+        if !bare.is_empty() {
+            previous_option = matches!(bare.to_lowercase().as_str(), "freeze" | "header");
+        }
+    }
+    out
 }
 
 fn default_vars() -> BTreeMap<String, String> {
@@ -528,6 +565,20 @@ impl Session {
         let mut guard = self.txn.lock().await;
         let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
         catalog::require_table(txn, self.database, &name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn copy_boolean_options_take_on_and_off() {
+        assert_eq!(super::copy_booleans("copy t from stdin with (freeze on)"), "copy t from stdin with (freeze true)");
+        assert_eq!(
+            super::copy_booleans("COPY t FROM STDIN (HEADER off, FORMAT csv)"),
+            "COPY t FROM STDIN (HEADER false, FORMAT csv)"
+        );
+        assert!(super::parse("copy t from stdin with (freeze on)").is_ok());
+        assert!(super::parse("vacuum analyze pgbench_branches").is_ok());
     }
 }
 

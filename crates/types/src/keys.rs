@@ -30,6 +30,19 @@ impl Span {
     }
 
     /// Whether the span is a single key (as etcd's empty `range_end`).
+    /// The span as bounds for `BTreeMap::range` over byte-string keys. An inverted span (end
+    /// before start, which matches nothing) gives the empty range at its start, since
+    /// `BTreeMap::range` panics on inverted bounds.
+    pub fn bounds(&self) -> (std::ops::Bound<&[u8]>, std::ops::Bound<&[u8]>) {
+        use std::ops::Bound;
+        let end = match &self.end {
+            Some(end) if end.as_slice() < self.start.as_slice() => Bound::Excluded(self.start.as_slice()),
+            Some(end) => Bound::Excluded(end.as_slice()),
+            None => Bound::Unbounded,
+        };
+        (Bound::Included(self.start.as_slice()), end)
+    }
+
     pub fn is_single_key(&self) -> bool {
         matches!(&self.end, Some(end) if end.len() == self.start.len() + 1
             && end.starts_with(&self.start) && end.last() == Some(&0))
@@ -68,5 +81,27 @@ mod tests {
         assert_eq!(prefix_end(b"ab"), b"ac");
         assert_eq!(prefix_end(b"a\xff"), b"b");
         assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::Span;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn bounds_select_what_contains_selects() {
+        let map: BTreeMap<Vec<u8>, ()> =
+            [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()].into_iter().map(|k| (k, ())).collect();
+        for span in [
+            Span::from_etcd(b"b", b""),
+            Span::from_etcd(b"a", b"c"),
+            Span::from_etcd(b"b", &[0]),
+            Span::from_etcd(b"c", b"a"),
+        ] {
+            let ranged: Vec<_> = map.range::<[u8], _>(span.bounds()).map(|(k, _)| k.clone()).collect();
+            let filtered: Vec<_> = map.keys().filter(|k| span.contains(k)).cloned().collect();
+            assert_eq!(ranged, filtered, "{span:?}");
+        }
     }
 }

@@ -58,3 +58,17 @@ fn bank_transfers_conserve_money_through_faults() {
     let (ok, report) = run_chaos(&["--workload", "bank", "--duration-secs", "15", "--seed", "16"]);
     assert!(ok && report.contains("verdict: every snapshot sums to"), "{report}");
 }
+
+#[test]
+fn sql_bank_transfers_conserve_money_through_faults() {
+    let (ok, report) = run_chaos(&["--workload", "sql-bank", "--duration-secs", "15", "--seed", "23"]);
+    assert!(ok, "{report}");
+    assert!(report.contains("verdict: every snapshot sums to"), "{report}");
+    let committed: usize = report
+        .lines()
+        .find_map(|l| l.strip_prefix("transfers: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(committed > 0, "no transfer committed: {report}");
+}

@@ -3,7 +3,8 @@
 //! * [`local`] runs a cluster of real `atoll start` processes on loopback and can kill -9,
 //!   restart, pause (SIGSTOP/SIGCONT) and isolate (through the nodes' fault switches) any node.
 //! * [`workload`] drives clients through the etcd API and records every operation's
-//!   invocation and completion into a [`history::History`].
+//!   invocation and completion into a [`history::History`]; [`sql_bank`] drives bank
+//!   transfers through SQL.
 //! * [`nemesis`] injects faults on a seeded schedule while the workload runs.
 //! * [`linearizability`] decides whether a register history is linearizable (Wing & Gong
 //!   search with Lowe's memoisation, per key); [`durability`] checks that every acknowledged
@@ -19,4 +20,5 @@ pub mod history;
 pub mod linearizability;
 pub mod local;
 pub mod nemesis;
+pub mod sql_bank;
 pub mod workload;

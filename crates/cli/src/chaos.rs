@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 pub struct ChaosArgs {
     /// What the clients do: `registers` (reads, writes and compare-and-set on a few hot keys,
     /// checked for linearizability), `list-append` (transactions of reads and appends through
-    /// Atoll's transaction API, checked for serializability anomalies G0 to G2) or `durability`
-    /// (unique writes while nodes are killed, checked for lost writes and replica divergence), or
-    /// `bank` (transfers between accounts in transactions; every snapshot must sum to the
-    /// initial total).
+    /// Atoll's transaction API, checked for serializability anomalies G0 to G2), `durability`
+    /// (unique writes while nodes are killed, checked for lost writes and replica divergence),
+    /// `bank` (transfers between accounts in KV transactions; every snapshot must sum to the
+    /// initial total) or `sql-bank` (the same bank through SQL: explicit transactions over a
+    /// table, with --endpoints naming SQL addresses).
     #[arg(long, default_value = "registers")]
     workload: String,
     /// Nodes in the cluster.
@@ -83,7 +84,11 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
         "durability" => durability_loop(&args, &mut cluster, seed).await,
         "list-append" => list_append(&args, &mut Some(&mut cluster), endpoints, seed).await,
         "bank" => bank(&args, &mut Some(&mut cluster), endpoints, seed).await,
-        other => Err(format!("unknown workload {other:?}: use registers, list-append, bank or durability")),
+        "sql-bank" => {
+            let sql = cluster.nodes.iter().map(|n| n.sql.clone()).collect();
+            bank_over(&args, &mut Some(&mut cluster), sql, seed, true).await
+        }
+        other => Err(format!("unknown workload {other:?}: use registers, list-append, bank, sql-bank or durability")),
     };
     if args.keep || result.is_err() {
         let kept = cluster.keep();
@@ -105,7 +110,10 @@ async fn run_external(args: &ChaosArgs, seed: u64) -> Result<(), String> {
         "registers" => registers(args, &mut none, args.endpoints.clone(), seed).await,
         "list-append" => list_append(args, &mut none, args.endpoints.clone(), seed).await,
         "bank" => bank(args, &mut none, args.endpoints.clone(), seed).await,
-        other => Err(format!("workload {other:?} cannot run against --endpoints: use registers, list-append or bank")),
+        "sql-bank" => bank_over(args, &mut none, args.endpoints.clone(), seed, true).await,
+        other => Err(format!(
+            "workload {other:?} cannot run against --endpoints: use registers, list-append, bank or sql-bank (SQL addresses)"
+        )),
     }
 }
 
@@ -291,9 +299,25 @@ async fn bank(
     endpoints: Vec<String>,
     seed: u64,
 ) -> Result<(), String> {
+    bank_over(args, cluster, endpoints, seed, false).await
+}
+
+/// The bank workload over KV transactions (etcd endpoints) or SQL (`sql`: SQL endpoints).
+async fn bank_over(
+    args: &ChaosArgs,
+    cluster: &mut Option<&mut LocalCluster>,
+    endpoints: Vec<String>,
+    seed: u64,
+    sql: bool,
+) -> Result<(), String> {
     let duration = Duration::from_secs(args.duration_secs);
     let started = Instant::now();
-    let workload = tokio::spawn(workload::bank(endpoints, args.clients, BANK_ACCOUNTS, BANK_INITIAL, duration, seed));
+    let (clients, accounts) = (args.clients, BANK_ACCOUNTS);
+    let workload = if sql {
+        tokio::spawn(atoll_chaos::sql_bank::run(endpoints, clients, accounts, BANK_INITIAL, duration, seed))
+    } else {
+        tokio::spawn(workload::bank(endpoints, clients, accounts, BANK_INITIAL, duration, seed))
+    };
     let faults = faults_for(args, cluster, duration, seed, started).await?;
     let (reads, (committed, aborted, unknown)) = workload.await.map_err(|e| format!("workload failed: {e}"))??;
     print_faults(&faults);

@@ -25,6 +25,7 @@ trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done
 grep -q '^sql:' "$log" || { echo "demo did not start" >&2; exit 1; }
 addr=$(sed -n 's/^node 1 .* sql=\([^ ]*\) .*/\1/p' "$log")
+pids=$(sed -n 's/^node [0-9]* pid=\([0-9]*\).*/\1/p' "$log" | tr '\n' ' ')
 host=${addr%:*}
 port=${addr#*:}
 PGB=(pgbench -h "$host" -p "$port" -U atoll)
@@ -43,6 +44,15 @@ PGB=(pgbench -h "$host" -p "$port" -U atoll)
   "${PGB[@]}" -S -c "$CLIENTS" -j "$THREADS" -T "$SECS" bench 2>&1 | grep -v "^progress"
   echo; echo "## select-only, prepared: pgbench -S -M prepared -c $CLIENTS -j $THREADS -T $SECS"
   "${PGB[@]}" -S -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECS" bench 2>&1 | grep -v "^progress"
+  # Per-statement cost of the two paths: the same point read, one client, prepared; the server
+  # CPU per statement comes from the three node processes' CPU time over the run.
+  for path in fast datafusion; do
+    echo; echo "## per-statement overhead, $path path: pgbench -n -M prepared -c 1 -T $SECS -f scripts/pgbench/point-$path.sql"
+    cpu0=$(for p in $pids; do awk '{print $14+$15}' "/proc/$p/stat"; done | awk '{s+=$1} END {print s}')
+    "${PGB[@]}" -n -M prepared -c 1 -T "$SECS" -f "scripts/pgbench/point-$path.sql" bench 2>&1 | grep -E "processed|latency average|tps"
+    cpu1=$(for p in $pids; do awk '{print $14+$15}' "/proc/$p/stat"; done | awk '{s+=$1} END {print s}')
+    echo "server CPU: $(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) )) ms over the run"
+  done
 } | tee "$out_file"
 echo "saved $out_file"
 kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null || true

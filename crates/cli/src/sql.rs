@@ -219,3 +219,24 @@ pub async fn main(args: SqlArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_run_at_the_semicolon_and_commands_stand_alone() {
+        let mut buffer = LineBuffer::default();
+        assert!(matches!(buffer.push("SELECT 1,"), Input::Incomplete));
+        assert!(!buffer.is_empty());
+        match buffer.push("  2;") {
+            Input::Sql(sql) => assert_eq!(sql, "SELECT 1,\n  2;"),
+            _ => panic!("expected a statement"),
+        }
+        assert!(buffer.is_empty());
+        match buffer.push("\\d accounts") {
+            Input::Command(words) => assert_eq!(words, vec!["\\d", "accounts"]),
+            _ => panic!("expected a command"),
+        }
+    }
+}

@@ -294,8 +294,7 @@ impl Session {
                     match catalog::table(txn, self.database, &name).await? {
                         Some(desc) => {
                             catalog::delete_table(txn, &desc)?;
-                            let prefix = encoding::table_prefix(desc.id);
-                            self.cleanup.push((prefix.clone(), encoding::prefix_end(&prefix)));
+                            self.cleanup.push(encoding::prefix_span(encoding::table_prefix(desc.id)));
                         }
                         None if if_exists => {}
                         None => {
@@ -315,8 +314,7 @@ impl Session {
                         Some(mut desc) => {
                             let index = desc.indexes.iter().position(|i| i.name == name).expect("owner has the index");
                             let index = desc.indexes.remove(index);
-                            let prefix = encoding::index_prefix(desc.id, index.id);
-                            self.cleanup.push((prefix.clone(), encoding::prefix_end(&prefix)));
+                            self.cleanup.push(encoding::prefix_span(encoding::index_prefix(desc.id, index.id)));
                             catalog::put_table(txn, &desc)?;
                         }
                         None if if_exists => {}
@@ -340,8 +338,7 @@ impl Session {
                         continue;
                     }
                     for desc in catalog::drop_database(txn, &name).await? {
-                        let prefix = encoding::table_prefix(desc.id);
-                        self.cleanup.push((prefix.clone(), encoding::prefix_end(&prefix)));
+                        self.cleanup.push(encoding::prefix_span(encoding::table_prefix(desc.id)));
                     }
                 }
                 Ok(Output::command("DROP DATABASE"))
@@ -357,8 +354,7 @@ impl Session {
             let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
             // A truncated table gets a new id: the old rows become unreachable at commit and
             // are deleted after it, without one delete per row in the transaction.
-            let prefix = encoding::table_prefix(desc.id);
-            self.cleanup.push((prefix.clone(), encoding::prefix_end(&prefix)));
+            self.cleanup.push(encoding::prefix_span(encoding::table_prefix(desc.id)));
             desc.id = catalog::allocate_id(txn).await?;
             catalog::put_table(txn, &desc)?;
         }
@@ -468,8 +464,7 @@ impl Session {
                         let dropped_indexes: Vec<IndexDesc> =
                             desc.indexes.iter().filter(|i| i.columns.contains(&column.id)).cloned().collect();
                         for index in dropped_indexes {
-                            let prefix = encoding::index_prefix(desc.id, index.id);
-                            self.cleanup.push((prefix.clone(), encoding::prefix_end(&prefix)));
+                            self.cleanup.push(encoding::prefix_span(encoding::index_prefix(desc.id, index.id)));
                             desc.indexes.retain(|i| i.id != index.id);
                         }
                         if let Some(c) = desc.columns.iter_mut().find(|c| c.id == column.id) {

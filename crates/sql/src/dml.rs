@@ -363,13 +363,7 @@ impl Session {
         }
         let mut targets = Vec::with_capacity(columns.len());
         for column in columns {
-            let name = column.0.last().and_then(|p| p.as_ident()).map(ident_name).unwrap_or_default();
-            let position = live.iter().position(|c| c.name == name && !c.hidden).ok_or_else(|| {
-                SqlError::new(
-                    code::UNDEFINED_COLUMN,
-                    format!("column \"{name}\" of relation \"{}\" does not exist", desc.name),
-                )
-            })?;
+            let (name, position) = target_column(desc, live, column)?;
             if targets.contains(&position) {
                 return Err(SqlError::new(
                     code::DUPLICATE_COLUMN,
@@ -810,6 +804,15 @@ impl Session {
     }
 }
 
+/// The name and live position of a visible column an INSERT or SET names.
+fn target_column(desc: &TableDesc, live: &[ColumnDesc], column: &ast::ObjectName) -> Result<(String, usize)> {
+    let name = column.0.last().and_then(|p| p.as_ident()).map(ident_name).unwrap_or_default();
+    let position = live.iter().position(|c| c.name == name && !c.hidden).ok_or_else(|| {
+        SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{name}\" of relation \"{}\" does not exist", desc.name))
+    })?;
+    Ok((name, position))
+}
+
 /// `n` if the expression is the placeholder `$n`.
 fn placeholder_index(expr: &Expr) -> Option<usize> {
     match expr {
@@ -833,13 +836,7 @@ fn assignments(
         let AssignmentTarget::ColumnName(column) = &assignment.target else {
             return Err(SqlError::unsupported("assigning a tuple of columns"));
         };
-        let name = column.0.last().and_then(|p| p.as_ident()).map(ident_name).unwrap_or_default();
-        let position = live.iter().position(|c| c.name == name && !c.hidden).ok_or_else(|| {
-            SqlError::new(
-                code::UNDEFINED_COLUMN,
-                format!("column \"{name}\" of relation \"{}\" does not exist", desc.name),
-            )
-        })?;
+        let (name, position) = target_column(desc, live, column)?;
         if targets.contains(&position) {
             return Err(SqlError::new(code::SYNTAX_ERROR, format!("multiple assignments to same column \"{name}\"")));
         }

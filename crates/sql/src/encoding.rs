@@ -54,6 +54,12 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     atoll_types::keys::prefix_end(prefix)
 }
 
+/// The span of every key with this prefix, `[prefix, prefix_end)`.
+pub fn prefix_span(prefix: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    let end = prefix_end(&prefix);
+    (prefix, end)
+}
+
 /// Appends the order-preserving encoding of `value` to `key`.
 pub fn encode_key_value(key: &mut Vec<u8>, value: &ScalarValue) -> Result<()> {
     if value.is_null() {

@@ -22,4 +22,4 @@ pub use server::serve;
 pub use session::Engine;
 
 /// The PostgreSQL version Atoll reports (clients pick features by it).
-pub const SERVER_VERSION: &str = "15.0 (Atoll)";
+pub const SERVER_VERSION: &str = "15.0";

@@ -7,7 +7,6 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::stream;
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -33,6 +32,7 @@ pub struct Prepared {
 pub struct Handler {
     engine: Arc<Engine>,
     parser: Arc<Parser>,
+    pids: pgwire::api::RandomPidSecretKeyGenerator,
 }
 
 pub struct Parser {
@@ -336,8 +336,28 @@ impl ExtendedQueryHandler for Handler {
     }
 }
 
+/// Startup without authentication (Atoll has no users yet), announcing Atoll's server version.
 #[async_trait]
-impl NoopStartupHandler for Handler {}
+impl StartupHandler for Handler {
+    async fn on_startup<C>(&self, client: &mut C, message: pgwire::messages::PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + futures::Sink<pgwire::messages::PgWireBackendMessage> + Unpin + Send,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::PidSecretKeyGenerator;
+        if let pgwire::messages::PgWireFrontendMessage::Startup(ref startup) = message {
+            pgwire::api::auth::protocol_negotiation(client, startup).await?;
+            pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+            let (pid, secret_key) = self.pids.generate(client);
+            client.set_pid_and_secret_key(pid, secret_key);
+            let mut parameters = pgwire::api::auth::DefaultServerParameterProvider::default();
+            parameters.server_version = crate::SERVER_VERSION.to_string();
+            pgwire::api::auth::finish_authentication(client, &parameters).await?;
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl pgwire::api::copy::CopyHandler for Handler {
@@ -408,7 +428,11 @@ impl PgWireServerHandlers for Factory {
 
 /// Serves the PostgreSQL protocol on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
-    let handler = Arc::new(Handler { parser: Arc::new(Parser { engine: engine.clone() }), engine });
+    let handler = Arc::new(Handler {
+        parser: Arc::new(Parser { engine: engine.clone() }),
+        engine,
+        pids: pgwire::api::RandomPidSecretKeyGenerator::default(),
+    });
     let factory = Arc::new(Factory { handler });
     loop {
         let (socket, peer) = match listener.accept().await {

@@ -568,20 +568,6 @@ impl Session {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn copy_boolean_options_take_on_and_off() {
-        assert_eq!(super::copy_booleans("copy t from stdin with (freeze on)"), "copy t from stdin with (freeze true)");
-        assert_eq!(
-            super::copy_booleans("COPY t FROM STDIN (HEADER off, FORMAT csv)"),
-            "COPY t FROM STDIN (HEADER false, FORMAT csv)"
-        );
-        assert!(super::parse("copy t from stdin with (freeze on)").is_ok());
-        assert!(super::parse("vacuum analyze pgbench_branches").is_ok());
-    }
-}
-
 fn check_isolation(level: &str) -> Result<()> {
     let level = level.to_lowercase().replace('_', " ");
     match level.trim_matches('\'') {
@@ -632,4 +618,18 @@ pub fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType
     let types = plan.get_parameter_types()?;
     let count = types.keys().filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok()).max().unwrap_or(0);
     Ok((1..=count).map(|i| types.get(&format!("${i}")).cloned().flatten()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn copy_boolean_options_take_on_and_off() {
+        assert_eq!(super::copy_booleans("copy t from stdin with (freeze on)"), "copy t from stdin with (freeze true)");
+        assert_eq!(
+            super::copy_booleans("COPY t FROM STDIN (HEADER off, FORMAT csv)"),
+            "COPY t FROM STDIN (HEADER false, FORMAT csv)"
+        );
+        assert!(super::parse("copy t from stdin with (freeze on)").is_ok());
+        assert!(super::parse("vacuum analyze pgbench_branches").is_ok());
+    }
 }

@@ -309,7 +309,7 @@ fn parse_uuid(text: &str) -> Result<String> {
 fn parse_bytea(text: &str) -> Result<Vec<u8>> {
     let invalid = || SqlError::new(code::INVALID_TEXT_REPRESENTATION, "invalid input syntax for type bytea");
     if let Some(hex) = text.strip_prefix("\\x") {
-        if hex.len() % 2 != 0 {
+        if hex.len() % 2 != 0 || !hex.is_ascii() {
             return Err(invalid());
         }
         return (0..hex.len())
@@ -396,6 +396,16 @@ mod tests {
         let json = SqlType::Jsonb.coerce(&ScalarValue::Utf8(Some("{ \"a\" : 1 }".into())), "c").unwrap();
         assert_eq!(json, ScalarValue::Utf8(Some("{\"a\":1}".into())));
         assert!(SqlType::Jsonb.coerce(&ScalarValue::Utf8(Some("{".into())), "c").is_err());
+    }
+
+    #[test]
+    fn bytea_hex_input_is_checked() {
+        let bytes = SqlType::Bytea.coerce(&ScalarValue::Utf8(Some("\\x0aff".into())), "c").unwrap();
+        assert_eq!(bytes, ScalarValue::Binary(Some(vec![0x0a, 0xff])));
+        for bad in ["\\x0", "\\xzz", "\\xaé9"] {
+            let error = SqlType::Bytea.coerce(&ScalarValue::Utf8(Some(bad.into())), "c").unwrap_err();
+            assert_eq!(error.code, code::INVALID_TEXT_REPRESENTATION, "{bad}");
+        }
     }
 
     #[test]

@@ -10,6 +10,40 @@ pub struct BankRead {
     pub balances: Vec<Option<i64>>,
 }
 
+/// What a bank workload's clients saw, shared between them: snapshot reads and transfer
+/// outcomes (committed, aborted, unknown).
+#[derive(Default)]
+pub struct Tally {
+    reads: std::sync::Mutex<Vec<BankRead>>,
+    counts: std::sync::Mutex<(usize, usize, usize)>,
+}
+
+impl Tally {
+    pub fn read(&self, read: BankRead) {
+        if let Ok(mut reads) = self.reads.lock() {
+            reads.push(read);
+        }
+    }
+
+    pub fn transfer(&self, outcome: crate::elle::TxnOutcome) {
+        use crate::elle::TxnOutcome;
+        if let Ok(mut counts) = self.counts.lock() {
+            match outcome {
+                TxnOutcome::Committed => counts.0 += 1,
+                TxnOutcome::Aborted => counts.1 += 1,
+                TxnOutcome::Unknown => counts.2 += 1,
+            }
+        }
+    }
+
+    /// The reads and (committed, aborted, unknown) counts.
+    pub fn finish(&self) -> (Vec<BankRead>, (usize, usize, usize)) {
+        let reads = self.reads.lock().map(|r| r.clone()).unwrap_or_default();
+        let counts = self.counts.lock().map(|c| *c).unwrap_or_default();
+        (reads, counts)
+    }
+}
+
 /// Violations found in the reads (empty: the invariant held).
 pub fn check(reads: &[BankRead], accounts: usize, total: i64) -> Vec<String> {
     let mut violations = Vec::new();

@@ -5,7 +5,7 @@
 use crate::bank::BankRead;
 use crate::elle::TxnOutcome;
 use rand::{Rng, SeedableRng};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
@@ -112,12 +112,11 @@ pub async fn run(
         }
     }
     let started = Instant::now();
-    let reads = Arc::new(Mutex::new(Vec::new()));
-    let counts = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
+    let tally = Arc::new(crate::bank::Tally::default());
     let mut tasks = Vec::new();
     for client_index in 0..clients {
         let endpoint = endpoints[client_index % endpoints.len()].clone();
-        let (reads, counts) = (reads.clone(), counts.clone());
+        let tally = tally.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng =
                 rand::rngs::StdRng::seed_from_u64(seed ^ (client_index as u64 + 11).wrapping_mul(0x9e3779b97f4a7c15));
@@ -133,11 +132,7 @@ pub async fn run(
                 let Some(connection) = client.as_ref() else { continue };
                 if rng.random_bool(0.3) {
                     match snapshot(connection, accounts, started).await {
-                        Some(read) => {
-                            if let Ok(mut reads) = reads.lock() {
-                                reads.push(read);
-                            }
-                        }
+                        Some(read) => tally.read(read),
                         None => client = None,
                     }
                 } else {
@@ -147,13 +142,7 @@ pub async fn run(
                     if outcome == TxnOutcome::Unknown {
                         client = None;
                     }
-                    if let Ok(mut counts) = counts.lock() {
-                        match outcome {
-                            TxnOutcome::Committed => counts.0 += 1,
-                            TxnOutcome::Aborted => counts.1 += 1,
-                            TxnOutcome::Unknown => counts.2 += 1,
-                        }
-                    }
+                    tally.transfer(outcome);
                 }
                 tokio::time::sleep(THINK_TIME).await;
             }
@@ -162,7 +151,5 @@ pub async fn run(
     for task in tasks {
         let _ = task.await;
     }
-    let reads = reads.lock().map(|r| r.clone()).unwrap_or_default();
-    let counts = counts.lock().map(|c| *c).unwrap_or_default();
-    Ok((reads, counts))
+    Ok(tally.finish())
 }

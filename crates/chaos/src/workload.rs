@@ -441,12 +441,11 @@ pub async fn bank(
         }
     }
     let started = Instant::now();
-    let reads = Arc::new(Mutex::new(Vec::new()));
-    let counts = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
+    let tally = Arc::new(crate::bank::Tally::default());
     let mut tasks = Vec::new();
     for client_index in 0..clients {
         let endpoint = endpoints[client_index % endpoints.len()].clone();
-        let (reads, counts) = (reads.clone(), counts.clone());
+        let tally = tally.clone();
         tasks.push(tokio::spawn(async move {
             let Ok(kv) = EtcdKv::new(&endpoint) else { return };
             let mut rng =
@@ -454,21 +453,12 @@ pub async fn bank(
             while started.elapsed() < duration {
                 if rng.random_bool(0.3) {
                     if let Some(read) = bank_read(&kv, accounts, started).await {
-                        if let Ok(mut reads) = reads.lock() {
-                            reads.push(read);
-                        }
+                        tally.read(read);
                     }
                 } else {
                     let from = rng.random_range(0..accounts);
                     let to = (from + rng.random_range(1..accounts)) % accounts;
-                    let outcome = transfer(&kv, from, to, rng.random_range(1..=10)).await;
-                    if let Ok(mut counts) = counts.lock() {
-                        match outcome {
-                            crate::elle::TxnOutcome::Committed => counts.0 += 1,
-                            crate::elle::TxnOutcome::Aborted => counts.1 += 1,
-                            crate::elle::TxnOutcome::Unknown => counts.2 += 1,
-                        }
-                    }
+                    tally.transfer(transfer(&kv, from, to, rng.random_range(1..=10)).await);
                 }
                 tokio::time::sleep(THINK_TIME).await;
             }
@@ -477,9 +467,7 @@ pub async fn bank(
     for task in tasks {
         let _ = task.await;
     }
-    let reads = reads.lock().map(|r| r.clone()).unwrap_or_default();
-    let counts = counts.lock().map(|c| *c).unwrap_or_default();
-    Ok((reads, counts))
+    Ok(tally.finish())
 }
 
 async fn bank_read(kv: &EtcdKv, accounts: usize, started: Instant) -> Option<crate::bank::BankRead> {

@@ -93,9 +93,27 @@ fn assigned(expr: &Expr, params: &[ScalarValue]) -> Option<Assigned> {
     Some(Assigned::Offset { column: ident_name(column), delta, negate })
 }
 
+/// Whether a WHERE clause is only `column = constant` conjuncts: checked before the descriptor
+/// is read, so a statement that cannot be a point statement does not pay that read twice (the
+/// general path reads it again while planning).
+fn only_equalities(selection: &Option<Expr>, params: &[ScalarValue]) -> bool {
+    selection.as_ref().is_some_and(|expr| equalities(expr, params, &mut Vec::new()).is_some())
+}
+
 impl Session {
     /// Runs a point statement, or returns `None` for the general path.
     pub(crate) async fn fast_path(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Option<Output>> {
+        let selection = match statement {
+            Statement::Query(query) => match query.body.as_ref() {
+                SetExpr::Select(select) => &select.selection,
+                _ => return Ok(None),
+            },
+            Statement::Update(update) => &update.selection,
+            _ => return Ok(None),
+        };
+        if !only_equalities(selection, params) {
+            return Ok(None);
+        }
         match statement {
             Statement::Query(query) => self.point_select(query, params).await,
             Statement::Update(update) => self.point_update(update, params).await,

@@ -17,6 +17,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Python clients (psycopg, SQLAlchemy) in a virtualenv of our own, pinned, outside the clone.
+venv="${ATOLL_PYTHON_VENV:-$HOME/.cache/atoll/pyvenv}"
+python_packages=("psycopg[binary]==3.3.9" "SQLAlchemy==2.1.9")
+if ! "$venv/bin/python" -c "import psycopg, sqlalchemy" >/dev/null 2>&1; then
+  echo "installing ${python_packages[*]} in $venv for the Python client tests..."
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q "${python_packages[@]}"
+fi
+export ATOLL_TEST_PYTHON="$venv/bin/python"
+
 # Two test threads: the process-level tests start three nodes each, and the machine has 2 cores.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -22,7 +22,7 @@ pub struct TestCluster {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    atoll_chaos::local::pick_port().expect("free port")
 }
 
 impl TestNode {
@@ -45,6 +45,13 @@ impl TestNode {
             command.args(["--join", join]);
         }
         self.child = Some(command.spawn().expect("spawn atoll"));
+    }
+
+    /// The last `lines` lines of this node's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// kill -9.
@@ -101,10 +108,16 @@ impl TestCluster {
         cluster
     }
 
-    /// Waits until some running node reports a leader and `count` replicas.
-    pub async fn must_wait_for_replicas(&self, count: usize) {
+    /// Waits until some running node reports a leader and `count` replicas; on failure the
+    /// panic carries how each node ended and the tail of its log.
+    pub async fn must_wait_for_replicas(&mut self, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            for node in &mut self.nodes {
+                if let Some(Ok(Some(status))) = node.child.as_mut().map(|c| c.try_wait()) {
+                    panic!("node {} exited ({status}):\n{}", node.index, node.log_tail(30));
+                }
+            }
             for node in self.nodes.iter().filter(|n| n.is_running()) {
                 if let Ok(status) = node.status().await {
                     let ok = status.ranges.iter().any(|r| {
@@ -117,7 +130,9 @@ impl TestCluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("cluster did not reach {count} replicas with a leader; logs in {}", self.dir.path().display());
+        let logs: Vec<String> =
+            self.nodes.iter().map(|n| format!("--- node {} log:\n{}", n.index, n.log_tail(20))).collect();
+        panic!("cluster did not reach {count} replicas with a leader within 60 s\n{}", logs.join("\n"));
     }
 
     /// The index in `nodes` of the current leader, as reported by a running node.

@@ -9,4 +9,5 @@ mod etcdctl;
 mod failover;
 mod metrics;
 mod pgbench;
+mod python;
 mod sql;

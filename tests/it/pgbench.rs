@@ -1,4 +1,5 @@
-//! Unmodified PostgreSQL tools against a 3-node cluster: psql, and pgbench's initialisation
+//! Unmodified PostgreSQL tools against a 3-node cluster: psql (queries and the `\d` family),
+//! and pgbench's initialisation
 //! (COPY, ALTER TABLE ADD PRIMARY KEY, VACUUM) followed by a short TPC-B-like run whose
 //! balances must agree afterwards.
 
@@ -27,6 +28,16 @@ async fn psql_and_pgbench_run_unmodified() {
     let bench_url = format!("postgresql://atoll@{host}:{port}/bench");
     let init = must_run("pgbench", &["-i", "-s", "1", &bench_url]);
     assert!(init.contains("done in"), "{init}");
+    // psql's describe commands read pg_catalog.
+    let listed = must_run("psql", &[&bench_url, "-v", "ON_ERROR_STOP=1", "-c", "\\dt", "-c", "\\l"]);
+    for table in ["pgbench_accounts", "pgbench_branches", "pgbench_history", "pgbench_tellers"] {
+        assert!(listed.contains(&format!("public | {table}")), "\\dt misses {table}:\n{listed}");
+    }
+    assert!(listed.contains(" bench ") && listed.contains(" postgres "), "\\l misses a database:\n{listed}");
+    let described = must_run("psql", &[&bench_url, "-v", "ON_ERROR_STOP=1", "-c", "\\d pgbench_accounts"]);
+    for line in ["aid      | integer", "not null", "\"pgbench_accounts_pkey\" PRIMARY KEY, btree (aid)"] {
+        assert!(described.contains(line), "\\d pgbench_accounts misses {line:?}:\n{described}");
+    }
     // Clients on two different nodes; serialization failures are retried by pgbench itself.
     let (host2, port2) = cluster.nodes[2].sql.split_once(':').expect("host:port");
     let run = must_run(

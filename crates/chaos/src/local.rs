@@ -104,6 +104,21 @@ impl LocalNode {
         let _ = child.wait();
     }
 
+    /// How the process ended, if it was started and has exited on its own.
+    pub fn exited(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        self.paused = false;
+        Some(status.to_string())
+    }
+
+    /// The last `lines` lines of this node's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// SIGSTOP.
     pub fn pause(&mut self) -> Result<(), String> {
         self.signal("-STOP")?;
@@ -166,13 +181,33 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalNode>,
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
+/// Ports handed out by [`pick_port`] in this process, so two clusters never share one.
+static PICKED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// A free loopback port for a node to listen on, chosen below the kernel's ephemeral range
+/// (32768-60999 on Linux): a port from `bind(0)` is released before the node binds it, and in
+/// that window an outgoing connection can take it as its source port, which leaves the node
+/// unable to start. Ports in 20000-32767 are never handed out for outgoing connections.
+pub fn pick_port() -> Result<u16, String> {
+    use rand::Rng;
+    let mut picked = PICKED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let port = rng.random_range(20000..32768u16);
+        if picked.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            picked.push(port);
+            return Ok(port);
+        }
+    }
+    Err("no free port in 20000-32767 on 127.0.0.1".into())
 }
 
 impl LocalCluster {
     /// Lays out `size` nodes in a new temporary directory. With `base_port`, node `i` uses
-    /// `base_port + 10*i` (peer), `+1` (etcd), `+2` (HTTP) and `+3` (SQL); without, free ports.
+    /// `base_port + 10*i` (peer), `+1` (etcd), `+2` (HTTP) and `+3` (SQL); without, [`pick_port`].
     pub fn new(exe: PathBuf, size: usize, base_port: Option<u16>, extra_args: Vec<String>) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("atoll-")
@@ -184,7 +219,7 @@ impl LocalCluster {
             let port = |offset: usize| -> Result<String, String> {
                 let port = match base_port {
                     Some(base) => base as usize + 10 * index + offset,
-                    None => free_port()? as usize,
+                    None => pick_port()? as usize,
                 };
                 Ok(format!("127.0.0.1:{port}"))
             };
@@ -213,18 +248,28 @@ impl LocalCluster {
             let join = (i > 0).then_some(first_peer.as_str());
             self.nodes[i].spawn(&self.exe, join, &self.extra_args)?;
             let replicas = (i + 1).min(3);
-            self.wait_for_replicas(replicas, Duration::from_secs(60))
-                .await
-                .map_err(|e| format!("node {}: {e}", i + 1))?;
+            if let Err(e) = self.wait_for_replicas(replicas, Duration::from_secs(60)).await {
+                let mut message = format!("node {}: {e}", i + 1);
+                for node in &self.nodes[..=i] {
+                    message.push_str(&format!("\n--- node {} log (last lines):\n{}", node.index, node.log_tail(20)));
+                }
+                return Err(message);
+            }
         }
         Ok(())
     }
 
     /// Waits until a running node reports a leader and `count` replicas of the first range.
-    pub async fn wait_for_replicas(&self, count: usize, within: Duration) -> Result<(), String> {
+    /// Fails at once if a node that should be running has exited.
+    pub async fn wait_for_replicas(&mut self, count: usize, within: Duration) -> Result<(), String> {
         let deadline = Instant::now() + within;
         let mut last = String::from("no answer yet");
         while Instant::now() < deadline {
+            for node in &mut self.nodes {
+                if let Some(status) = node.exited() {
+                    return Err(format!("node {} exited ({status}); log {}", node.index, node.log.display()));
+                }
+            }
             for node in self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()) {
                 match node.status().await {
                     Ok(status) => {

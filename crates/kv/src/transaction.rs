@@ -50,6 +50,12 @@ impl<T: KvClient> KvClient for std::sync::Arc<T> {
 }
 
 /// An open transaction. Dropping it without `commit` rolls it back (nothing was written).
+/// The writes of a transaction at one point, see [`Transaction::savepoint`].
+#[derive(Debug, Clone)]
+pub struct Savepoint {
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
 pub struct Transaction<C: KvClient> {
     client: C,
     /// Bound on the commit's compares and writes (the client's Txn limit).
@@ -153,6 +159,18 @@ impl<C: KvClient> Transaction<C> {
         }
         self.writes.insert(key.to_vec(), None);
         Ok(())
+    }
+
+    /// The buffered writes as they are now, to return to with [`Self::rollback_to`] (a SQL
+    /// SAVEPOINT).
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint { writes: self.writes.clone() }
+    }
+
+    /// Undoes every write buffered since `savepoint`. Reads made since stay in the read set:
+    /// the commit still validates them, which can only add conflicts, never miss one.
+    pub fn rollback_to(&mut self, savepoint: &Savepoint) {
+        self.writes = savepoint.writes.clone();
     }
 
     /// Discards the transaction.

@@ -32,6 +32,7 @@ pub mod code {
     pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const ACTIVE_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_TRANSACTION: &str = "25P01";
+    pub const INVALID_SAVEPOINT: &str = "3B001";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";

@@ -11,6 +11,7 @@ pub mod error;
 mod fastpath;
 pub mod kv;
 mod params;
+pub mod pg_catalog;
 pub mod provider;
 pub mod server;
 pub mod session;

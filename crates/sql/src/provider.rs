@@ -12,6 +12,7 @@ use crate::catalog::{self, IndexDesc, TableDesc};
 use crate::encoding::{self, PRIMARY_INDEX};
 use crate::error::{code, SqlError};
 use crate::kv::Txn;
+use crate::pg_catalog::{PgSchema, INFORMATION_SCHEMA, PG_CATALOG};
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
@@ -81,19 +82,27 @@ impl SchemaProvider for AtollSchema {
     }
 }
 
-/// The session's database as a DataFusion catalog with one schema.
+/// The session's database as a DataFusion catalog: the `public` schema of user tables and the
+/// system catalogs.
 #[derive(Debug)]
 pub struct AtollCatalog {
     pub public: Arc<AtollSchema>,
+    pub pg_catalog: Arc<PgSchema>,
+    pub information_schema: Arc<PgSchema>,
 }
 
 impl CatalogProvider for AtollCatalog {
     fn schema_names(&self) -> Vec<String> {
-        vec![catalog::PUBLIC_SCHEMA.to_string()]
+        vec![catalog::PUBLIC_SCHEMA.to_string(), PG_CATALOG.to_string(), INFORMATION_SCHEMA.to_string()]
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        (name == catalog::PUBLIC_SCHEMA).then(|| self.public.clone() as Arc<dyn SchemaProvider>)
+        match name {
+            catalog::PUBLIC_SCHEMA => Some(self.public.clone()),
+            PG_CATALOG => Some(self.pg_catalog.clone()),
+            INFORMATION_SCHEMA => Some(self.information_schema.clone()),
+            _ => None,
+        }
     }
 }
 

@@ -226,6 +226,16 @@ impl SimpleQueryHandler for Handler {
                 return Ok(vec![error_response(error)]);
             }
         };
+        // DEALLOCATE drops a statement the extended protocol prepared on this connection.
+        // `DEALLOCATE ALL` is accepted: the store cannot list its statements, which go when
+        // the connection closes, and a client that prepares a name again replaces it.
+        if let [Statement::Deallocate { name, .. }] = statements.as_slice() {
+            if !name.value.eq_ignore_ascii_case("all") {
+                pgwire::api::store::PortalStore::rm_statement(client.portal_store(), &name.value);
+            }
+            let tag = if name.value.eq_ignore_ascii_case("all") { "DEALLOCATE ALL" } else { "DEALLOCATE" };
+            return Ok(vec![Response::Execution(Tag::new(tag))]);
+        }
         let outcome = with_session(&self.engine, client, async |session: &mut Session| {
             let mut responses = Vec::with_capacity(statements.len());
             for statement in &statements {

@@ -9,6 +9,7 @@
 use crate::catalog::{self, TableDesc};
 use crate::error::{code, Result, SqlError};
 use crate::kv::NodeKv;
+use crate::pg_catalog::{self, PgSchema, PgState};
 use crate::provider::{AtollCatalog, AtollSchema, StatementScope, TxnCell};
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -90,9 +91,13 @@ pub struct Session {
     pub(crate) txn: Arc<TxnCell>,
     pub(crate) scope: Arc<Mutex<StatementScope>>,
     pub(crate) ctx: SessionContext,
+    /// The system catalogs' view of this session's database.
+    pg: Arc<PgState>,
     mode: Mode,
     /// Key spans to delete once the transaction commits (dropped and truncated tables).
     pub(crate) cleanup: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The block's savepoints, oldest first: name, the writes then, and `cleanup`'s length then.
+    savepoints: Vec<(String, atoll_kv::transaction::Savepoint, usize)>,
     vars: BTreeMap<String, String>,
     /// A COPY FROM STDIN waiting for its data.
     copy: Option<crate::copy::CopyIn>,
@@ -151,6 +156,7 @@ fn default_vars() -> BTreeMap<String, String> {
         ("application_name", ""),
         ("client_encoding", "UTF8"),
         ("datestyle", "ISO, MDY"),
+        ("default_table_access_method", "heap"),
         ("default_transaction_isolation", "serializable"),
         ("extra_float_digits", "1"),
         ("integer_datetimes", "on"),
@@ -184,7 +190,11 @@ impl Session {
             .with_information_schema(false);
         let ctx = SessionContext::new_with_config_rt(config, engine.runtime.clone());
         let public = Arc::new(AtollSchema { txn: txn.clone(), database, scope: scope.clone() });
-        ctx.register_catalog("atoll", Arc::new(AtollCatalog { public }));
+        let pg = PgState::new(txn.clone(), database, database_name);
+        pg_catalog::register_functions(&ctx, &pg);
+        let pg_catalog = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::PG_CATALOG });
+        let information_schema = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::INFORMATION_SCHEMA });
+        ctx.register_catalog("atoll", Arc::new(AtollCatalog { public, pg_catalog, information_schema }));
         Ok(Session {
             engine,
             database,
@@ -192,8 +202,10 @@ impl Session {
             txn,
             scope,
             ctx,
+            pg,
             mode: Mode::Implicit,
             cleanup: Vec::new(),
+            savepoints: Vec::new(),
             vars: default_vars(),
             copy: None,
         })
@@ -242,6 +254,24 @@ impl Session {
                 self.mode = Mode::Implicit;
                 Ok(Output::End("ROLLBACK"))
             }
+            Statement::Rollback { savepoint: Some(name), .. } => self.rollback_to(&ident_name(name)).await,
+            Statement::Savepoint { name } if self.mode == Mode::Explicit => {
+                let savepoint = match self.txn.lock().await.as_ref() {
+                    Some(txn) => txn.savepoint(),
+                    None => return Err(SqlError::internal("no open transaction")),
+                };
+                self.savepoints.push((ident_name(name), savepoint, self.cleanup.len()));
+                Ok(Output::command("SAVEPOINT"))
+            }
+            Statement::ReleaseSavepoint { name } if self.mode == Mode::Explicit => {
+                let name = ident_name(name);
+                let at = self.savepoint_index(&name)?;
+                self.savepoints.truncate(at);
+                Ok(Output::command("RELEASE"))
+            }
+            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } if self.mode == Mode::Implicit => {
+                Err(SqlError::new(code::NO_ACTIVE_TRANSACTION, "SAVEPOINT can only be used in transaction blocks"))
+            }
             _ if self.mode == Mode::Failed => Err(SqlError::new(
                 code::IN_FAILED_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
@@ -252,9 +282,6 @@ impl Session {
             Statement::Vacuum(_) => Ok(Output::command("VACUUM")),
             Statement::Analyze(_) => Ok(Output::command("ANALYZE")),
             Statement::Discard { .. } => Ok(Output::command("DISCARD ALL")),
-            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } | Statement::Rollback { .. } => {
-                Err(SqlError::unsupported("SAVEPOINT"))
-            }
             Statement::Copy { .. } => {
                 let copy = crate::copy::CopyIn::from_statement(statement)?;
                 let columns = copy.columns.len();
@@ -277,8 +304,7 @@ impl Session {
         let copy = self.copy.take().ok_or_else(|| SqlError::new(code::PROTOCOL_VIOLATION, "no COPY in progress"))?;
         if fail {
             if self.mode == Mode::Explicit {
-                self.abort().await;
-                self.mode = Mode::Failed;
+                self.fail().await;
             }
             return Err(SqlError::new(code::QUERY_CANCELED, "COPY from stdin failed"));
         }
@@ -291,8 +317,7 @@ impl Session {
             return match self.run(&work, params).await {
                 Ok(output) => Ok(output),
                 Err(error) => {
-                    self.abort().await;
-                    self.mode = Mode::Failed;
+                    self.fail().await;
                     Err(error)
                 }
             };
@@ -322,12 +347,14 @@ impl Session {
         let txn = self.engine.kv.begin().await?;
         *self.txn.lock().await = Some(txn);
         self.cleanup.clear();
+        self.savepoints.clear();
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<()> {
         let txn = self.txn.lock().await.take();
         let cleanup = std::mem::take(&mut self.cleanup);
+        self.savepoints.clear();
         if let Some(txn) = txn {
             txn.commit().await?;
         }
@@ -342,6 +369,51 @@ impl Session {
     async fn abort(&mut self) {
         self.txn.lock().await.take();
         self.cleanup.clear();
+        self.savepoints.clear();
+    }
+
+    /// A statement of a transaction block failed: the block only takes COMMIT or ROLLBACK (or
+    /// ROLLBACK TO a savepoint, for which the transaction is kept; what the failed statement
+    /// wrote stays buffered, uncommitted, until that rollback drops it).
+    async fn fail(&mut self) {
+        if self.savepoints.is_empty() {
+            self.abort().await;
+        }
+        self.mode = Mode::Failed;
+    }
+
+    fn savepoint_index(&self, name: &str) -> Result<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|(n, _, _)| n == name)
+            .ok_or_else(|| SqlError::new(code::INVALID_SAVEPOINT, format!("savepoint \"{name}\" does not exist")))
+    }
+
+    /// ROLLBACK TO SAVEPOINT: undoes what the block wrote since the savepoint (which stays)
+    /// and leaves a failed block usable again.
+    async fn rollback_to(&mut self, name: &str) -> Result<Output> {
+        if self.mode == Mode::Implicit {
+            return Err(SqlError::new(
+                code::NO_ACTIVE_TRANSACTION,
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
+            ));
+        }
+        let at = match self.savepoint_index(name) {
+            Ok(at) => at,
+            Err(error) => {
+                self.fail().await;
+                return Err(error);
+            }
+        };
+        self.savepoints.truncate(at + 1);
+        let (_, savepoint, cleanup) = &self.savepoints[at];
+        match self.txn.lock().await.as_mut() {
+            Some(txn) => txn.rollback_to(savepoint),
+            None => return Err(SqlError::internal("no open transaction")),
+        }
+        self.cleanup.truncate(*cleanup);
+        self.mode = Mode::Explicit;
+        Ok(Output::command("ROLLBACK"))
     }
 
     /// Runs a statement inside the open transaction.
@@ -385,7 +457,10 @@ impl Session {
     }
 
     /// Plans a query with DataFusion (tables resolve through the open transaction).
-    pub(crate) async fn plan(&self, statement: Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+    pub(crate) async fn plan(&self, mut statement: Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+        if pg_catalog::rewrite(&mut statement) {
+            self.pg.refresh(&self.vars).await?;
+        }
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         if params.is_empty() {
             return Ok(plan);

@@ -1592,7 +1592,7 @@ impl PgFunction {
                 }
             },
             Function::JsonBuildObject => {
-                if args.len() % 2 != 0 {
+                if !args.len().is_multiple_of(2) {
                     return Err(SqlError::new(
                         crate::error::code::INVALID_PARAMETER_VALUE,
                         "argument list must have even number of elements",

@@ -64,6 +64,22 @@ def psycopg_basics(url):
                     copy.write_row((i, f"copied {i}"))
         conn.commit()
         check(conn.execute("SELECT count(*) FROM items WHERE id >= 200").fetchone() == (10,), "COPY lost rows")
+        conn.commit()
+        # A nested transaction is a SAVEPOINT: its failure is undone, the outer block goes on
+        # and commits.
+        with conn.transaction():
+            conn.execute("INSERT INTO items (id, name) VALUES (300, 'outer')")
+            try:
+                with conn.transaction():
+                    conn.execute("INSERT INTO items (id, name) VALUES (302, 'inner')")
+                    conn.execute("INSERT INTO items (id, name) VALUES (1, 'duplicate')")
+                raise AssertionError("duplicate key accepted")
+            except errors.UniqueViolation:
+                pass
+            check(conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS, conn.info.transaction_status)
+            conn.execute("INSERT INTO items (id, name) VALUES (301, 'after')")
+        ids = [r[0] for r in conn.execute("SELECT id FROM items WHERE id >= 300 ORDER BY id").fetchall()]
+        check(ids == [300, 301], ids)
         try:
             conn.execute("SELECT nope FROM items")
             raise AssertionError("undefined column accepted")

@@ -199,12 +199,50 @@ fn pg_text_columns(batch: RecordBatch, format: &Format) -> PgWireResult<RecordBa
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| SqlError::internal(e).into())
 }
 
+/// pgwire derives the status a ReadyForQuery reports from the one before the statement and
+/// the statement's response; it never leaves the error state except through a transaction end.
+/// Two statements need a different starting point so that the answer matches PostgreSQL's:
+/// COMMIT ends the block even when it fails (idle, not error), and a successful ROLLBACK TO
+/// SAVEPOINT makes a failed block usable again (in transaction, not error).
+fn settle_status<C: ClientInfo>(client: &mut C, statement: &Statement) {
+    use pgwire::messages::response::TransactionStatus;
+    match statement {
+        Statement::Commit { .. } => client.set_transaction_status(TransactionStatus::Idle),
+        Statement::Rollback { savepoint: Some(_), .. } if client.transaction_status() == TransactionStatus::Error => {
+            client.set_transaction_status(TransactionStatus::Transaction)
+        }
+        _ => {}
+    }
+}
+
 fn error_response(error: SqlError) -> Response {
     Response::Error(Box::new(error.into()))
 }
 
 #[async_trait]
 impl SimpleQueryHandler for Handler {
+    async fn on_query<C>(&self, client: &mut C, query: pgwire::messages::simplequery::Query) -> PgWireResult<()>
+    where
+        C: ClientInfo
+            + pgwire::api::ClientPortalStore
+            + futures::Sink<pgwire::messages::PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        let ends = ["commit", "end", "rollback"];
+        let first = query.query.trim_start().split_whitespace().next().unwrap_or_default().to_lowercase();
+        if ends.contains(&first.trim_end_matches(';')) {
+            if let Ok([statement]) = parse(&query.query).as_deref() {
+                settle_status(client, statement);
+            }
+        }
+        self._on_query(client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo
@@ -315,6 +353,28 @@ impl ExtendedQueryHandler for Handler {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: pgwire::messages::extendedquery::Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo
+            + pgwire::api::ClientPortalStore
+            + futures::Sink<pgwire::messages::PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+        let portal = pgwire::api::store::PortalStore::get_portal(client.portal_store(), name);
+        if let Some(statement) =
+            portal.as_ref().and_then(|p| p.value()).and_then(|p| p.statement.statement.statement.clone())
+        {
+            settle_status(client, &statement);
+        }
+        self._on_execute(client, message).await
     }
 
     async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>

@@ -234,7 +234,7 @@ impl SimpleQueryHandler for Handler {
         PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
     {
         let ends = ["commit", "end", "rollback"];
-        let first = query.query.trim_start().split_whitespace().next().unwrap_or_default().to_lowercase();
+        let first = query.query.split_whitespace().next().unwrap_or_default().to_lowercase();
         if ends.contains(&first.trim_end_matches(';')) {
             if let Ok([statement]) = parse(&query.query).as_deref() {
                 settle_status(client, statement);

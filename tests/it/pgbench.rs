@@ -29,11 +29,12 @@ async fn psql_and_pgbench_run_unmodified() {
     let init = must_run("pgbench", &["-i", "-s", "1", &bench_url]);
     assert!(init.contains("done in"), "{init}");
     // psql's describe commands read pg_catalog.
-    let listed = must_run("psql", &[&bench_url, "-v", "ON_ERROR_STOP=1", "-c", "\\dt", "-c", "\\l"]);
+    let listed = must_run("psql", &[&bench_url, "-v", "ON_ERROR_STOP=1", "-c", "\\dt", "-c", "\\l", "-c", "\\du"]);
     for table in ["pgbench_accounts", "pgbench_branches", "pgbench_history", "pgbench_tellers"] {
         assert!(listed.contains(&format!("public | {table}")), "\\dt misses {table}:\n{listed}");
     }
     assert!(listed.contains(" bench ") && listed.contains(" postgres "), "\\l misses a database:\n{listed}");
+    assert!(listed.contains("List of roles") && listed.contains(" atoll "), "\\du misses the role:\n{listed}");
     let described = must_run("psql", &[&bench_url, "-v", "ON_ERROR_STOP=1", "-c", "\\d pgbench_accounts"]);
     for line in ["aid      | integer", "not null", "\"pgbench_accounts_pkey\" PRIMARY KEY, btree (aid)"] {
         assert!(described.contains(line), "\\d pgbench_accounts misses {line:?}:\n{described}");

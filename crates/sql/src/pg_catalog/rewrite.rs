@@ -30,6 +30,16 @@ pub fn rewrite(statement: &mut Statement) -> bool {
     let _ = statement.visit(&mut RowlessCatalogs);
     let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
         match expr {
+            // ARRAY(subquery) over a rowless catalog (psql's `\du` lists role memberships
+            // from pg_auth_members) is the empty array: the engine has no ARRAY(subquery).
+            Expr::Function(function)
+                if function.name.0.last().and_then(ident_value).as_deref() == Some("array")
+                    && matches!(&function.args, ast::FunctionArguments::Subquery(query) if emptied(query)) =>
+            {
+                if let Some(empty) = parse_expr("CAST(make_array() AS VARCHAR[])") {
+                    *expr = empty;
+                }
+            }
             Expr::Function(function) => {
                 let parts: Vec<String> = function.name.0.iter().filter_map(ident_value).collect();
                 if parts.len() == 2 && parts[0] == PG_CATALOG {
@@ -249,6 +259,12 @@ pub(super) fn empty_rowless_select(select: &mut ast::Select) -> bool {
     true
 }
 
+/// Whether [`RowlessCatalogs`] found this query to return no rows (its WHERE is now FALSE).
+pub(super) fn emptied(query: &ast::Query) -> bool {
+    matches!(query.body.as_ref(), ast::SetExpr::Select(select)
+        if select.selection == Some(Expr::value(ast::Value::Boolean(false))))
+}
+
 /// A scalar subquery over catalog tables that looks one object up by key, such as psql's
 /// `(SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid
 /// AND d.adnum = a.attnum AND a.atthasdef)`. The engine decorrelates a scalar subquery only
@@ -453,6 +469,16 @@ mod tests {
         // A user table's scalar subquery keeps PostgreSQL's error for a second row.
         let (sql, _) = rewritten("SELECT (SELECT v FROM t WHERE t.k = a.attnum) FROM pg_catalog.pg_attribute a");
         assert!(sql.contains("(SELECT v FROM t WHERE t.k = a.attnum)"), "{sql}");
+    }
+
+    #[test]
+    fn array_of_a_rowless_catalog_is_empty() {
+        let (sql, _) = rewritten(
+            "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m \
+             JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof \
+             FROM pg_catalog.pg_roles r",
+        );
+        assert!(sql.contains("CAST(make_array() AS VARCHAR[]) AS memberof"), "{sql}");
     }
 
     #[test]

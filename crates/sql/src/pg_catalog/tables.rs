@@ -749,6 +749,15 @@ pub(super) fn empty_table(name: &str) -> Option<Vec<(&'static str, DataType)>> {
     let columns = match name {
         "pg_description" => vec![("objoid", o()), ("classoid", o()), ("objsubid", i32()), ("description", t())],
         "pg_shdescription" => vec![("objoid", o()), ("classoid", o()), ("description", t())],
+        "pg_auth_members" => vec![
+            ("oid", o()),
+            ("roleid", o()),
+            ("member", o()),
+            ("grantor", o()),
+            ("admin_option", bool()),
+            ("inherit_option", bool()),
+            ("set_option", bool()),
+        ],
         "pg_inherits" => {
             vec![("inhrelid", o()), ("inhparent", o()), ("inhseqno", i32()), ("inhdetachpending", bool())]
         }
@@ -881,6 +890,7 @@ pub(super) const PG_TABLES: &[&str] = &[
     "pg_opclass",
     "pg_description",
     "pg_shdescription",
+    "pg_auth_members",
     "pg_inherits",
     "pg_policy",
     "pg_trigger",

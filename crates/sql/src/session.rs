@@ -264,10 +264,17 @@ impl Session {
                 Ok(Output::command("SAVEPOINT"))
             }
             Statement::ReleaseSavepoint { name } if self.mode == Mode::Explicit => {
-                let name = ident_name(name);
-                let at = self.savepoint_index(&name)?;
-                self.savepoints.truncate(at);
-                Ok(Output::command("RELEASE"))
+                match self.savepoint_index(&ident_name(name)) {
+                    Ok(at) => {
+                        self.savepoints.truncate(at);
+                        Ok(Output::command("RELEASE"))
+                    }
+                    Err(error) => {
+                        // An error inside a block fails the block, as in PostgreSQL.
+                        self.fail().await;
+                        Err(error)
+                    }
+                }
             }
             Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } if self.mode == Mode::Implicit => {
                 Err(SqlError::new(code::NO_ACTIVE_TRANSACTION, "SAVEPOINT can only be used in transaction blocks"))

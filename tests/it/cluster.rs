@@ -49,9 +49,7 @@ impl TestNode {
 
     /// The last `lines` lines of this node's log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        atoll_chaos::local::log_tail(&self.data_dir.with_extension("log"), lines)
     }
 
     /// kill -9.

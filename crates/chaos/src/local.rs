@@ -114,9 +114,7 @@ impl LocalNode {
 
     /// The last `lines` lines of this node's log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        log_tail(&self.log, lines)
     }
 
     /// SIGSTOP.
@@ -179,6 +177,13 @@ pub struct LocalCluster {
     exe: PathBuf,
     extra_args: Vec<String>,
     pub nodes: Vec<LocalNode>,
+}
+
+/// The last `lines` lines of a log file (empty if it cannot be read), for failure messages.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Ports handed out by [`pick_port`] in this process, so two clusters never share one.

@@ -20,7 +20,6 @@ pub(super) enum Function {
     Version,
     HasPrivilege,
     PartitionAncestors,
-    ArrayToString,
     Regclass,
     RegclassName,
     Regtype,
@@ -63,7 +62,6 @@ pub(super) const FUNCTIONS: &[(&str, Function)] = &[
     ("has_database_privilege", Function::HasPrivilege),
     ("has_column_privilege", Function::HasPrivilege),
     ("pg_partition_ancestors", Function::PartitionAncestors),
-    ("array_to_string", Function::ArrayToString),
     ("atoll_regclass", Function::Regclass),
     ("atoll_regclass_name", Function::RegclassName),
     ("atoll_regtype", Function::Regtype),
@@ -210,25 +208,6 @@ impl PgFunction {
                 env!("CARGO_PKG_VERSION")
             ))),
             Function::PartitionAncestors => ScalarValue::Int64(int_arg(&arg(0))),
-            Function::ArrayToString => {
-                let separator = text_arg(&arg(1)).unwrap_or_default();
-                match arg(0) {
-                    v if v.is_null() => text(None),
-                    ScalarValue::List(list) => {
-                        let mut items = Vec::new();
-                        if !datafusion::arrow::array::Array::is_empty(&*list) {
-                            let elements = list.value(0);
-                            for i in 0..elements.len() {
-                                if let Some(item) = text_arg(&ScalarValue::try_from_array(&elements, i)?) {
-                                    items.push(item);
-                                }
-                            }
-                        }
-                        text(Some(items.join(&separator)))
-                    }
-                    other => text(text_arg(&other)),
-                }
-            }
             Function::Regclass => ScalarValue::Int64(snapshot.regclass(&arg(0))?),
             Function::RegclassName => {
                 let oid = snapshot.regclass(&arg(0))?;

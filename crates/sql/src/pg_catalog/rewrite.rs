@@ -183,79 +183,60 @@ pub(super) fn empty_rowless_selects(body: &mut ast::SetExpr) -> bool {
 }
 
 pub(super) fn empty_rowless_select(select: &mut ast::Select) -> bool {
-    {
-        let grouped = match &select.group_by {
-            ast::GroupByExpr::Expressions(exprs, _) => !exprs.is_empty(),
-            ast::GroupByExpr::All(_) => true,
+    let inner_only = select.from.iter().all(|from| {
+        from.joins.iter().all(|j| matches!(j.join_operator, ast::JoinOperator::Inner(_) | ast::JoinOperator::Join(_)))
+    });
+    let joins_rowless = select.from.iter().any(|from| {
+        std::iter::once(&from.relation)
+            .chain(from.joins.iter().map(|j| &j.relation))
+            .any(|r| matches!(r, ast::TableFactor::Table { name, args: None, .. } if rowless(name)))
+    });
+    if grouped(select) || select.having.is_some() || !inner_only || !joins_rowless {
+        return false;
+    }
+    for item in &mut select.projection {
+        let expr = match item {
+            ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => expr,
+            _ => continue,
         };
-        let inner_only = select.from.iter().all(|from| {
-            from.joins
-                .iter()
-                .all(|j| matches!(j.join_operator, ast::JoinOperator::Inner(_) | ast::JoinOperator::Join(_)))
-        });
-        let joins_rowless = select.from.iter().any(|from| {
-            std::iter::once(&from.relation)
-                .chain(from.joins.iter().map(|j| &j.relation))
-                .any(|r| matches!(r, ast::TableFactor::Table { name, args: None, .. } if rowless(name)))
-        });
-        if grouped || select.having.is_some() || !inner_only || !joins_rowless {
+        // An aggregate makes one row of none (`SELECT count(*) ..`).
+        if aggregates(expr) {
             return false;
         }
-        for item in &mut select.projection {
-            let expr = match item {
-                ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => expr,
-                _ => continue,
-            };
-            // An aggregate makes one row of none (`SELECT count(*) ..`); one inside a
-            // subquery does not.
-            let mut outer = expr.clone();
-            let _ = visit_expressions_mut(&mut outer, |e: &mut Expr| {
-                if matches!(e, Expr::Subquery(_)) {
-                    *e = Expr::value(ast::Value::Null);
-                }
-                ControlFlow::<()>::Continue(())
-            });
-            let text = outer.to_string().to_lowercase();
-            if ["count(", "max(", "min(", "sum(", "avg(", "_agg("].iter().any(|f| text.contains(f)) {
-                return false;
-            }
-        }
-        let mut used: Vec<String> = Vec::new();
-        for item in &mut select.projection {
-            let replaced = match item {
-                ast::SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => continue,
-                ast::SelectItem::UnnamedExpr(expr) => {
-                    let name = match expr {
-                        Expr::Function(f) => f.name.0.last().and_then(ident_value).unwrap_or_default(),
-                        Expr::Cast { expr, .. } => match expr.as_ref() {
-                            Expr::Identifier(i) => i.value.clone(),
-                            Expr::CompoundIdentifier(parts) => {
-                                parts.last().map(|p| p.value.clone()).unwrap_or_default()
-                            }
-                            _ => "?column?".into(),
-                        },
-                        _ => "?column?".into(),
-                    };
-                    // The engine wants distinct names; PostgreSQL does not, and clients read
-                    // these by position.
-                    let mut unique = name.clone();
-                    let mut n = 1;
-                    while used.contains(&unique) {
-                        n += 1;
-                        unique = format!("{name}_{n}");
-                    }
-                    used.push(unique.clone());
-                    ast::SelectItem::ExprWithAlias { expr: Expr::value(ast::Value::Null), alias: Ident::new(unique) }
-                }
-                ast::SelectItem::ExprWithAlias { alias, .. } => {
-                    ast::SelectItem::ExprWithAlias { expr: Expr::value(ast::Value::Null), alias: alias.clone() }
-                }
-                _ => continue,
-            };
-            *item = replaced;
-        }
-        select.selection = Some(Expr::value(ast::Value::Boolean(false)));
     }
+    let mut used: Vec<String> = Vec::new();
+    for item in &mut select.projection {
+        let replaced = match item {
+            ast::SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => continue,
+            ast::SelectItem::UnnamedExpr(expr) => {
+                let name = match expr {
+                    Expr::Function(f) => f.name.0.last().and_then(ident_value).unwrap_or_default(),
+                    Expr::Cast { expr, .. } => match expr.as_ref() {
+                        Expr::Identifier(i) => i.value.clone(),
+                        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+                        _ => "?column?".into(),
+                    },
+                    _ => "?column?".into(),
+                };
+                // The engine wants distinct names; PostgreSQL does not, and clients read
+                // these by position.
+                let mut unique = name.clone();
+                let mut n = 1;
+                while used.contains(&unique) {
+                    n += 1;
+                    unique = format!("{name}_{n}");
+                }
+                used.push(unique.clone());
+                ast::SelectItem::ExprWithAlias { expr: Expr::value(ast::Value::Null), alias: Ident::new(unique) }
+            }
+            ast::SelectItem::ExprWithAlias { alias, .. } => {
+                ast::SelectItem::ExprWithAlias { expr: Expr::value(ast::Value::Null), alias: alias.clone() }
+            }
+            _ => continue,
+        };
+        *item = replaced;
+    }
+    select.selection = Some(Expr::value(ast::Value::Boolean(false)));
     true
 }
 
@@ -279,10 +260,6 @@ pub(super) fn emptied(query: &ast::Query) -> bool {
 /// User tables are never touched (there a second row must stay an error).
 pub(super) fn aggregate_catalog_lookup(query: &mut ast::Query) -> Option<String> {
     let ast::SetExpr::Select(select) = query.body.as_mut() else { return None };
-    let grouped = match &select.group_by {
-        ast::GroupByExpr::Expressions(exprs, _) => !exprs.is_empty(),
-        ast::GroupByExpr::All(_) => true,
-    };
     let mut local = Vec::new();
     for from in &select.from {
         for relation in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
@@ -296,19 +273,14 @@ pub(super) fn aggregate_catalog_lookup(query: &mut ast::Query) -> Option<String>
             });
         }
     }
-    if grouped || local.is_empty() || select.projection.len() != 1 {
+    if grouped(select) || local.is_empty() || select.projection.len() != 1 {
         return None;
     }
     let projected = match &mut select.projection[0] {
         ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => expr,
         _ => return None,
     };
-    let text = projected.to_string().to_lowercase();
-    let aggregated_already =
-        ["count(", "max(", "min(", "sum(", "avg(", "array_agg(", "string_agg(", "bool_and(", "bool_or("]
-            .iter()
-            .any(|f| text.contains(f));
-    if aggregated_already {
+    if aggregates(projected) {
         return None;
     }
     *projected = parse_expr(&format!("max({projected})"))?;
@@ -355,6 +327,46 @@ pub(super) fn aggregate_catalog_lookup(query: &mut ast::Query) -> Option<String>
         right: Box::new(b),
     });
     (!guards.is_empty()).then(|| guards.join(" AND "))
+}
+
+pub(super) fn grouped(select: &ast::Select) -> bool {
+    match &select.group_by {
+        ast::GroupByExpr::Expressions(exprs, _) => !exprs.is_empty(),
+        ast::GroupByExpr::All(_) => true,
+    }
+}
+
+/// Whether an expression aggregates (outside any subquery of its own).
+pub(super) fn aggregates(expr: &Expr) -> bool {
+    struct Finder {
+        /// Subqueries entered: their aggregates are their own.
+        depth: usize,
+    }
+    impl ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _query: &ast::Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _query: &ast::Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            const AGGREGATES: &[&str] =
+                &["count", "max", "min", "sum", "avg", "array_agg", "string_agg", "bool_and", "bool_or"];
+            match expr {
+                Expr::Function(f)
+                    if self.depth == 0
+                        && f.name.0.last().and_then(ident_value).is_some_and(|n| AGGREGATES.contains(&n.as_str())) =>
+                {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    ast::Visit::visit(expr, &mut Finder { depth: 0 }).is_break()
 }
 
 pub(super) fn conjuncts(expr: Expr, out: &mut Vec<Expr>) {
@@ -479,6 +491,15 @@ mod tests {
              FROM pg_catalog.pg_roles r",
         );
         assert!(sql.contains("CAST(make_array() AS VARCHAR[]) AS memberof"), "{sql}");
+    }
+
+    #[test]
+    fn aggregates_are_found_outside_subqueries_only() {
+        let expr = |sql: &str| parse_expr(sql).expect("expression");
+        assert!(aggregates(&expr("count(*) + 1")));
+        assert!(aggregates(&expr("pg_catalog.max(x)")));
+        assert!(!aggregates(&expr("CASE WHEN a THEN (SELECT string_agg(n, ',') FROM t) END")));
+        assert!(!aggregates(&expr("lower(x)")));
     }
 
     #[test]

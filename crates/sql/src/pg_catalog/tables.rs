@@ -329,7 +329,7 @@ impl Snapshot {
             ("datctype", text()),
             ("daticulocale", text()),
             ("datcollversion", text()),
-            ("datacl", text()),
+            ("datacl", text_list()),
         ];
         let rows = self
             .databases
@@ -349,7 +349,7 @@ impl Snapshot {
                     s("C.UTF-8"),
                     null_text(),
                     null_text(),
-                    null_text(),
+                    ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
                 ]
             })
             .collect();
@@ -525,6 +525,9 @@ pub(super) fn oid() -> DataType {
 }
 pub(super) fn text() -> DataType {
     DataType::Utf8
+}
+pub(super) fn text_list() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
 }
 pub(super) fn int2_list() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Int16, true)))

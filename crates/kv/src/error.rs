@@ -15,6 +15,12 @@ pub enum Error {
     /// A transaction's reads were overwritten before it committed: retry the whole transaction.
     #[error("transaction conflict: a key it read was written by a later commit; retry the transaction")]
     Conflict,
+    /// Waiting for a write lock would close a cycle of waiting transactions: retry this one.
+    #[error("deadlock detected: this transaction waited for a lock held by a transaction waiting for one of its own")]
+    Deadlock,
+    /// A write lock stayed held by another transaction longer than the wait limit.
+    #[error("could not obtain lock: another transaction held it for longer than the lock wait limit")]
+    LockTimeout,
     /// The cluster cannot serve the request right now (no leader, node stopping, timeout).
     /// Whether a write took effect is unknown.
     #[error("{0}")]
@@ -33,7 +39,7 @@ pub enum Error {
 impl Error {
     /// Whether retrying the same request (or transaction) may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Conflict | Error::Unavailable(_) | Error::Overloaded(_))
+        matches!(self, Error::Conflict | Error::Deadlock | Error::LockTimeout | Error::Unavailable(_) | Error::Overloaded(_))
     }
 }
 

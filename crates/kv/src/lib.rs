@@ -30,7 +30,9 @@
 
 pub mod error;
 pub mod executor;
+pub mod locks;
 pub mod mvcc;
+pub mod staged;
 pub mod state;
 pub mod state_machine;
 pub mod transaction;

@@ -2,7 +2,7 @@
 
 use crate::executor::{execute_txn, View};
 use crate::state::{self, AppliedState};
-use crate::{mvcc, Error, Result};
+use crate::{mvcc, staged, Error, Result};
 use atoll_proto::atoll::{
     command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor, RangeSnapshotData,
     SnapshotPair,
@@ -11,7 +11,7 @@ use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, ResponseH
 use atoll_proto::Message;
 use atoll_replication::{Fatal, StateMachine};
 use atoll_storage::{Engine, Keyspace, WriteBatch};
-use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, TXN_OPS_MAX};
+use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, STAGED_TXN_OPS_MAX, TXN_OPS_MAX};
 use atoll_types::RangeId;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -159,6 +159,30 @@ impl KvStateMachine {
                 batch = outcome.batch;
                 command_result::Kind::Txn(outcome.response)
             }
+            Some(command::Kind::Stage(part)) => {
+                staged::stage(self.range_id(), &part, &mut batch)?;
+                command_result::Kind::Txn(unchanged(next.revision))
+            }
+            Some(command::Kind::CommitStaged(commit)) => {
+                let taken = staged::take(self.engine.as_ref(), self.range_id(), &commit)?;
+                let view = View::new(self.engine.as_ref(), next.revision, next.compact_revision);
+                let mut drops = taken.drops;
+                match taken.txn.and_then(|txn| execute_txn(view, &txn, STAGED_TXN_OPS_MAX)) {
+                    Ok(outcome) => {
+                        next.revision = outcome.revision;
+                        batch = outcome.batch;
+                        batch.append(&mut drops);
+                        command_result::Kind::Txn(outcome.response)
+                    }
+                    Err(e @ (Error::Corrupt(_) | Error::Storage(_))) => return Err(e),
+                    // A deterministic failure still drops the parts.
+                    Err(e) => return Ok((drops, next, error_result(&e), false)),
+                }
+            }
+            Some(command::Kind::AbortStaged(abort)) => {
+                staged::abort(self.engine.as_ref(), self.range_id(), &abort, &mut batch)?;
+                command_result::Kind::Txn(unchanged(next.revision))
+            }
             Some(command::Kind::Compact(request)) => {
                 self.compact(&request, &mut next, &mut batch)?;
                 command_result::Kind::Compact(CompactionResponse {
@@ -206,12 +230,21 @@ impl KvStateMachine {
     }
 }
 
+/// The answer to a command that changes no data.
+fn unchanged(revision: i64) -> atoll_proto::etcdserverpb::TxnResponse {
+    atoll_proto::etcdserverpb::TxnResponse {
+        header: Some(ResponseHeader { revision, ..Default::default() }),
+        succeeded: true,
+        responses: vec![],
+    }
+}
+
 fn error_result(e: &Error) -> CommandResult {
     let code = match e {
         Error::InvalidArgument(_) => 3,
         Error::NotFound(_) => 5,
         Error::OutOfRange(_) => 11,
-        Error::Conflict => 10,
+        Error::Conflict | Error::Deadlock | Error::LockTimeout => 10,
         Error::Unavailable(_) => 14,
         Error::Overloaded(_) => 8,
         Error::Corrupt(_) | Error::Storage(_) => 13,

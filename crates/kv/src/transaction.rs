@@ -13,13 +13,16 @@
 //! SQL, or a remote etcd endpoint.
 
 use crate::error::messages;
+use crate::locks::Locks;
 use crate::{Error, Result};
 use atoll_proto::etcdserverpb::{
     compare, request_op, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RangeResponse, RequestOp, TxnRequest,
     TxnResponse,
 };
 use atoll_types::keys::Span;
-use atoll_types::limits::TXN_OPS_MAX;
+use atoll_proto::atoll::{AbortStaged, CommitStaged, StagedPart};
+use atoll_types::limits::{STAGED_TXN_BYTES_MAX, STAGED_TXN_OPS_MAX, STAGED_TXN_TTL_MS, TXN_OPS_MAX};
+use prost::Message;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -29,6 +32,23 @@ pub trait KvClient: Send + Sync {
     fn txn(&self, request: TxnRequest) -> impl Future<Output = Result<TxnResponse>> + Send;
     /// Runs an etcd Range (linearizable unless `serializable` is set).
     fn range(&self, request: RangeRequest) -> impl Future<Output = Result<RangeResponse>> + Send;
+    /// Runs one step of a commit staged in parts (see [`crate::staged`]). A client that cannot
+    /// (a remote etcd endpoint) keeps this default, which refuses, and never gets asked: only
+    /// transactions opened [`Transaction::with_staging`] stage.
+    fn staged(&self, step: Staged) -> impl Future<Output = Result<TxnResponse>> + Send {
+        async move {
+            let _ = step;
+            Err(Error::InvalidArgument("transaction too large: this client cannot stage commits".into()))
+        }
+    }
+}
+
+/// One step of a commit staged in parts.
+#[derive(Debug, Clone)]
+pub enum Staged {
+    Part(StagedPart),
+    Commit(CommitStaged),
+    Abort(AbortStaged),
 }
 
 impl<T: KvClient> KvClient for &T {
@@ -38,6 +58,9 @@ impl<T: KvClient> KvClient for &T {
     fn range(&self, request: RangeRequest) -> impl Future<Output = Result<RangeResponse>> + Send {
         (**self).range(request)
     }
+    fn staged(&self, step: Staged) -> impl Future<Output = Result<TxnResponse>> + Send {
+        (**self).staged(step)
+    }
 }
 
 impl<T: KvClient> KvClient for std::sync::Arc<T> {
@@ -46,6 +69,9 @@ impl<T: KvClient> KvClient for std::sync::Arc<T> {
     }
     fn range(&self, request: RangeRequest) -> impl Future<Output = Result<RangeResponse>> + Send {
         (**self).range(request)
+    }
+    fn staged(&self, step: Staged) -> impl Future<Output = Result<TxnResponse>> + Send {
+        (**self).staged(step)
     }
 }
 
@@ -67,6 +93,11 @@ pub struct Transaction<C: KvClient> {
     scans: Vec<Span>,
     /// Buffered writes: `Some(value)` puts, `None` deletes.
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Largest encoded part when the commit is too large for one Txn; `None`: never stage.
+    part_bytes_max: Option<usize>,
+    /// Write locks held on this node (see [`crate::locks`]); released when the transaction is
+    /// dropped, which `commit` does only after the commit is applied here.
+    locks: Option<Locks>,
 }
 
 impl<C: KvClient> Transaction<C> {
@@ -82,7 +113,63 @@ impl<C: KvClient> Transaction<C> {
             reads: BTreeMap::new(),
             scans: Vec::new(),
             writes: BTreeMap::new(),
+            locks: None,
+            part_bytes_max: None,
         })
+    }
+
+    /// Lets a commit too large for one Txn (over `part_bytes_max` encoded, or over the
+    /// client's operation limit) go to the range in parts of at most `part_bytes_max`, which a
+    /// final small command applies atomically (see [`crate::staged`]). The client must
+    /// implement [`KvClient::staged`].
+    pub fn with_staging(mut self, part_bytes_max: usize) -> Self {
+        self.part_bytes_max = Some(part_bytes_max);
+        self
+    }
+
+    /// Lets the transaction take write locks in the node's lock table, so that
+    /// [`Self::get_for_update`] waits for other writers instead of conflicting with them.
+    pub fn with_locks(mut self, locks: Locks) -> Self {
+        self.locks = Some(locks);
+        self
+    }
+
+    /// Takes the write lock on `key` (waiting while another transaction holds it), if the
+    /// transaction has a lock table. Validation at commit still checks the key as before.
+    pub async fn lock(&mut self, key: &[u8]) -> Result<()> {
+        match self.locks.as_mut() {
+            Some(locks) => locks.acquire(key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Reads a key the transaction is about to write: locks it, then reads its latest
+    /// committed version instead of the snapshot's, so that the commit builds on the last
+    /// writer's value rather than conflicting with it. Validation at commit checks that the
+    /// version read is still the latest, so mixing this read with snapshot reads is still
+    /// serializable (at the commit's revision). Without a lock table this is [`Self::get`].
+    pub async fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if key.is_empty() {
+            return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+        }
+        let Some(locks) = self.locks.as_mut() else { return self.get(key).await };
+        locks.acquire(key).await?;
+        if let Some(written) = self.writes.get(key) {
+            return Ok(written.clone());
+        }
+        // Revision 0 on this node's replica: the latest applied, which includes the commit of
+        // the lock's previous holder (its commit returned only after it was applied here).
+        let latest = RangeRequest { key: key.to_vec(), serializable: true, ..Default::default() };
+        let response = self.client.range(latest).await?;
+        let kv = response.kvs.into_iter().next();
+        let latest = kv.as_ref().map_or(0, |kv| kv.mod_revision);
+        // An earlier read of the same key saw another version: what the transaction did with
+        // that value cannot be squared with this one.
+        if self.reads.get(key).is_some_and(|seen| *seen != latest) {
+            return Err(Error::Conflict);
+        }
+        self.reads.insert(key.to_vec(), latest);
+        Ok(kv.map(|kv| kv.value))
     }
 
     /// Raises the bound on the commit's compares and writes, for clients whose Txn allows more
@@ -182,15 +269,22 @@ impl<C: KvClient> Transaction<C> {
         if self.writes.is_empty() {
             return Ok(self.read_revision);
         }
-        let request = self.commit_request()?;
-        let response = self.client.txn(request).await?;
+        let ops_max = if self.part_bytes_max.is_some() { STAGED_TXN_OPS_MAX } else { self.ops_max };
+        let request = self.commit_request(ops_max)?;
+        let fits_one_txn = request.compare.len() <= self.ops_max && request.success.len() <= self.ops_max;
+        let response = match self.part_bytes_max {
+            Some(part_bytes) if !fits_one_txn || request.encoded_len() > part_bytes => {
+                commit_in_parts(&self.client, request, part_bytes).await?
+            }
+            _ => self.client.txn(request).await?,
+        };
         if !response.succeeded {
             return Err(Error::Conflict);
         }
         Ok(response.header.map(|h| h.revision).unwrap_or(0))
     }
 
-    fn commit_request(&self) -> Result<TxnRequest> {
+    fn commit_request(&self, ops_max: usize) -> Result<TxnRequest> {
         let unchanged_since_snapshot = |key: &[u8], range_end: Vec<u8>| Compare {
             result: compare::CompareResult::Less as i32,
             target: compare::CompareTarget::Mod as i32,
@@ -232,14 +326,83 @@ impl<C: KvClient> Transaction<C> {
                 }),
             })
             .collect();
-        if compares.len() > self.ops_max || success.len() > self.ops_max {
-            let max = self.ops_max;
+        if compares.len() > ops_max || success.len() > ops_max {
+            let max = ops_max;
             return Err(Error::InvalidArgument(format!(
                 "transaction too large: at most {max} keys read and {max} written"
             )));
         }
         Ok(TxnRequest { compare: compares, success, failure: vec![] })
     }
+}
+
+/// Sends a commit too large for one Txn as staged parts and a final `CommitStaged`. If any
+/// step fails, the parts are dropped with an `AbortStaged`: that is safe even when the commit
+/// itself did apply (it already dropped them), and a commit applied after the abort finds its
+/// parts gone and fails without writing.
+async fn commit_in_parts<C: KvClient>(client: &C, request: TxnRequest, part_bytes: usize) -> Result<TxnResponse> {
+    let bytes = request.encoded_len();
+    if bytes > STAGED_TXN_BYTES_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "transaction too large: its commit is {} MiB, at most {} MiB",
+            bytes >> 20,
+            STAGED_TXN_BYTES_MAX >> 20
+        )));
+    }
+    let txn_id = rand::random::<u64>() | 1;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let mut parts = split_parts(request, part_bytes);
+    let last = parts.pop().unwrap_or_default();
+    let count = parts.len() as u32;
+    let abort = Staged::Abort(AbortStaged { txn_id, expired_before_unix_ms: 0 });
+    for (seq, part) in parts.into_iter().enumerate() {
+        let part = StagedPart {
+            txn_id,
+            seq: seq as u32,
+            part: Some(part),
+            expires_unix_ms: now_ms + STAGED_TXN_TTL_MS,
+        };
+        if let Err(error) = client.staged(Staged::Part(part)).await {
+            let _ = client.staged(abort).await;
+            return Err(error);
+        }
+    }
+    let commit = CommitStaged { txn_id, parts: count, last: Some(last) };
+    match client.staged(Staged::Commit(commit)).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            let _ = client.staged(abort).await;
+            Err(error)
+        }
+    }
+}
+
+/// Cuts a commit into Txn parts of at most about `part_bytes` each (a single operation larger
+/// than that gets a part of its own), compares first, keeping the order of both lists.
+fn split_parts(request: TxnRequest, part_bytes: usize) -> Vec<TxnRequest> {
+    // Each element also costs a tag and a length prefix in its part.
+    const FRAMING_BYTES: usize = 6;
+    let mut parts = vec![TxnRequest::default()];
+    let mut size = 0;
+    let mut room = |len: usize, parts: &mut Vec<TxnRequest>| {
+        if size > 0 && size + len + FRAMING_BYTES > part_bytes {
+            parts.push(TxnRequest::default());
+            size = 0;
+        }
+        size += len + FRAMING_BYTES;
+    };
+    for compare in request.compare {
+        room(compare.encoded_len(), &mut parts);
+        parts.last_mut().expect("a part").compare.push(compare);
+    }
+    for op in request.success {
+        room(op.encoded_len(), &mut parts);
+        parts.last_mut().expect("a part").success.push(op);
+    }
+    parts
 }
 
 #[cfg(test)]

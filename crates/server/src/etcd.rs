@@ -25,7 +25,7 @@ pub fn kv_status(error: KvError) -> Status {
         KvError::InvalidArgument(m) => Status::invalid_argument(m),
         KvError::NotFound(m) => Status::not_found(m),
         KvError::OutOfRange(m) => Status::out_of_range(m),
-        KvError::Conflict => Status::aborted(error.to_string()),
+        KvError::Conflict | KvError::Deadlock | KvError::LockTimeout => Status::aborted(error.to_string()),
         KvError::Unavailable(m) => Status::unavailable(m),
         KvError::Overloaded(m) => Status::resource_exhausted(m),
         KvError::Corrupt(_) | KvError::Storage(_) => Status::internal(error.to_string()),

@@ -15,6 +15,7 @@ pub mod node;
 pub mod peer_service;
 pub mod replicate;
 pub mod sql;
+pub mod staged_gc;
 pub mod transport;
 
 pub use node::{Node, NodeConfig, StartError};

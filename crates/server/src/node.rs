@@ -325,6 +325,7 @@ impl Node {
             tokio::spawn(serve_sql(context.clone(), sql_listener)),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
+            tokio::spawn(crate::staged_gc::run(context.clone())),
         ];
         info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, sql = %info.sql_addr, "node started");
         Ok(Node { context, tasks, fatal })

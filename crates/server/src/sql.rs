@@ -3,6 +3,7 @@
 
 use crate::etcd::EtcdApi;
 use crate::node::NodeContext;
+use atoll_kv::transaction::Staged;
 use atoll_proto::atoll::{command, command_result};
 use atoll_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 use atoll_types::limits::INTERNAL_TXN_BYTES_MAX;
@@ -28,6 +29,7 @@ pub fn kv_error(status: tonic::Status) -> atoll_kv::Error {
         Code::NotFound => atoll_kv::Error::NotFound(message),
         Code::OutOfRange => atoll_kv::Error::OutOfRange(message),
         Code::ResourceExhausted => atoll_kv::Error::Overloaded(message),
+        Code::Aborted => atoll_kv::Error::Conflict,
         _ => atoll_kv::Error::Unavailable(message),
     }
 }
@@ -49,5 +51,17 @@ impl atoll_sql::KvBackend for LocalKv {
 
     async fn range(&self, request: RangeRequest) -> atoll_kv::Result<RangeResponse> {
         self.api.range_inner(request).await.map_err(kv_error)
+    }
+
+    async fn staged(&self, step: Staged) -> atoll_kv::Result<TxnResponse> {
+        let kind = match step {
+            Staged::Part(part) => command::Kind::Stage(part),
+            Staged::Commit(commit) => command::Kind::CommitStaged(commit),
+            Staged::Abort(abort) => command::Kind::AbortStaged(abort),
+        };
+        match self.api.propose(kind).await.map_err(kv_error)? {
+            command_result::Kind::Txn(response) => Ok(response),
+            _ => Err(atoll_kv::Error::Unavailable("unexpected command result".into())),
+        }
     }
 }

@@ -29,6 +29,8 @@ pub mod code {
     pub const INVALID_DATETIME_FORMAT: &str = "22007";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
     pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const ACTIVE_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_TRANSACTION: &str = "25P01";
@@ -73,7 +75,7 @@ impl SqlError {
 
     /// Whether a client should retry the whole transaction.
     pub fn is_retryable(&self) -> bool {
-        self.code == code::SERIALIZATION_FAILURE
+        self.code == code::SERIALIZATION_FAILURE || self.code == code::DEADLOCK_DETECTED
     }
 
     /// Builds a syntax error from sqlparser's message, which ends "at Line: L, Column: C".
@@ -112,6 +114,8 @@ impl From<atoll_kv::Error> for SqlError {
                 "restart transaction: a concurrent transaction changed data this transaction read or wrote \
                  (serialization failure, retry the transaction)",
             ),
+            atoll_kv::Error::Deadlock => SqlError::new(code::DEADLOCK_DETECTED, error.to_string()),
+            atoll_kv::Error::LockTimeout => SqlError::new(code::LOCK_NOT_AVAILABLE, error.to_string()),
             atoll_kv::Error::InvalidArgument(message) if message.starts_with("transaction too large") => {
                 SqlError::new(code::PROGRAM_LIMIT_EXCEEDED, message)
             }

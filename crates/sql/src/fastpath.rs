@@ -125,9 +125,13 @@ impl Session {
         if query.with.is_some() || query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
             return Ok(None);
         }
-        if !query.locks.is_empty() {
-            return Ok(None);
-        }
+        // `FOR UPDATE` (waiting for other writers, then reading the latest row) is served here;
+        // other locking clauses take the general path.
+        let for_update = match query.locks.as_slice() {
+            [] => false,
+            [lock] if lock.lock_type == ast::LockType::Update && lock.of.is_none() && lock.nonblock.is_none() => true,
+            _ => return Ok(None),
+        };
         let SetExpr::Select(select) = query.body.as_ref() else { return Ok(None) };
         let plain = select.distinct.is_none()
             && select.having.is_none()
@@ -166,7 +170,11 @@ impl Session {
         let row = {
             let mut guard = self.txn.lock().await;
             let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
-            txn.get(&key).await?
+            if for_update {
+                txn.get_for_update(&key).await?
+            } else {
+                txn.get(&key).await?
+            }
         };
         let storage = desc.storage_columns();
         let values = match row {
@@ -217,7 +225,7 @@ impl Session {
             changes.push((position, value));
         }
         let Some(key) = point_key(&desc, &update.selection, params) else { return Ok(None) };
-        let Some(bytes) = txn.get(&key).await? else { return Ok(Some(Output::count("UPDATE", 0))) };
+        let Some(bytes) = txn.get_for_update(&key).await? else { return Ok(Some(Output::count("UPDATE", 0))) };
         let storage = desc.storage_columns();
         let all = encoding::decode_row(&storage, &bytes)?;
         let old: Vec<ScalarValue> =

@@ -1,9 +1,9 @@
 //! The KV a SQL node runs on: the node's own replicated store, behind a small object-safe
 //! trait so the SQL layer does not depend on the server crate.
 
-use atoll_kv::transaction::{KvClient, Transaction};
+use atoll_kv::transaction::{KvClient, Staged, Transaction};
 use atoll_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
-use atoll_types::limits::INTERNAL_TXN_OPS_MAX;
+use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, STAGED_PART_BYTES_MAX};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -15,6 +15,8 @@ pub trait KvBackend: Send + Sync + 'static {
     /// A Range: linearizable unless `serializable` is set, in which case it is served from
     /// this node's replica at the requested revision.
     async fn range(&self, request: RangeRequest) -> atoll_kv::Result<RangeResponse>;
+    /// Runs one step of a commit staged in parts (`atoll_kv::staged`) through consensus.
+    async fn staged(&self, step: Staged) -> atoll_kv::Result<TxnResponse>;
 }
 
 /// A cheap, cloneable handle on the backend; what SQL transactions are opened on.
@@ -28,15 +30,22 @@ impl KvClient for NodeKv {
     fn range(&self, request: RangeRequest) -> impl Future<Output = atoll_kv::Result<RangeResponse>> + Send {
         self.0.range(request)
     }
+    fn staged(&self, step: Staged) -> impl Future<Output = atoll_kv::Result<TxnResponse>> + Send {
+        self.0.staged(step)
+    }
 }
 
 /// A SQL transaction on the node's KV.
 pub type Txn = Transaction<NodeKv>;
 
 impl NodeKv {
-    /// Opens a transaction at the latest committed revision.
+    /// Opens a transaction at the latest committed revision; a commit too large for one
+    /// Raft entry is staged in parts.
     pub async fn begin(&self) -> atoll_kv::Result<Txn> {
-        Ok(Transaction::begin(self.clone()).await?.with_ops_max(INTERNAL_TXN_OPS_MAX))
+        Ok(Transaction::begin(self.clone())
+            .await?
+            .with_ops_max(INTERNAL_TXN_OPS_MAX)
+            .with_staging(STAGED_PART_BYTES_MAX))
     }
 
     /// Deletes every key in `[start, end)` outside any transaction (the data of a dropped or

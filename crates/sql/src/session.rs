@@ -9,6 +9,7 @@
 use crate::catalog::{self, TableDesc};
 use crate::error::{code, Result, SqlError};
 use crate::kv::NodeKv;
+use atoll_kv::locks::LockTable;
 use crate::pg_catalog::{self, PgSchema, PgState};
 use crate::provider::{AtollCatalog, AtollSchema, StatementScope, TxnCell};
 use datafusion::arrow::array::{RecordBatch, StringArray};
@@ -32,6 +33,9 @@ const IMPLICIT_RETRIES: u32 = 16;
 pub struct Engine {
     pub kv: NodeKv,
     runtime: Arc<RuntimeEnv>,
+    /// Write locks of every session on this node: writers of one row queue instead of
+    /// failing each other at commit (see `atoll_kv::locks`).
+    pub locks: Arc<LockTable>,
 }
 
 impl Engine {
@@ -42,7 +46,7 @@ impl Engine {
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory_limit)))
             .build_arc()
             .expect("runtime environment");
-        Arc::new(Engine { kv, runtime })
+        Arc::new(Engine { kv, runtime, locks: LockTable::new() })
     }
 }
 
@@ -351,7 +355,7 @@ impl Session {
     }
 
     async fn begin(&mut self) -> Result<()> {
-        let txn = self.engine.kv.begin().await?;
+        let txn = self.engine.kv.begin().await?.with_locks(self.engine.locks.owner());
         *self.txn.lock().await = Some(txn);
         self.cleanup.clear();
         self.savepoints.clear();

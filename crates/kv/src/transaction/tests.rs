@@ -47,10 +47,10 @@ fn error_from(code: i32, message: String) -> Error {
     }
 }
 
-impl KvClient for TestClient {
-    async fn txn(&self, request: TxnRequest) -> Result<TxnResponse> {
-        self.txns.fetch_add(1, Ordering::SeqCst);
-        let bytes = Command { kind: Some(command::Kind::Txn(request)) }.encode_to_vec();
+impl TestClient {
+    /// Applies `kind` as the next log entry.
+    fn apply(&self, kind: command::Kind) -> Result<TxnResponse> {
+        let bytes = Command { kind: Some(kind) }.encode_to_vec();
         let result: CommandResult = {
             let mut log = self.log.lock().expect("state machine lock");
             let (sm, index) = &mut *log;
@@ -62,6 +62,22 @@ impl KvClient for TestClient {
             Some(command_result::Kind::Error(error)) => Err(error_from(error.code, error.message)),
             other => Err(Error::Corrupt(format!("unexpected result of a Txn: {other:?}"))),
         }
+    }
+}
+
+impl KvClient for TestClient {
+    async fn txn(&self, request: TxnRequest) -> Result<TxnResponse> {
+        self.txns.fetch_add(1, Ordering::SeqCst);
+        self.apply(command::Kind::Txn(request))
+    }
+
+    async fn staged(&self, step: Staged) -> Result<TxnResponse> {
+        self.txns.fetch_add(1, Ordering::SeqCst);
+        self.apply(match step {
+            Staged::Part(part) => command::Kind::Stage(part),
+            Staged::Commit(commit) => command::Kind::CommitStaged(commit),
+            Staged::Abort(abort) => command::Kind::AbortStaged(abort),
+        })
     }
 
     async fn range(&self, request: RangeRequest) -> Result<RangeResponse> {
@@ -430,4 +446,167 @@ async fn commit_of_more_writes_than_one_txn_holds_is_rejected() {
     assert!(!error.is_retryable());
     assert_eq!(client.txns_sent(), 0);
     assert_eq!(client.revision(), 1);
+}
+
+// ---- write locks ----
+
+async fn must_begin_locking<'a>(client: &'a TestClient, table: &Arc<crate::locks::LockTable>) -> Transaction<&'a TestClient> {
+    must_begin(client).await.with_locks(table.owner())
+}
+
+async fn must_add_for_update(txn: &mut Transaction<&TestClient>, key: &str, add: i64) {
+    let value: i64 = string(txn.get_for_update(key.as_bytes()).await.expect("get for update").expect("value"))
+        .parse()
+        .expect("number");
+    must_put(txn, key, &(value + add).to_string());
+}
+
+#[tokio::test]
+async fn locked_increments_wait_for_each_other_and_both_commit() {
+    let client = Arc::new(must_client());
+    let table = crate::locks::LockTable::new();
+    must_write(&client, "counter", "10").await;
+    // Both begin before either writes: without locks the second would fail validation.
+    let mut t1 = must_begin_locking(&client, &table).await;
+    let t2 = must_begin_locking(&client, &table).await;
+    must_add_for_update(&mut t1, "counter", 1).await;
+    let second = {
+        let client = client.clone();
+        let t2_revision = t2.read_revision();
+        drop(t2);
+        let table = table.clone();
+        tokio::spawn(async move {
+            let mut t2 = Transaction::begin(client.as_ref()).await.expect("begin").with_locks(table.owner());
+            assert!(t2.read_revision() >= t2_revision);
+            must_add_for_update(&mut t2, "counter", 5).await;
+            t2.commit().await.expect("the waiting transaction commits on top of the first")
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!second.is_finished(), "the second writer waits for the first one's lock");
+    t1.commit().await.expect("first commit");
+    second.await.expect("task");
+    assert_eq!(client.must_latest("counter").await.as_deref(), Some("16"), "no update was lost");
+    assert_eq!(table.locked_keys(), 0, "commits release their locks");
+}
+
+#[tokio::test]
+async fn a_locked_read_newer_than_an_earlier_snapshot_read_is_a_conflict() {
+    let client = must_client();
+    let table = crate::locks::LockTable::new();
+    must_write(&client, "k", "1").await;
+    let mut txn = must_begin_locking(&client, &table).await;
+    assert_eq!(must_get(&mut txn, "k").await.as_deref(), Some("1"));
+    must_write(&client, "k", "2").await;
+    assert_eq!(txn.get_for_update(b"k").await, Err(Error::Conflict), "it acted on 1 and would now build on 2");
+}
+
+#[tokio::test]
+async fn a_writer_without_the_lock_is_still_caught_by_validation() {
+    let client = must_client();
+    let table = crate::locks::LockTable::new();
+    must_write(&client, "k", "1").await;
+    let mut txn = must_begin_locking(&client, &table).await;
+    must_add_for_update(&mut txn, "k", 1).await;
+    // An etcd client (or another node) writes the key without the lock.
+    must_write(&client, "k", "100").await;
+    assert_conflict(txn.commit().await);
+    assert_eq!(client.must_latest("k").await.as_deref(), Some("100"));
+}
+
+// ---- commits staged in parts ----
+
+/// Staged parts still on the replica.
+fn staged_left(client: &TestClient) -> bool {
+    crate::staged::earliest_expiry(client.engine.as_ref(), RANGE).expect("read staged").is_some()
+}
+
+#[tokio::test]
+async fn a_commit_larger_than_a_part_is_staged_and_applied_at_one_revision() {
+    let client = must_client();
+    let mut txn = must_begin(&client).await.with_staging(256);
+    for i in 0..40 {
+        must_put(&mut txn, &format!("bulk/{i:03}"), &"v".repeat(20));
+    }
+    let revision = txn.commit().await.expect("staged commit");
+    assert!(client.txns_sent() > 2, "the commit went in several parts ({} commands)", client.txns_sent());
+    let mut check = must_begin(&client).await;
+    let rows = must_scan(&mut check, "bulk/").await;
+    assert_eq!(rows.len(), 40);
+    let response = client
+        .range(RangeRequest { key: b"bulk/".to_vec(), range_end: b"bulk0".to_vec(), ..Default::default() })
+        .await
+        .expect("range");
+    assert!(response.kvs.iter().all(|kv| kv.mod_revision == revision), "every row at the commit's revision");
+    assert!(!staged_left(&client), "the commit dropped its parts");
+}
+
+#[tokio::test]
+async fn a_staged_commit_that_fails_validation_writes_nothing_and_drops_its_parts() {
+    let client = must_client();
+    must_write(&client, "guard", "0").await;
+    let mut txn = must_begin(&client).await.with_staging(256);
+    assert_eq!(must_get(&mut txn, "guard").await.as_deref(), Some("0"));
+    for i in 0..40 {
+        must_put(&mut txn, &format!("bulk/{i:03}"), &"v".repeat(20));
+    }
+    must_write(&client, "guard", "1").await;
+    assert_conflict(txn.commit().await);
+    assert_eq!(client.must_latest("bulk/000").await, None);
+    assert!(!staged_left(&client), "a failed commit drops its parts too");
+}
+
+#[tokio::test]
+async fn a_staged_commit_whose_parts_were_dropped_fails_without_writing() {
+    let client = must_client();
+    let part = |seq| StagedPart {
+        txn_id: 7,
+        seq,
+        part: Some(TxnRequest {
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestPut(PutRequest {
+                    key: format!("p{seq}").into_bytes(),
+                    value: b"v".to_vec(),
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        }),
+        expires_unix_ms: 1_000,
+    };
+    client.staged(Staged::Part(part(0))).await.expect("stage 0");
+    client.staged(Staged::Part(part(1))).await.expect("stage 1");
+    assert_eq!(client.must_latest("p0").await, None, "staged parts are invisible");
+    assert!(staged_left(&client));
+    // A leader drops everything expired by t = 2000.
+    client.staged(Staged::Abort(crate::staged::expired_before(2_000))).await.expect("abort expired");
+    assert!(!staged_left(&client));
+    let commit = CommitStaged { txn_id: 7, parts: 2, last: None };
+    assert_eq!(client.staged(Staged::Commit(commit)).await.map(|_| ()), Err(Error::Conflict));
+    assert_eq!(client.must_latest("p0").await, None);
+}
+
+#[test]
+fn split_parts_keeps_the_order_and_respects_the_size() {
+    let request = TxnRequest {
+        compare: (0..10)
+            .map(|i| Compare { key: format!("c{i}").into_bytes(), ..Default::default() })
+            .collect(),
+        success: (0..10)
+            .map(|i| RequestOp {
+                request: Some(request_op::Request::RequestPut(PutRequest {
+                    key: format!("k{i}").into_bytes(),
+                    value: vec![b'x'; 30],
+                    ..Default::default()
+                })),
+            })
+            .collect(),
+        failure: vec![],
+    };
+    let parts = split_parts(request.clone(), 100);
+    assert!(parts.len() > 3, "{} parts", parts.len());
+    assert!(parts.iter().all(|p| p.encoded_len() <= 100), "every part within the bound");
+    let compares: Vec<_> = parts.iter().flat_map(|p| p.compare.clone()).collect();
+    let success: Vec<_> = parts.iter().flat_map(|p| p.success.clone()).collect();
+    assert_eq!((compares, success), (request.compare, request.success));
 }

@@ -149,13 +149,14 @@ async fn prepared_statements_bind_typed_parameters() {
     assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("23505"), "{error}");
 }
 
-/// Two transactions that read and write the same row: the second to commit fails with
-/// 40001 and leaves nothing behind; the first's write survives.
+/// Two transactions on one node that read the same row and then write it: the second writer
+/// waits for the first one's row lock, then fails with 40001 (what it read is gone), and
+/// leaves nothing behind; the first's write survives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_transactions_fail_with_serialization_failure() {
     let cluster = TestCluster::must_start(3).await;
     let a = must_connect(&cluster.nodes[0].sql, "postgres").await;
-    let b = must_connect(&cluster.nodes[2].sql, "postgres").await;
+    let b = must_connect(&cluster.nodes[0].sql, "postgres").await;
     a.batch_execute("CREATE TABLE counter (id INT PRIMARY KEY, n INT); INSERT INTO counter VALUES (1, 0)")
         .await
         .expect("setup");
@@ -164,12 +165,61 @@ async fn conflicting_transactions_fail_with_serialization_failure() {
     let na: i32 = a.query_one("SELECT n FROM counter WHERE id = 1", &[]).await.expect("read a").get(0);
     let nb: i32 = b.query_one("SELECT n FROM counter WHERE id = 1", &[]).await.expect("read b").get(0);
     a.execute("UPDATE counter SET n = $1 WHERE id = 1", &[&(na + 1)]).await.expect("write a");
-    b.execute("UPDATE counter SET n = $1 WHERE id = 1", &[&(nb + 10)]).await.expect("write b");
+    let b_writes = tokio::spawn(async move {
+        let result = b.execute("UPDATE counter SET n = $1 WHERE id = 1", &[&(nb + 10)]).await;
+        (b, result)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!b_writes.is_finished(), "b's UPDATE waits for a's row lock");
     a.batch_execute("COMMIT").await.expect("commit a");
-    let error = b.batch_execute("COMMIT").await.expect_err("b must not commit over a's write");
+    let (b, result) = b_writes.await.expect("task");
+    let error = result.expect_err("b must not write over a's write, having read the value before it");
     assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("40001"), "{error}");
+    b.batch_execute("ROLLBACK").await.expect("rollback b");
     let n: i32 = b.query_one("SELECT n FROM counter WHERE id = 1", &[]).await.expect("read after").get(0);
     assert_eq!(n, 1);
+}
+
+/// Writers of one row that did not read it first (pgbench's `SET n = n + 1`) queue for its
+/// lock and all commit, each on the one before; a writer on another node, which does not share
+/// the lock table, is still kept serializable by validation at commit (40001).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_of_one_row_wait_for_each_other_instead_of_failing() {
+    let cluster = TestCluster::must_start(3).await;
+    let setup = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    setup
+        .batch_execute("CREATE TABLE hot (id INT PRIMARY KEY, n INT); INSERT INTO hot VALUES (1, 0)")
+        .await
+        .expect("setup");
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let address = cluster.nodes[0].sql.clone();
+        writers.push(tokio::spawn(async move {
+            let client = must_connect(&address, "postgres").await;
+            for _ in 0..10 {
+                client
+                    .batch_execute("BEGIN; UPDATE hot SET n = n + 1 WHERE id = 1; SELECT n FROM hot WHERE id = 1; COMMIT")
+                    .await
+                    .expect("a queued writer commits without a serialization failure");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let n: i32 = setup.query_one("SELECT n FROM hot WHERE id = 1", &[]).await.expect("read").get(0);
+    assert_eq!(n, 40, "no increment lost");
+
+    // A transaction on node 3 updates the row while one on node 1 holds it.
+    let local = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    let remote = must_connect(&cluster.nodes[2].sql, "postgres").await;
+    local.batch_execute("BEGIN; UPDATE hot SET n = n + 1 WHERE id = 1").await.expect("local holds the row");
+    remote.batch_execute("BEGIN; UPDATE hot SET n = n + 100 WHERE id = 1").await.expect("remote writes");
+    local.batch_execute("COMMIT").await.expect("local commits first");
+    let error = remote.batch_execute("COMMIT").await.expect_err("the remote writer built on a stale row");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("40001"), "{error}");
+    let n: i32 = setup.query_one("SELECT n FROM hot WHERE id = 1", &[]).await.expect("read").get(0);
+    assert_eq!(n, 41);
 }
 
 /// Concurrent transfers between accounts through different nodes, retried on 40001: the

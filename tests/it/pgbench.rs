@@ -25,6 +25,18 @@ async fn psql_and_pgbench_run_unmodified() {
     let out =
         must_run("psql", &[&url, "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE bench", "-c", "SELECT 1 + 1 AS two"]);
     assert!(out.contains("two") && out.contains(" 2"), "{out}");
+    // Notices and warnings reach the client as PostgreSQL sends them.
+    let notices = must_run(
+        "psql",
+        &[&url, "-v", "ON_ERROR_STOP=1", "-c", "DROP TABLE IF EXISTS nope", "-c", "BEGIN; BEGIN; COMMIT", "-c", "COMMIT"],
+    );
+    for line in [
+        "NOTICE:  table \"nope\" does not exist, skipping",
+        "WARNING:  there is already a transaction in progress",
+        "WARNING:  there is no transaction in progress",
+    ] {
+        assert!(notices.contains(line), "psql did not show {line:?}:\n{notices}");
+    }
 
     let bench_url = format!("postgresql://atoll@{host}:{port}/bench");
     let init = must_run("pgbench", &["-i", "-s", "1", &bench_url]);

@@ -315,3 +315,35 @@ async fn explain_shows_the_key_spans_read() {
     assert!(plan("EXPLAIN SELECT k FROM s WHERE k > 3 AND k <= 9").await.contains("s: span /s/primary/(3 .. 9]"));
     assert!(plan("EXPLAIN SELECT k FROM s WHERE w = 1").await.contains("s: full scan of /s/primary"));
 }
+
+/// A cancel request (what psql sends on Ctrl-C) stops a statement that is waiting for a row
+/// lock with 57014; its block then only takes ROLLBACK, and the lock holder is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_a_waiting_statement() {
+    let cluster = TestCluster::must_start(3).await;
+    let holder = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    let waiter = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    holder
+        .batch_execute("CREATE TABLE held (id INT PRIMARY KEY, n INT); INSERT INTO held VALUES (1, 0)")
+        .await
+        .expect("setup");
+    holder.batch_execute("BEGIN; UPDATE held SET n = n + 1 WHERE id = 1").await.expect("hold the row");
+    waiter.batch_execute("BEGIN").await.expect("begin");
+    let token = waiter.cancel_token();
+    let waiting = tokio::spawn(async move {
+        let result = waiter.batch_execute("UPDATE held SET n = n + 10 WHERE id = 1").await;
+        (waiter, result)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the UPDATE waits for the row lock");
+    token.cancel_query(tokio_postgres::NoTls).await.expect("send the cancel request");
+    let (waiter, result) = waiting.await.expect("task");
+    let error = result.expect_err("the cancelled statement fails");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("57014"), "{error}");
+    let error = waiter.batch_execute("SELECT 1").await.expect_err("the block has failed");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("25P02"), "{error}");
+    waiter.batch_execute("ROLLBACK").await.expect("rollback");
+    holder.batch_execute("COMMIT").await.expect("the holder commits");
+    let n: i32 = waiter.query_one("SELECT n FROM held WHERE id = 1", &[]).await.expect("read").get(0);
+    assert_eq!(n, 1, "only the holder's update happened");
+}

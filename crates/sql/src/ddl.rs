@@ -6,7 +6,7 @@ use crate::catalog::{self, CheckDesc, ColumnDesc, IndexDesc, TableDesc};
 use crate::encoding::{self, PRIMARY_INDEX};
 use crate::error::{code, Result, SqlError};
 use crate::provider::{self, AccessPath};
-use crate::session::{ident_name, table_name, Output, Session};
+use crate::session::{ident_name, table_name, Notice, Output, Session};
 use crate::types::SqlType;
 use datafusion::sql::sqlparser::ast::{self, ColumnOption, ObjectType, TableConstraint};
 
@@ -71,6 +71,7 @@ impl Session {
         let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
         if catalog::table(txn, self.database, &name).await?.is_some() {
             if create.if_not_exists {
+                self.notices.push(Notice::notice(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists, skipping")));
                 return Ok(Output::command("CREATE TABLE"));
             }
             return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
@@ -296,7 +297,10 @@ impl Session {
                             catalog::delete_table(txn, &desc)?;
                             self.cleanup.push(encoding::prefix_span(encoding::table_prefix(desc.id)));
                         }
-                        None if if_exists => {}
+                        None if if_exists => self.notices.push(Notice::notice(
+                            code::SUCCESSFUL_COMPLETION,
+                            format!("table \"{name}\" does not exist, skipping"),
+                        )),
                         None => {
                             return Err(SqlError::new(
                                 code::UNDEFINED_TABLE,
@@ -317,7 +321,10 @@ impl Session {
                             self.cleanup.push(encoding::prefix_span(encoding::index_prefix(desc.id, index.id)));
                             catalog::put_table(txn, &desc)?;
                         }
-                        None if if_exists => {}
+                        None if if_exists => self.notices.push(Notice::notice(
+                            code::SUCCESSFUL_COMPLETION,
+                            format!("index \"{name}\" does not exist, skipping"),
+                        )),
                         None => {
                             return Err(SqlError::new(
                                 code::UNDEFINED_OBJECT,
@@ -335,6 +342,10 @@ impl Session {
                         return Err(SqlError::new(code::OBJECT_IN_USE, "cannot drop the currently open database"));
                     }
                     if if_exists && catalog::database(txn, &name).await?.is_none() {
+                        self.notices.push(Notice::notice(
+                            code::SUCCESSFUL_COMPLETION,
+                            format!("database \"{name}\" does not exist, skipping"),
+                        ));
                         continue;
                     }
                     for desc in catalog::drop_database(txn, &name).await? {

@@ -5,6 +5,7 @@ use pgwire::error::{ErrorInfo, PgWireError};
 
 /// SQLSTATE codes Atoll answers with (PostgreSQL's appendix A).
 pub mod code {
+    pub const SUCCESSFUL_COMPLETION: &str = "00000";
     pub const SYNTAX_ERROR: &str = "42601";
     pub const UNDEFINED_TABLE: &str = "42P01";
     pub const UNDEFINED_COLUMN: &str = "42703";

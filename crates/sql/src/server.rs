@@ -1,7 +1,8 @@
 //! The PostgreSQL wire protocol front end: pgwire's handlers over [`Session`].
 
+use crate::cancel::{CancelSlot, Cancels};
 use crate::error::{code, SqlError};
-use crate::session::{parse, Engine, Output, Session};
+use crate::session::{parse, Engine, Notice, Output, Session};
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -31,6 +32,7 @@ pub struct Prepared {
 
 pub struct Handler {
     engine: Arc<Engine>,
+    cancels: Arc<Cancels>,
     parser: Arc<Parser>,
     pids: pgwire::api::RandomPidSecretKeyGenerator,
 }
@@ -52,6 +54,7 @@ where
     C: ClientInfo,
 {
     let slot = slot(client);
+    let cancel = client.session_extensions().get::<CancelSlot>();
     let mut guard = slot.0.lock().await;
     if guard.is_none() {
         let metadata = client.metadata();
@@ -66,7 +69,32 @@ where
         }
         *guard = Some(session);
     }
-    Ok(run(guard.as_mut().expect("session opened")).await)
+    let session = guard.as_mut().expect("session opened");
+    let outcome = match &cancel {
+        Some(cancel) => cancel.run(run(session)).await,
+        None => Some(run(session).await),
+    };
+    match outcome {
+        Some(output) => Ok(output),
+        None => {
+            guard.as_mut().expect("session opened").interrupted().await;
+            Err(SqlError::new(code::QUERY_CANCELED, "canceling statement due to user request"))
+        }
+    }
+}
+
+/// Sends a statement's notices and warnings ahead of its result.
+async fn send_notices<C>(client: &mut C, notices: Vec<Notice>) -> PgWireResult<()>
+where
+    C: futures::Sink<pgwire::messages::PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+{
+    use futures::SinkExt;
+    for notice in notices {
+        let info = pgwire::error::ErrorInfo::new(notice.severity.to_string(), notice.code.to_string(), notice.message);
+        client.feed(pgwire::messages::PgWireBackendMessage::NoticeResponse(info.into())).await?;
+    }
+    Ok(())
 }
 
 fn pg_type(data_type: &DataType) -> Type {
@@ -285,11 +313,14 @@ impl SimpleQueryHandler for Handler {
                     }
                 }
             }
-            responses
+            (responses, session.take_notices())
         })
         .await;
         match outcome {
-            Ok(responses) => responses.into_iter().collect(),
+            Ok((responses, notices)) => {
+                send_notices(client, notices).await?;
+                responses.into_iter().collect()
+            }
             Err(error) => Ok(vec![error_response(error)]),
         }
     }
@@ -396,10 +427,19 @@ impl ExtendedQueryHandler for Handler {
             Err(error) => return Err(error.into()),
         };
         let format = portal.result_column_format.clone();
-        let outcome =
-            with_session(&self.engine, client, async |session: &mut Session| session.execute(statement, &params).await)
-                .await;
-        match outcome.and_then(|r| r) {
+        let outcome = with_session(&self.engine, client, async |session: &mut Session| {
+            let output = session.execute(statement, &params).await;
+            (output, session.take_notices())
+        })
+        .await;
+        let outcome = match outcome {
+            Ok((output, notices)) => {
+                send_notices(client, notices).await?;
+                output
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
             Ok(output) => response(output, &format),
             Err(error) => Err(error.into()),
         }
@@ -420,7 +460,8 @@ impl StartupHandler for Handler {
             pgwire::api::auth::protocol_negotiation(client, startup).await?;
             pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
             let (pid, secret_key) = self.pids.generate(client);
-            client.set_pid_and_secret_key(pid, secret_key);
+            client.set_pid_and_secret_key(pid, secret_key.clone());
+            client.session_extensions().get_or_insert_with(|| self.cancels.register(pid, secret_key));
             let mut parameters = pgwire::api::auth::DefaultServerParameterProvider::default();
             parameters.server_version = crate::SERVER_VERSION.to_string();
             pgwire::api::auth::finish_authentication(client, &parameters).await?;
@@ -494,6 +535,10 @@ impl PgWireServerHandlers for Factory {
     fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
         self.handler.clone()
     }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.handler.cancels.clone()
+    }
 }
 
 /// Serves the PostgreSQL protocol on `listener` until the task is dropped.
@@ -501,6 +546,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
     let handler = Arc::new(Handler {
         parser: Arc::new(Parser { engine: engine.clone() }),
         engine,
+        cancels: Arc::new(Cancels::default()),
         pids: pgwire::api::RandomPidSecretKeyGenerator::default(),
     });
     let factory = Arc::new(Factory { handler });

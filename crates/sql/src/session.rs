@@ -105,6 +105,27 @@ pub struct Session {
     vars: BTreeMap<String, String>,
     /// A COPY FROM STDIN waiting for its data.
     copy: Option<crate::copy::CopyIn>,
+    /// Notices and warnings of the current statement, sent to the client before its result.
+    pub(crate) notices: Vec<Notice>,
+}
+
+/// A NOTICE or WARNING for the client, as PostgreSQL sends them (`IF EXISTS` that found
+/// nothing, BEGIN inside a block, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub severity: &'static str,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Notice {
+    pub(crate) fn notice(code: &'static str, message: String) -> Notice {
+        Notice { severity: "NOTICE", code, message }
+    }
+
+    pub(crate) fn warning(code: &'static str, message: &str) -> Notice {
+        Notice { severity: "WARNING", code, message: message.to_string() }
+    }
 }
 
 /// What runs inside a transaction.
@@ -212,6 +233,7 @@ impl Session {
             savepoints: Vec::new(),
             vars: default_vars(),
             copy: None,
+            notices: Vec::new(),
         })
     }
 
@@ -234,6 +256,7 @@ impl Session {
             Statement::StartTransaction { .. } => {
                 if self.mode != Mode::Implicit {
                     // PostgreSQL warns and stays in the block.
+                    self.notices.push(Notice::warning(code::ACTIVE_TRANSACTION, "there is already a transaction in progress"));
                     return Ok(Output::Begin);
                 }
                 self.begin().await?;
@@ -241,7 +264,10 @@ impl Session {
                 Ok(Output::Begin)
             }
             Statement::Commit { .. } => match self.mode {
-                Mode::Implicit => Ok(Output::End("COMMIT")),
+                Mode::Implicit => {
+                    self.notices.push(Notice::warning(code::NO_ACTIVE_TRANSACTION, "there is no transaction in progress"));
+                    Ok(Output::End("COMMIT"))
+                }
                 Mode::Failed => {
                     self.abort().await;
                     self.mode = Mode::Implicit;
@@ -254,6 +280,9 @@ impl Session {
                 }
             },
             Statement::Rollback { savepoint: None, .. } => {
+                if self.mode == Mode::Implicit {
+                    self.notices.push(Notice::warning(code::NO_ACTIVE_TRANSACTION, "there is no transaction in progress"));
+                }
                 self.abort().await;
                 self.mode = Mode::Implicit;
                 Ok(Output::End("ROLLBACK"))
@@ -301,6 +330,11 @@ impl Session {
             }
             _ => self.in_transaction(Work::Statement(statement), params).await,
         }
+    }
+
+    /// The notices of the statements run since the last call, oldest first.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
     }
 
     /// Data of the COPY in progress.
@@ -357,6 +391,10 @@ impl Session {
     async fn begin(&mut self) -> Result<()> {
         let txn = self.engine.kv.begin().await?.with_locks(self.engine.locks.owner());
         *self.txn.lock().await = Some(txn);
+        if self.mode == Mode::Implicit {
+            // A retried statement says again what it has to say.
+            self.notices.clear();
+        }
         self.cleanup.clear();
         self.savepoints.clear();
         Ok(())
@@ -381,6 +419,18 @@ impl Session {
         self.txn.lock().await.take();
         self.cleanup.clear();
         self.savepoints.clear();
+    }
+
+    /// A statement was cancelled where it stood (a cancel request): its transaction ends as if
+    /// it had failed, so nothing it buffered is committed. Inside a block the block fails
+    /// (25P02 until ROLLBACK, or ROLLBACK TO a savepoint); an implicit transaction is dropped.
+    pub async fn interrupted(&mut self) {
+        self.copy = None;
+        match self.mode {
+            Mode::Explicit => self.fail().await,
+            Mode::Implicit => self.abort().await,
+            Mode::Failed => {}
+        }
     }
 
     /// A statement of a transaction block failed: the block only takes COMMIT or ROLLBACK (or

@@ -1,0 +1,111 @@
+//! Cancel requests: a client (psql's Ctrl-C, a driver's timeout) opens a second connection and
+//! sends the process id and secret key it got at startup; the statement running on the first
+//! connection stops with 57014, as in PostgreSQL.
+//!
+//! At startup each connection registers a [`CancelSlot`] under its process id. A statement
+//! runs under [`CancelSlot::run`], which races it against the slot's signal; a matching cancel
+//! request wakes the statements running at that moment and nothing else (a cancel that arrives
+//! between statements is dropped, as PostgreSQL does). The statement's future is dropped where
+//! it stood; the session then ends its transaction (see `Session::interrupted`), so whatever the
+//! statement had buffered is never committed. The slot unregisters when the connection ends.
+
+use async_trait::async_trait;
+use pgwire::api::cancel::CancelHandler;
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::startup::SecretKey;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Every connection of this node that can be cancelled.
+#[derive(Default)]
+pub struct Cancels {
+    connections: Mutex<HashMap<i32, (SecretKey, Arc<Notify>)>>,
+}
+
+impl Cancels {
+    /// Registers a connection; the slot unregisters it when dropped.
+    pub fn register(self: &Arc<Self>, pid: i32, secret: SecretKey) -> CancelSlot {
+        let signal = Arc::new(Notify::new());
+        self.lock().insert(pid, (secret, signal.clone()));
+        CancelSlot { cancels: self.clone(), pid, signal }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, (SecretKey, Arc<Notify>)>> {
+        // Every update is a single insert or remove, so a poisoned map is still consistent.
+        self.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Cancels the running statement of the connection with this process id and secret key.
+    /// Returns whether a connection matched.
+    pub fn cancel(&self, pid: i32, secret: &SecretKey) -> bool {
+        match self.lock().get(&pid) {
+            Some((expected, signal)) if expected == secret => {
+                signal.notify_waiters();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        if !self.cancel(request.pid, &request.secret_key) {
+            tracing::debug!(pid = request.pid, "sql: cancel request for no connection of this node");
+        }
+    }
+}
+
+/// One connection's registration.
+pub struct CancelSlot {
+    cancels: Arc<Cancels>,
+    pid: i32,
+    signal: Arc<Notify>,
+}
+
+impl CancelSlot {
+    /// Runs `work` until it finishes (`Some`) or a cancel request for this connection arrives
+    /// (`None`).
+    pub async fn run<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            output = work => Some(output),
+            () = self.signal.notified() => None,
+        }
+    }
+}
+
+impl Drop for CancelSlot {
+    fn drop(&mut self) {
+        let mut connections = self.cancels.lock();
+        if connections.get(&self.pid).is_some_and(|(_, signal)| Arc::ptr_eq(signal, &self.signal)) {
+            connections.remove(&self.pid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_matching_request_stops_the_running_statement_and_a_wrong_key_does_not() {
+        let cancels = Arc::new(Cancels::default());
+        let slot = Arc::new(cancels.register(7, SecretKey::I32(42)));
+        let running = {
+            let slot = slot.clone();
+            tokio::spawn(async move { slot.run(std::future::pending::<()>()).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!cancels.cancel(7, &SecretKey::I32(41)), "a wrong secret matches nothing");
+        assert!(!cancels.cancel(8, &SecretKey::I32(42)), "an unknown pid matches nothing");
+        assert!(!running.is_finished());
+        assert!(cancels.cancel(7, &SecretKey::I32(42)));
+        assert_eq!(running.await.expect("task"), None, "the statement was cancelled");
+        assert_eq!(slot.run(async { 5 }).await, Some(5), "a later statement runs normally");
+        drop(slot);
+        assert!(!cancels.cancel(7, &SecretKey::I32(42)), "a closed connection is unregistered");
+    }
+}

@@ -3,7 +3,7 @@
 # and against single-node PostgreSQL 15 (../shared/bench/pg.sh), in one run, same settings.
 # Needs PostgreSQL installed once (../shared/bench/install.sh). Run as root (pg.sh needs it).
 #
-# Env: SCALE (1), CLIENTS (8), THREADS (2), SECS (20), MAX_TRIES (100: pgbench retries
+# Env: SCALE (1), CLIENTS (8), THREADS (2), SECS (20), MAX_TRIES (1, pgbench's default: no retry; N: pgbench retries
 # serialization failures, 40001, up to this many times per transaction), SKIP_PG=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,14 +12,14 @@ SCALE=${SCALE:-1}
 CLIENTS=${CLIENTS:-8}
 THREADS=${THREADS:-2}
 SECS=${SECS:-20}
-MAX_TRIES=${MAX_TRIES:-100}
+MAX_TRIES=${MAX_TRIES:-1}
 RESULTS=${BENCH_DIR:-/tmp/atoll-bench}/results
 mkdir -p "$RESULTS"
 out_file=$RESULTS/atoll-pgbench-$(date +%Y%m%d-%H%M%S).txt
 
 cargo build --release --locked --quiet
 log=$(mktemp)
-./target/release/atoll demo --no-shell --base-port "${BASE_PORT:-24000}" >"$log" 2>/dev/null &
+"${CARGO_TARGET_DIR:-target}"/release/atoll demo --no-shell --base-port "${BASE_PORT:-24000}" >"$log" 2>/dev/null &
 demo=$!
 trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done

@@ -16,7 +16,7 @@ FIRST_SEED=${FIRST_SEED:-1000}
 OUT=${OUT:-/tmp/atoll-chaos-long}
 mkdir -p "$OUT"
 cargo build --release --locked --quiet || exit 1
-atoll=./target/release/atoll
+atoll="${CARGO_TARGET_DIR:-target}"/release/atoll
 failures=0
 for i in $(seq 0 $((RUNS - 1))); do
   seed=$((FIRST_SEED + i))

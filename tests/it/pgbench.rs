@@ -28,7 +28,17 @@ async fn psql_and_pgbench_run_unmodified() {
     // Notices and warnings reach the client as PostgreSQL sends them.
     let notices = must_run(
         "psql",
-        &[&url, "-v", "ON_ERROR_STOP=1", "-c", "DROP TABLE IF EXISTS nope", "-c", "BEGIN; BEGIN; COMMIT", "-c", "COMMIT"],
+        &[
+            &url,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "DROP TABLE IF EXISTS nope",
+            "-c",
+            "BEGIN; BEGIN; COMMIT",
+            "-c",
+            "COMMIT",
+        ],
     );
     for line in [
         "NOTICE:  table \"nope\" does not exist, skipping",
@@ -55,7 +65,8 @@ async fn psql_and_pgbench_run_unmodified() {
     // Eight clients without pgbench's own retries (`--max-tries` stays 1): writers of the same
     // branch row queue for its lock instead of failing each other with 40001.
     let (host2, port2) = cluster.nodes[2].sql.split_once(':').expect("host:port");
-    let run = must_run("pgbench", &["-h", host2, "-p", port2, "-U", "atoll", "-c", "8", "-j", "2", "-t", "20", "bench"]);
+    let run =
+        must_run("pgbench", &["-h", host2, "-p", port2, "-U", "atoll", "-c", "8", "-j", "2", "-t", "20", "bench"]);
     assert!(run.contains("number of failed transactions: 0 "), "{run}");
     assert!(run.contains("number of transactions actually processed: 160/160"), "{run}");
     let sums = must_run(

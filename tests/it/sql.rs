@@ -198,7 +198,9 @@ async fn writers_of_one_row_wait_for_each_other_instead_of_failing() {
             let client = must_connect(&address, "postgres").await;
             for _ in 0..10 {
                 client
-                    .batch_execute("BEGIN; UPDATE hot SET n = n + 1 WHERE id = 1; SELECT n FROM hot WHERE id = 1; COMMIT")
+                    .batch_execute(
+                        "BEGIN; UPDATE hot SET n = n + 1 WHERE id = 1; SELECT n FROM hot WHERE id = 1; COMMIT",
+                    )
                     .await
                     .expect("a queued writer commits without a serialization failure");
             }
@@ -346,4 +348,23 @@ async fn a_cancel_request_stops_a_waiting_statement() {
     holder.batch_execute("COMMIT").await.expect("the holder commits");
     let n: i32 = waiter.query_one("SELECT n FROM held WHERE id = 1", &[]).await.expect("read").get(0);
     assert_eq!(n, 1, "only the holder's update happened");
+}
+
+/// Two inserts of one primary key on one node: the second waits for the first's lock and then
+/// fails with 23505 (unique violation), as in PostgreSQL, not 40001 at commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_duplicate_insert_waits_and_gets_a_unique_violation() {
+    let cluster = TestCluster::must_start(3).await;
+    let first = must_connect(&cluster.nodes[1].sql, "postgres").await;
+    let second = must_connect(&cluster.nodes[1].sql, "postgres").await;
+    first.batch_execute("CREATE TABLE once (id INT PRIMARY KEY, who TEXT)").await.expect("setup");
+    first.batch_execute("BEGIN; INSERT INTO once VALUES (5, 'first')").await.expect("first inserts");
+    let waiting = tokio::spawn(async move { second.batch_execute("INSERT INTO once VALUES (5, 'second')").await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the second insert waits for the first one's lock");
+    first.batch_execute("COMMIT").await.expect("first commits");
+    let error = waiting.await.expect("task").expect_err("a duplicate key");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("23505"), "{error}");
+    let who: String = first.query_one("SELECT who FROM once WHERE id = 5", &[]).await.expect("read").get(0);
+    assert_eq!(who, "first");
 }

@@ -39,7 +39,10 @@ pub enum Error {
 impl Error {
     /// Whether retrying the same request (or transaction) may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Conflict | Error::Deadlock | Error::LockTimeout | Error::Unavailable(_) | Error::Overloaded(_))
+        matches!(
+            self,
+            Error::Conflict | Error::Deadlock | Error::LockTimeout | Error::Unavailable(_) | Error::Overloaded(_)
+        )
     }
 }
 

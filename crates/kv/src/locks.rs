@@ -36,6 +36,12 @@ use tokio::sync::Notify;
 /// locks must not stall every other writer of those keys forever.
 pub const LOCK_WAIT_MAX: Duration = Duration::from_secs(10);
 
+/// Most keys one transaction locks. Beyond it, `acquire` declines and the caller reads the
+/// snapshot as without locks (validation keeps it correct): a bulk load of a million rows must
+/// not put a million entries into the table, and queueing matters for the few hot rows an OLTP
+/// transaction writes, not for a bulk write's.
+pub const LOCKS_PER_TRANSACTION_MAX: usize = 10_000;
+
 /// The locks of every transaction on one node.
 pub struct LockTable {
     state: Mutex<State>,
@@ -126,10 +132,14 @@ impl Locks {
         self.held.contains(key)
     }
 
-    /// Takes the lock on `key`, waiting while another transaction holds it.
-    pub async fn acquire(&mut self, key: &[u8]) -> Result<()> {
+    /// Takes the lock on `key`, waiting while another transaction holds it. Returns false,
+    /// without waiting, when the transaction already holds [`LOCKS_PER_TRANSACTION_MAX`] locks.
+    pub async fn acquire(&mut self, key: &[u8]) -> Result<bool> {
         if self.holds(key) {
-            return Ok(());
+            return Ok(true);
+        }
+        if self.held.len() >= LOCKS_PER_TRANSACTION_MAX {
+            return Ok(false);
         }
         let deadline = tokio::time::Instant::now() + self.table.wait_max;
         loop {
@@ -142,7 +152,7 @@ impl Locks {
                     state.holders.insert(key.to_vec(), Holder { owner: self.owner, released });
                     state.waiting.remove(&self.owner);
                     self.held.insert(key.to_vec());
-                    return Ok(());
+                    return Ok(true);
                 };
                 let holder_owner = holder.owner;
                 released = holder.released.clone();
@@ -204,6 +214,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_transaction_at_its_lock_limit_is_declined_without_waiting() {
+        let table = LockTable::new();
+        let mut locks = table.owner();
+        for i in 0..LOCKS_PER_TRANSACTION_MAX {
+            assert_eq!(locks.acquire(&i.to_be_bytes()).await, Ok(true));
+        }
+        assert_eq!(locks.acquire(b"one more").await, Ok(false));
+        assert!(!locks.holds(b"one more"));
+        assert_eq!(table.locked_keys(), LOCKS_PER_TRANSACTION_MAX);
+    }
+
+    #[tokio::test]
     async fn a_cycle_of_waiters_is_a_deadlock_for_the_one_that_closes_it() {
         let table = LockTable::new();
         let mut a = table.owner();
@@ -218,7 +240,7 @@ mod tests {
         assert_eq!(b.acquire(b"x").await, Err(Error::Deadlock));
         drop(b);
         let (_a, result) = a_waits.await.expect("task");
-        assert_eq!(result, Ok(()), "once b gives up, a gets y");
+        assert_eq!(result, Ok(true), "once b gives up, a gets y");
     }
 
     #[tokio::test]

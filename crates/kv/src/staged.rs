@@ -86,7 +86,10 @@ pub fn stage(range_id: RangeId, part: &StagedPart, batch: &mut WriteBatch) -> Re
         return Err(Error::InvalidArgument("staged part without a transaction id".into()));
     }
     if part.seq >= STAGED_TXN_PARTS_MAX {
-        return Err(Error::InvalidArgument(format!("staged part {} beyond the limit of {STAGED_TXN_PARTS_MAX}", part.seq)));
+        return Err(Error::InvalidArgument(format!(
+            "staged part {} beyond the limit of {STAGED_TXN_PARTS_MAX}",
+            part.seq
+        )));
     }
     let request = part.part.as_ref().map(Message::encode_to_vec).unwrap_or_default();
     batch.put(Keyspace::RangeState, part_key(range_id, part.txn_id, part.seq), request);

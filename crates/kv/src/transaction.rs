@@ -15,12 +15,12 @@
 use crate::error::messages;
 use crate::locks::Locks;
 use crate::{Error, Result};
+use atoll_proto::atoll::{AbortStaged, CommitStaged, StagedPart};
 use atoll_proto::etcdserverpb::{
     compare, request_op, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RangeResponse, RequestOp, TxnRequest,
     TxnResponse,
 };
 use atoll_types::keys::Span;
-use atoll_proto::atoll::{AbortStaged, CommitStaged, StagedPart};
 use atoll_types::limits::{STAGED_TXN_BYTES_MAX, STAGED_TXN_OPS_MAX, STAGED_TXN_TTL_MS, TXN_OPS_MAX};
 use prost::Message;
 use std::collections::BTreeMap;
@@ -137,23 +137,26 @@ impl<C: KvClient> Transaction<C> {
     /// Takes the write lock on `key` (waiting while another transaction holds it), if the
     /// transaction has a lock table. Validation at commit still checks the key as before.
     pub async fn lock(&mut self, key: &[u8]) -> Result<()> {
-        match self.locks.as_mut() {
-            Some(locks) => locks.acquire(key).await,
-            None => Ok(()),
+        if let Some(locks) = self.locks.as_mut() {
+            locks.acquire(key).await?;
         }
+        Ok(())
     }
 
     /// Reads a key the transaction is about to write: locks it, then reads its latest
     /// committed version instead of the snapshot's, so that the commit builds on the last
     /// writer's value rather than conflicting with it. Validation at commit checks that the
     /// version read is still the latest, so mixing this read with snapshot reads is still
-    /// serializable (at the commit's revision). Without a lock table this is [`Self::get`].
+    /// serializable (at the commit's revision). Without a lock table, or past
+    /// its per-transaction limit, this is [`Self::get`].
     pub async fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if key.is_empty() {
             return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
         }
         let Some(locks) = self.locks.as_mut() else { return self.get(key).await };
-        locks.acquire(key).await?;
+        if !locks.acquire(key).await? {
+            return self.get(key).await;
+        }
         if let Some(written) = self.writes.get(key) {
             return Ok(written.clone());
         }
@@ -350,21 +353,15 @@ async fn commit_in_parts<C: KvClient>(client: &C, request: TxnRequest, part_byte
         )));
     }
     let txn_id = rand::random::<u64>() | 1;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut parts = split_parts(request, part_bytes);
     let last = parts.pop().unwrap_or_default();
     let count = parts.len() as u32;
     let abort = Staged::Abort(AbortStaged { txn_id, expired_before_unix_ms: 0 });
     for (seq, part) in parts.into_iter().enumerate() {
-        let part = StagedPart {
-            txn_id,
-            seq: seq as u32,
-            part: Some(part),
-            expires_unix_ms: now_ms + STAGED_TXN_TTL_MS,
-        };
+        let part =
+            StagedPart { txn_id, seq: seq as u32, part: Some(part), expires_unix_ms: now_ms + STAGED_TXN_TTL_MS };
         if let Err(error) = client.staged(Staged::Part(part)).await {
             let _ = client.staged(abort).await;
             return Err(error);

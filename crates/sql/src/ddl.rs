@@ -71,7 +71,10 @@ impl Session {
         let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
         if catalog::table(txn, self.database, &name).await?.is_some() {
             if create.if_not_exists {
-                self.notices.push(Notice::notice(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists, skipping")));
+                self.notices.push(Notice::notice(
+                    code::DUPLICATE_TABLE,
+                    format!("relation \"{name}\" already exists, skipping"),
+                ));
                 return Ok(Output::command("CREATE TABLE"));
             }
             return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));

@@ -93,7 +93,9 @@ fn unique_violation(constraint: &str, desc: &TableDesc, columns: &[u32], live: &
 async fn insert_row(txn: &mut Txn, desc: &TableDesc, live: &[ColumnDesc], row: &Row) -> Result<()> {
     let suffix = primary_suffix(desc, live, row)?;
     let key = primary_key(desc, &suffix);
-    if txn.get(&key).await?.is_some() {
+    // Locked: a concurrent insert of the same key on this node waits, then sees the row and
+    // fails with 23505, as in PostgreSQL, rather than 40001 at commit.
+    if txn.get_for_update(&key).await?.is_some() {
         return Err(unique_violation(&desc.primary_key_name, desc, &desc.primary_key, live, row));
     }
     write_indexes(txn, desc, live, row, &suffix, None).await?;
@@ -121,7 +123,7 @@ async fn write_indexes(
             txn.delete(&old_key)?;
         }
         if unique {
-            if let Some(existing) = txn.get(&key).await? {
+            if let Some(existing) = txn.get_for_update(&key).await? {
                 if existing != suffix {
                     return Err(unique_violation(&index.name, desc, &index.columns, live, row));
                 }

@@ -9,9 +9,9 @@
 use crate::catalog::{self, TableDesc};
 use crate::error::{code, Result, SqlError};
 use crate::kv::NodeKv;
-use atoll_kv::locks::LockTable;
 use crate::pg_catalog::{self, PgSchema, PgState};
 use crate::provider::{AtollCatalog, AtollSchema, StatementScope, TxnCell};
+use atoll_kv::locks::LockTable;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
@@ -256,7 +256,8 @@ impl Session {
             Statement::StartTransaction { .. } => {
                 if self.mode != Mode::Implicit {
                     // PostgreSQL warns and stays in the block.
-                    self.notices.push(Notice::warning(code::ACTIVE_TRANSACTION, "there is already a transaction in progress"));
+                    self.notices
+                        .push(Notice::warning(code::ACTIVE_TRANSACTION, "there is already a transaction in progress"));
                     return Ok(Output::Begin);
                 }
                 self.begin().await?;
@@ -265,7 +266,8 @@ impl Session {
             }
             Statement::Commit { .. } => match self.mode {
                 Mode::Implicit => {
-                    self.notices.push(Notice::warning(code::NO_ACTIVE_TRANSACTION, "there is no transaction in progress"));
+                    self.notices
+                        .push(Notice::warning(code::NO_ACTIVE_TRANSACTION, "there is no transaction in progress"));
                     Ok(Output::End("COMMIT"))
                 }
                 Mode::Failed => {
@@ -281,7 +283,8 @@ impl Session {
             },
             Statement::Rollback { savepoint: None, .. } => {
                 if self.mode == Mode::Implicit {
-                    self.notices.push(Notice::warning(code::NO_ACTIVE_TRANSACTION, "there is no transaction in progress"));
+                    self.notices
+                        .push(Notice::warning(code::NO_ACTIVE_TRANSACTION, "there is no transaction in progress"));
                 }
                 self.abort().await;
                 self.mode = Mode::Implicit;

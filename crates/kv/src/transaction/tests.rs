@@ -450,7 +450,10 @@ async fn commit_of_more_writes_than_one_txn_holds_is_rejected() {
 
 // ---- write locks ----
 
-async fn must_begin_locking<'a>(client: &'a TestClient, table: &Arc<crate::locks::LockTable>) -> Transaction<&'a TestClient> {
+async fn must_begin_locking<'a>(
+    client: &'a TestClient,
+    table: &Arc<crate::locks::LockTable>,
+) -> Transaction<&'a TestClient> {
     must_begin(client).await.with_locks(table.owner())
 }
 
@@ -589,9 +592,7 @@ async fn a_staged_commit_whose_parts_were_dropped_fails_without_writing() {
 #[test]
 fn split_parts_keeps_the_order_and_respects_the_size() {
     let request = TxnRequest {
-        compare: (0..10)
-            .map(|i| Compare { key: format!("c{i}").into_bytes(), ..Default::default() })
-            .collect(),
+        compare: (0..10).map(|i| Compare { key: format!("c{i}").into_bytes(), ..Default::default() }).collect(),
         success: (0..10)
             .map(|i| RequestOp {
                 request: Some(request_op::Request::RequestPut(PutRequest {

@@ -71,10 +71,8 @@ impl Session {
         let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
         if catalog::table(txn, self.database, &name).await?.is_some() {
             if create.if_not_exists {
-                self.notices.push(Notice::notice(
-                    code::DUPLICATE_TABLE,
-                    format!("relation \"{name}\" already exists, skipping"),
-                ));
+                self.notices
+                    .push(Notice::info(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists, skipping")));
                 return Ok(Output::command("CREATE TABLE"));
             }
             return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
@@ -300,7 +298,7 @@ impl Session {
                             catalog::delete_table(txn, &desc)?;
                             self.cleanup.push(encoding::prefix_span(encoding::table_prefix(desc.id)));
                         }
-                        None if if_exists => self.notices.push(Notice::notice(
+                        None if if_exists => self.notices.push(Notice::info(
                             code::SUCCESSFUL_COMPLETION,
                             format!("table \"{name}\" does not exist, skipping"),
                         )),
@@ -324,7 +322,7 @@ impl Session {
                             self.cleanup.push(encoding::prefix_span(encoding::index_prefix(desc.id, index.id)));
                             catalog::put_table(txn, &desc)?;
                         }
-                        None if if_exists => self.notices.push(Notice::notice(
+                        None if if_exists => self.notices.push(Notice::info(
                             code::SUCCESSFUL_COMPLETION,
                             format!("index \"{name}\" does not exist, skipping"),
                         )),
@@ -345,7 +343,7 @@ impl Session {
                         return Err(SqlError::new(code::OBJECT_IN_USE, "cannot drop the currently open database"));
                     }
                     if if_exists && catalog::database(txn, &name).await?.is_none() {
-                        self.notices.push(Notice::notice(
+                        self.notices.push(Notice::info(
                             code::SUCCESSFUL_COMPLETION,
                             format!("database \"{name}\" does not exist, skipping"),
                         ));

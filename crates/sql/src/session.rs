@@ -119,7 +119,7 @@ pub struct Notice {
 }
 
 impl Notice {
-    pub(crate) fn notice(code: &'static str, message: String) -> Notice {
+    pub(crate) fn info(code: &'static str, message: String) -> Notice {
         Notice { severity: "NOTICE", code, message }
     }
 

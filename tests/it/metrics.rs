@@ -3,7 +3,7 @@
 use crate::cluster::TestCluster;
 use std::io::{Read, Write};
 
-fn must_http_get(address: &str, path: &str) -> (u16, String) {
+pub(crate) fn must_http_get(address: &str, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).expect("connect to the HTTP port");
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("send request");
     let mut response = String::new();
@@ -13,7 +13,7 @@ fn must_http_get(address: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn metric(body: &str, name: &str) -> f64 {
+pub(crate) fn metric(body: &str, name: &str) -> f64 {
     body.lines()
         .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
         .and_then(|line| line.rsplit(' ').next())

@@ -368,3 +368,65 @@ async fn a_concurrent_duplicate_insert_waits_and_gets_a_unique_violation() {
     let who: String = first.query_one("SELECT who FROM once WHERE id = 5", &[]).await.expect("read").get(0);
     assert_eq!(who, "first");
 }
+
+/// The SQL counters of one node's /metrics: (plan cache hits, misses).
+fn plan_cache_counts(http: &str) -> (f64, f64) {
+    let (_, body) = crate::metrics::must_http_get(http, "/metrics");
+    (
+        crate::metrics::metric(&body, "atoll_sql_plan_cache_hits_total"),
+        crate::metrics::metric(&body, "atoll_sql_plan_cache_misses_total"),
+    )
+}
+
+/// A prepared SELECT that DataFusion plans is planned on its first execute and reused after,
+/// with each execute's parameters; a schema change makes the next execute plan it again (and
+/// use a new index), and one that changes its result columns fails with 0A000 as in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_query_keeps_its_plan_until_the_schema_changes() {
+    let cluster = TestCluster::must_start(3).await;
+    let node = &cluster.nodes[2];
+    let client = must_connect(&node.sql, "postgres").await;
+    let other = must_connect(&node.sql, "postgres").await;
+    client
+        .batch_execute(
+            "CREATE TABLE acct (id INT PRIMARY KEY, owner TEXT, balance INT);
+             INSERT INTO acct VALUES (1, 'ann', 10), (2, 'bob', 20), (3, 'ann', 30), (4, 'cy', 40)",
+        )
+        .await
+        .expect("setup");
+    // Not a point statement (a range and a second predicate), so DataFusion plans it.
+    let sum =
+        client.prepare("SELECT count(*), sum(balance) FROM acct WHERE id >= $1 AND owner = $2").await.expect("prepare");
+    let (hits0, misses0) = plan_cache_counts(&node.http);
+    let mut seen = Vec::new();
+    for (from, owner) in [(1, "ann"), (2, "ann"), (1, "bob"), (4, "cy"), (4, "ann")] {
+        let row = client.query_one(&sum, &[&from, &owner]).await.expect("execute");
+        seen.push((row.get::<_, i64>(0), row.get::<_, Option<i64>>(1)));
+    }
+    assert_eq!(seen, vec![(2, Some(40)), (1, Some(30)), (1, Some(20)), (1, Some(40)), (0, None)]);
+    let (hits1, misses1) = plan_cache_counts(&node.http);
+    assert_eq!((hits1 - hits0, misses1 - misses0), (4.0, 1.0), "planned once, reused four times");
+
+    // Another session adds an index: the kept plan is stale, the next execute plans again.
+    other.batch_execute("CREATE INDEX acct_owner ON acct (owner)").await.expect("create index");
+    let row = client.query_one(&sum, &[&1, &"ann"]).await.expect("execute after CREATE INDEX");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, Option<i64>>(1)), (2, Some(40)));
+    client.query_one(&sum, &[&1, &"cy"]).await.expect("execute again");
+    let (hits2, misses2) = plan_cache_counts(&node.http);
+    assert_eq!((hits2 - hits1, misses2 - misses1), (1.0, 1.0), "planned again once, then reused");
+
+    // A column added elsewhere does not change this statement's columns: it keeps working.
+    other.batch_execute("ALTER TABLE acct ADD COLUMN note TEXT").await.expect("add column");
+    let row = client.query_one(&sum, &[&2, &"bob"]).await.expect("execute after ADD COLUMN");
+    assert_eq!(row.get::<_, i64>(0), 1);
+    // `SELECT *` would now return one more column than its Describe announced.
+    let star = client.prepare("SELECT * FROM acct WHERE id >= $1 AND owner = $2").await.expect("prepare *");
+    assert_eq!(client.query(&star, &[&1, &"ann"]).await.expect("execute *").len(), 2);
+    other.batch_execute("ALTER TABLE acct DROP COLUMN note").await.expect("drop column");
+    let error = client.query(&star, &[&1, &"ann"]).await.expect_err("the result type changed");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("0A000"), "{error}");
+    // A column the statement reads is gone: planning again reports it.
+    other.batch_execute("ALTER TABLE acct DROP COLUMN balance").await.expect("drop column");
+    let error = client.query_one(&sum, &[&1, &"ann"]).await.expect_err("balance is gone");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("42703"), "{error}");
+}

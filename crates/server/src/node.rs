@@ -453,8 +453,9 @@ async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener) {
 const SQL_MEMORY_LIMIT: usize = 2 << 30;
 
 async fn serve_sql(context: Arc<NodeContext>, listener: TcpListener) {
+    let registry = context.registry.clone();
     let kv = atoll_sql::NodeKv(Arc::new(crate::sql::LocalKv::new(context)));
-    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, SQL_MEMORY_LIMIT)).await;
+    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, SQL_MEMORY_LIMIT, &registry)).await;
 }
 
 async fn serve_http(context: Arc<NodeContext>, listener: TcpListener) {

@@ -27,7 +27,7 @@ pub struct DatabaseDesc {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnDesc {
     pub id: u32,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct ColumnDesc {
     pub dropped: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexDesc {
     pub id: u32,
     pub name: String,
@@ -51,13 +51,13 @@ pub struct IndexDesc {
     pub unique: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckDesc {
     pub name: String,
     pub expr: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableDesc {
     pub id: u64,
     pub database: u64,

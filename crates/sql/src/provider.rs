@@ -41,6 +41,9 @@ pub struct StatementScope {
     pub dml_target: Option<String>,
     /// One line per table scan: which spans it reads (for EXPLAIN).
     pub access_paths: Vec<String>,
+    /// The descriptors of the tables the statement's plan resolved (a kept plan is checked
+    /// against them before reuse, see `plan_cache`).
+    pub resolved: Vec<TableDesc>,
 }
 
 /// The `public` schema of the session's database.
@@ -73,7 +76,13 @@ impl SchemaProvider for AtollSchema {
             catalog::table(txn, self.database, name).await?
         };
         let Some(desc) = desc else { return Ok(None) };
-        let include_hidden = self.scope.lock().expect("scope lock").dml_target.as_deref() == Some(name);
+        let include_hidden = {
+            let mut scope = self.scope.lock().expect("scope lock");
+            if !scope.resolved.iter().any(|seen| seen.name == desc.name) {
+                scope.resolved.push(desc.clone());
+            }
+            scope.dml_target.as_deref() == Some(name)
+        };
         Ok(Some(Arc::new(AtollTable::new(desc, include_hidden, self.txn.clone(), self.scope.clone()))))
     }
 

@@ -2,6 +2,7 @@
 
 use crate::cancel::{CancelSlot, Cancels};
 use crate::error::{code, SqlError};
+use crate::plan_cache::PlanCache;
 use crate::session::{parse, Engine, Notice, Output, Session};
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
@@ -28,6 +29,8 @@ pub struct Prepared {
     statement: Option<Statement>,
     param_types: Vec<Type>,
     result: Option<SchemaRef>,
+    /// Its DataFusion plan, kept across executes (see `plan_cache`).
+    plans: Arc<PlanCache>,
 }
 
 pub struct Handler {
@@ -341,7 +344,12 @@ impl QueryParser for Parser {
             );
         }
         let Some(statement) = statements.pop() else {
-            return Ok(Some(Prepared { statement: None, param_types: vec![], result: None }));
+            return Ok(Some(Prepared {
+                statement: None,
+                param_types: vec![],
+                result: None,
+                plans: Arc::new(PlanCache::new(None)),
+            }));
         };
         let described = with_session(&self.engine, client, async |session: &mut Session| {
             if session.failed() {
@@ -362,7 +370,8 @@ impl QueryParser for Parser {
                     .unwrap_or(Type::TEXT)
             })
             .collect();
-        Ok(Some(Prepared { statement: Some(statement), param_types, result }))
+        let plans = Arc::new(PlanCache::new(result.clone()));
+        Ok(Some(Prepared { statement: Some(statement), param_types, result, plans }))
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -428,7 +437,7 @@ impl ExtendedQueryHandler for Handler {
         };
         let format = portal.result_column_format.clone();
         let outcome = with_session(&self.engine, client, async |session: &mut Session| {
-            let output = session.execute(statement, &params).await;
+            let output = session.execute_prepared(statement, &params, prepared.plans.clone()).await;
             (output, session.take_notices())
         })
         .await;

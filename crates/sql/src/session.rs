@@ -9,7 +9,9 @@
 use crate::catalog::{self, TableDesc};
 use crate::error::{code, Result, SqlError};
 use crate::kv::NodeKv;
+use crate::metrics::SqlMetrics;
 use crate::pg_catalog::{self, PgSchema, PgState};
+use crate::plan_cache::{self, CachedPlan, PlanCache};
 use crate::provider::{AtollCatalog, AtollSchema, StatementScope, TxnCell};
 use atoll_kv::locks::LockTable;
 use datafusion::arrow::array::{RecordBatch, StringArray};
@@ -36,17 +38,19 @@ pub struct Engine {
     /// Write locks of every session on this node: writers of one row queue instead of
     /// failing each other at commit (see `atoll_kv::locks`).
     pub locks: Arc<LockTable>,
+    pub metrics: SqlMetrics,
 }
 
 impl Engine {
     /// `memory_limit`: bytes all running queries of the node may hold in joins, sorts and
-    /// aggregates; a query that needs more fails with 53200.
-    pub fn new(kv: NodeKv, memory_limit: usize) -> Arc<Self> {
+    /// aggregates; a query that needs more fails with 53200. The SQL metrics are registered in
+    /// `registry`.
+    pub fn new(kv: NodeKv, memory_limit: usize, registry: &prometheus::Registry) -> Arc<Self> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory_limit)))
             .build_arc()
             .expect("runtime environment");
-        Arc::new(Engine { kv, runtime, locks: LockTable::new() })
+        Arc::new(Engine { kv, runtime, locks: LockTable::new(), metrics: SqlMetrics::new(registry) })
     }
 }
 
@@ -107,6 +111,8 @@ pub struct Session {
     copy: Option<crate::copy::CopyIn>,
     /// Notices and warnings of the current statement, sent to the client before its result.
     pub(crate) notices: Vec<Notice>,
+    /// The plan cache of the prepared statement being executed, if it is one.
+    prepared: Option<Arc<PlanCache>>,
 }
 
 /// A NOTICE or WARNING for the client, as PostgreSQL sends them (`IF EXISTS` that found
@@ -234,6 +240,7 @@ impl Session {
             vars: default_vars(),
             copy: None,
             notices: Vec::new(),
+            prepared: None,
         })
     }
 
@@ -482,17 +489,25 @@ impl Session {
 
     /// Runs a statement inside the open transaction.
     async fn run(&mut self, work: &Work<'_>, params: &[ScalarValue]) -> Result<Output> {
-        self.scope.lock().expect("scope lock").access_paths.clear();
+        {
+            let mut scope = self.scope.lock().expect("scope lock");
+            scope.access_paths.clear();
+            scope.resolved.clear();
+        }
         let statement = match work {
             Work::Statement(statement) => *statement,
             Work::Copy(copy) => return self.copy_rows(copy).await,
         };
         if let Some(output) = self.fast_path(statement, params).await? {
+            self.engine.metrics.fast_path.inc();
             return Ok(output);
         }
         match statement {
             Statement::Query(_) => {
-                let (schema, batches) = self.query(statement.clone(), params).await?;
+                let (schema, batches) = match self.prepared.clone() {
+                    Some(cache) => self.query_prepared(statement, params, &cache).await?,
+                    None => self.query(statement.clone(), params).await?,
+                };
                 Ok(Output::Rows { schema, batches, tag: "SELECT" })
             }
             Statement::Explain { .. } => self.explain(statement, params).await,
@@ -525,6 +540,7 @@ impl Session {
         if pg_catalog::rewrite(&mut statement) {
             self.pg.refresh(&self.vars).await?;
         }
+        self.engine.metrics.planned.inc();
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         if params.is_empty() {
             return Ok(plan);
@@ -539,10 +555,96 @@ impl Session {
         params: &[ScalarValue],
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let plan = self.plan(statement, params).await?;
+        self.collect(plan).await
+    }
+
+    /// Runs a prepared SELECT on its kept plan, planning it first if it has none or if a table
+    /// it reads changed since (see [`plan_cache`]).
+    async fn query_prepared(
+        &self,
+        statement: &Statement,
+        params: &[ScalarValue],
+        cache: &PlanCache,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        if let Some(cached) = cache.get() {
+            if self.still_valid(&cached).await? {
+                self.engine.metrics.plan_cache_hits.inc();
+                return self.run_planned(&cached.plan, params).await;
+            }
+        }
+        let mut rewritten = statement.clone();
+        if pg_catalog::rewrite(&mut rewritten) {
+            return self.query(statement.clone(), params).await;
+        }
+        self.engine.metrics.plan_cache_misses.inc();
+        self.engine.metrics.planned.inc();
+        self.scope.lock().expect("scope lock").resolved.clear();
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(rewritten))).await?;
+        if !cache.matches_described(plan.schema().as_arrow()) {
+            // The client was told other columns at Describe (a table changed since); PostgreSQL
+            // refuses the same way, and the client prepares the statement again.
+            return Err(SqlError::new(code::FEATURE_NOT_SUPPORTED, "cached plan must not change result type"));
+        }
+        if !plan_cache::cacheable(&plan) {
+            cache.set(None);
+            let plan =
+                if params.is_empty() { plan } else { plan.with_param_values(ParamValues::from(params.to_vec()))? };
+            return self.collect(plan).await;
+        }
+        let optimized = state.optimize(&plan)?;
+        let tables = std::mem::take(&mut self.scope.lock().expect("scope lock").resolved);
+        let cached = Arc::new(CachedPlan { plan: optimized, tables });
+        cache.set(Some(cached.clone()));
+        self.run_planned(&cached.plan, params).await
+    }
+
+    /// Whether the tables a kept plan reads are still as they were when it was planned. The
+    /// descriptors are read through the statement's transaction, as planning reads them.
+    async fn still_valid(&self, cached: &CachedPlan) -> Result<bool> {
+        let mut guard = self.txn.lock().await;
+        let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no open transaction"))?;
+        for desc in &cached.tables {
+            if catalog::table(txn, self.database, &desc.name).await?.as_ref() != Some(desc) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Binds the parameters into an optimized plan and runs it without optimizing it again.
+    async fn run_planned(&self, plan: &LogicalPlan, params: &[ScalarValue]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let plan = if params.is_empty() {
+            plan.clone()
+        } else {
+            plan.clone().with_param_values(ParamValues::from(params.to_vec()))?
+        };
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let state = self.ctx.state();
+        let physical = state.query_planner().create_physical_plan(&plan, &state).await?;
+        let batches = datafusion::physical_plan::collect(physical, state.task_ctx()).await?;
+        Ok((schema, batches))
+    }
+
+    /// Runs a logical plan (optimizing it), collecting its result.
+    async fn collect(&self, plan: LogicalPlan) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
         Ok((schema, batches))
+    }
+
+    /// Runs a statement prepared through the extended protocol, whose plan `cache` keeps.
+    pub async fn execute_prepared(
+        &mut self,
+        statement: &Statement,
+        params: &[ScalarValue],
+        cache: Arc<PlanCache>,
+    ) -> Result<Output> {
+        self.prepared = Some(cache);
+        let output = self.execute(statement, params).await;
+        self.prepared = None;
+        output
     }
 
     /// The parameter types and result columns of a statement, for Describe.

@@ -430,3 +430,39 @@ async fn a_prepared_query_keeps_its_plan_until_the_schema_changes() {
     let error = client.query_one(&sum, &[&1, &"ann"]).await.expect_err("balance is gone");
     assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("42703"), "{error}");
 }
+
+/// A statement that arrives while its node knows no leader waits for one (up to 10 s) instead
+/// of failing with "no leader": here the node is alone, with both peers killed, until one of
+/// them comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_waits_out_a_period_without_leader() {
+    let mut cluster = TestCluster::must_start(3).await;
+    let leader = cluster.must_find_leader().await;
+    let survivor = (leader + 1) % cluster.nodes.len();
+    let client = must_connect(&cluster.nodes[survivor].sql, "postgres").await;
+    client
+        .batch_execute("CREATE TABLE kept (id INT PRIMARY KEY, v TEXT); INSERT INTO kept VALUES (1, 'before')")
+        .await
+        .expect("setup");
+    let others: Vec<usize> = (0..cluster.nodes.len()).filter(|&i| i != survivor).collect();
+    for &i in &others {
+        cluster.nodes[i].kill();
+    }
+    // The survivor's election timeout passes and it stands as a candidate it cannot win.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !crate::metrics::must_http_get(&cluster.nodes[survivor].http, "/health").1.contains("no leader") {
+        assert!(std::time::Instant::now() < deadline, "the survivor still names a leader");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let waiting = tokio::spawn(async move {
+        let outcome = client.execute("INSERT INTO kept VALUES (2, 'during')", &[]).await;
+        (client, outcome)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "the insert waits for a leader");
+    cluster.nodes[others[0]].must_spawn(None);
+    let (client, outcome) = waiting.await.expect("task");
+    assert_eq!(outcome.expect("the insert commits once a leader is elected"), 1);
+    let n: i64 = client.query_one("SELECT count(*) FROM kept", &[]).await.expect("count").get(0);
+    assert_eq!(n, 2);
+}

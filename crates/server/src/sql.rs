@@ -9,6 +9,7 @@ use atoll_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResp
 use atoll_types::limits::INTERNAL_TXN_BYTES_MAX;
 use prost::Message;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tonic::Code;
 
 pub struct LocalKv {
@@ -18,6 +19,38 @@ pub struct LocalKv {
 impl LocalKv {
     pub fn new(context: Arc<NodeContext>) -> Self {
         LocalKv { api: EtcdApi::new(context) }
+    }
+}
+
+/// How long a SQL request waits for a leader before failing: an election (a leader that lost
+/// its lease while applying a large commit, or one that was killed) takes a few election
+/// timeouts.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether the request was refused because the range has no leader right now. Such a request
+/// never reached the Raft log (the store answers it before proposing, see
+/// `atoll_replication::Error::NoLeader`), so sending it again cannot apply it twice.
+fn no_leader(status: &tonic::Status) -> bool {
+    status.code() == Code::Unavailable && status.message() == atoll_replication::Error::NoLeader.to_string()
+}
+
+/// Runs `request` until it gets an answer other than "no leader", or [`LEADER_WAIT`] passed.
+/// SQL clients expect a statement to ride out an election, as they do with PostgreSQL's
+/// failover; the etcd API answers "no leader" at once, as etcd does.
+async fn through_elections<T, F>(mut request: impl FnMut() -> F) -> Result<T, tonic::Status>
+where
+    F: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = Instant::now() + LEADER_WAIT;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match request().await {
+            Err(status) if no_leader(&status) && Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            outcome => return outcome,
+        }
     }
 }
 
@@ -43,14 +76,15 @@ impl atoll_sql::KvBackend for LocalKv {
                 INTERNAL_TXN_BYTES_MAX >> 20
             )));
         }
-        match self.api.propose(command::Kind::InternalTxn(request)).await.map_err(kv_error)? {
+        let proposed = through_elections(|| self.api.propose(command::Kind::InternalTxn(request.clone())));
+        match proposed.await.map_err(kv_error)? {
             command_result::Kind::Txn(response) => Ok(response),
             _ => Err(atoll_kv::Error::Unavailable("unexpected command result".into())),
         }
     }
 
     async fn range(&self, request: RangeRequest) -> atoll_kv::Result<RangeResponse> {
-        self.api.range_inner(request).await.map_err(kv_error)
+        through_elections(|| self.api.range_inner(request.clone())).await.map_err(kv_error)
     }
 
     async fn staged(&self, step: Staged) -> atoll_kv::Result<TxnResponse> {
@@ -59,7 +93,7 @@ impl atoll_sql::KvBackend for LocalKv {
             Staged::Commit(commit) => command::Kind::CommitStaged(commit),
             Staged::Abort(abort) => command::Kind::AbortStaged(abort),
         };
-        match self.api.propose(kind).await.map_err(kv_error)? {
+        match through_elections(|| self.api.propose(kind.clone())).await.map_err(kv_error)? {
             command_result::Kind::Txn(response) => Ok(response),
             _ => Err(atoll_kv::Error::Unavailable("unexpected command result".into())),
         }

@@ -429,6 +429,24 @@ async fn a_prepared_query_keeps_its_plan_until_the_schema_changes() {
     other.batch_execute("ALTER TABLE acct DROP COLUMN balance").await.expect("drop column");
     let error = client.query_one(&sum, &[&1, &"ann"]).await.expect_err("balance is gone");
     assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("42703"), "{error}");
+
+    // Parameters of another type than the plan gave its placeholders (psycopg sends a small
+    // integer as int2) are converted when that is lossless, and planned on their own when not.
+    use tokio_postgres::types::Type;
+    let count = |sql: &'static str, types: &'static [Type]| {
+        let client = &client;
+        async move { client.prepare_typed(sql, types).await.expect("prepare typed") }
+    };
+    let narrow = count("SELECT count(*) FROM acct WHERE id >= $1 AND owner <> $2", &[Type::INT2, Type::TEXT]).await;
+    for _ in 0..2 {
+        let n: i64 = client.query_one(&narrow, &[&2i16, &"zed"]).await.expect("an int2 parameter").get(0);
+        assert_eq!(n, 3);
+    }
+    let wide = count("SELECT count(*) FROM acct WHERE id < $1 AND owner <> $2", &[Type::INT8, Type::TEXT]).await;
+    let n: i64 = client.query_one(&wide, &[&10_000_000_000i64, &"zed"]).await.expect("int8 beyond int4").get(0);
+    assert_eq!(n, 4);
+    let n: i64 = client.query_one(&wide, &[&3i64, &"zed"]).await.expect("int8 within int4").get(0);
+    assert_eq!(n, 2);
 }
 
 /// A statement that arrives while its node knows no leader waits for one (up to 10 s) instead

@@ -19,8 +19,9 @@
 //! `information_schema`), which read a snapshot taken per statement.
 
 use crate::catalog::TableDesc;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,30 @@ pub struct CachedPlan {
     pub plan: LogicalPlan,
     /// The descriptors of the tables it reads, as they were when it was planned.
     pub tables: Vec<TableDesc>,
+    /// The type the plan gave each placeholder (`$1` first), when it inferred one.
+    pub param_types: Vec<Option<DataType>>,
+}
+
+impl CachedPlan {
+    /// The parameter values as the plan's placeholders take them, or `None` if one cannot be
+    /// converted without changing it. The plan was analyzed with the inferred placeholder
+    /// types, so a value of another type (psycopg sends a small integer as int2) must be
+    /// converted here, where the analyzer would have inserted a cast; a value that does not fit
+    /// (an int8 beyond int4's range compared with an int4 column) needs a plan of its own.
+    pub fn bind(&self, params: &[ScalarValue]) -> Option<Vec<ScalarValue>> {
+        params
+            .iter()
+            .enumerate()
+            .map(|(i, value)| match self.param_types.get(i).cloned().flatten() {
+                Some(wanted) if wanted != value.data_type() => {
+                    let converted = value.cast_to(&wanted).ok()?;
+                    let back = converted.cast_to(&value.data_type()).ok()?;
+                    (back == *value).then_some(converted)
+                }
+                _ => Some(value.clone()),
+            })
+            .collect()
+    }
 }
 
 /// One prepared statement's plan, if it has one yet, and the columns its Describe announced.
@@ -101,6 +126,23 @@ pub fn cacheable(plan: &LogicalPlan) -> bool {
 mod tests {
     use super::*;
     use datafusion::prelude::SessionContext;
+
+    #[test]
+    fn parameters_are_converted_to_the_placeholder_types_only_when_lossless() {
+        let cached = CachedPlan {
+            plan: LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(datafusion::common::DFSchema::empty()),
+            }),
+            tables: vec![],
+            param_types: vec![Some(DataType::Int32), None, Some(DataType::Int32)],
+        };
+        let bound = cached.bind(&[ScalarValue::Int16(Some(3)), ScalarValue::from("x"), ScalarValue::Int32(None)]);
+        assert_eq!(bound, Some(vec![ScalarValue::Int32(Some(3)), ScalarValue::from("x"), ScalarValue::Int32(None)]));
+        assert_eq!(cached.bind(&[ScalarValue::Int64(Some(10_000_000_000))]), None, "does not fit an int4");
+        assert_eq!(cached.bind(&[ScalarValue::Float64(Some(2.5))]), None, "would be rounded");
+        assert_eq!(cached.bind(&[ScalarValue::Int64(Some(-7))]), Some(vec![ScalarValue::Int32(Some(-7))]));
+    }
 
     async fn plan(sql: &str) -> LogicalPlan {
         let ctx = SessionContext::new();

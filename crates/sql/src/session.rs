@@ -568,8 +568,12 @@ impl Session {
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         if let Some(cached) = cache.get() {
             if self.still_valid(&cached).await? {
+                let Some(values) = cached.bind(params) else {
+                    // A value the kept plan cannot take as it is: plan this execute with it.
+                    return self.query(statement.clone(), params).await;
+                };
                 self.engine.metrics.plan_cache_hits.inc();
-                return self.run_planned(&cached.plan, params).await;
+                return self.run_planned(&cached.plan, &values).await;
             }
         }
         let mut rewritten = statement.clone();
@@ -586,7 +590,11 @@ impl Session {
             // refuses the same way, and the client prepares the statement again.
             return Err(SqlError::new(code::FEATURE_NOT_SUPPORTED, "cached plan must not change result type"));
         }
-        if !plan_cache::cacheable(&plan) {
+        let param_types = ordered_parameter_types(&plan)?;
+        // A placeholder the plan could not type (`SELECT $1`) takes its type from the value,
+        // which only planning with the value gives it.
+        let typed = param_types.len() == params.len() && param_types.iter().all(Option::is_some);
+        if !typed || !plan_cache::cacheable(&plan) {
             cache.set(None);
             let plan =
                 if params.is_empty() { plan } else { plan.with_param_values(ParamValues::from(params.to_vec()))? };
@@ -594,9 +602,12 @@ impl Session {
         }
         let optimized = state.optimize(&plan)?;
         let tables = std::mem::take(&mut self.scope.lock().expect("scope lock").resolved);
-        let cached = Arc::new(CachedPlan { plan: optimized, tables });
+        let cached = Arc::new(CachedPlan { plan: optimized, tables, param_types });
         cache.set(Some(cached.clone()));
-        self.run_planned(&cached.plan, params).await
+        match cached.bind(params) {
+            Some(values) => self.run_planned(&cached.plan, &values).await,
+            None => self.query(statement.clone(), params).await,
+        }
     }
 
     /// Whether the tables a kept plan reads are still as they were when it was planned. The

@@ -57,7 +57,11 @@ async fn transfer(client: &Client, from: usize, to: usize, amount: i64) -> TxnOu
         Ok(Ok(true)) => TxnOutcome::Committed,
         Ok(Ok(false)) => TxnOutcome::Aborted,
         Ok(Err((error, at_commit))) => {
-            let _ = client.batch_execute("ROLLBACK").await;
+            // A failed COMMIT has ended the transaction already (a ROLLBACK would only get
+            // PostgreSQL's "there is no transaction in progress" warning).
+            if !at_commit {
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
             if !at_commit || certainly_aborted(&error) {
                 TxnOutcome::Aborted
             } else {

@@ -8,8 +8,8 @@
 //! the pushed-down filters' values (see `provider::access_path`), and those are the parameters.
 //!
 //! A kept plan names the table descriptors it was planned against. Before each reuse the
-//! descriptors are read again through the statement's transaction (which also makes a
-//! concurrent schema change a conflict at commit); if any changed (ALTER TABLE, CREATE or DROP
+//! descriptors are read again through the statement's transaction, at the snapshot the
+//! statement reads, as planning would read them; if any changed (ALTER TABLE, CREATE or DROP
 //! INDEX, a table dropped and created again) the statement is planned again. If the new plan
 //! returns other columns than the client was told at Describe, the execute fails with 0A000,
 //! as PostgreSQL's "cached plan must not change result type".
@@ -74,6 +74,11 @@ impl PlanCache {
     /// An empty cache for a statement whose Describe announced `described` (`None`: no rows).
     pub fn new(described: Option<SchemaRef>) -> Self {
         PlanCache { described, plan: Mutex::new(None) }
+    }
+
+    /// The result columns Describe announced (`None`: the statement returns no rows).
+    pub fn described(&self) -> Option<&SchemaRef> {
+        self.described.as_ref()
     }
 
     /// Whether a plan returning `schema` returns what the client was told: the same column

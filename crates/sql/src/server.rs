@@ -28,8 +28,8 @@ struct SessionSlot(tokio::sync::Mutex<Option<Session>>);
 pub struct Prepared {
     statement: Option<Statement>,
     param_types: Vec<Type>,
-    result: Option<SchemaRef>,
-    /// Its DataFusion plan, kept across executes (see `plan_cache`).
+    /// Its result columns as Describe announced them, and its DataFusion plan, kept across
+    /// executes (see `plan_cache`).
     plans: Arc<PlanCache>,
 }
 
@@ -344,12 +344,7 @@ impl QueryParser for Parser {
             );
         }
         let Some(statement) = statements.pop() else {
-            return Ok(Some(Prepared {
-                statement: None,
-                param_types: vec![],
-                result: None,
-                plans: Arc::new(PlanCache::new(None)),
-            }));
+            return Ok(Some(Prepared { statement: None, param_types: vec![], plans: Arc::new(PlanCache::new(None)) }));
         };
         let described = with_session(&self.engine, client, async |session: &mut Session| {
             if session.failed() {
@@ -370,8 +365,8 @@ impl QueryParser for Parser {
                     .unwrap_or(Type::TEXT)
             })
             .collect();
-        let plans = Arc::new(PlanCache::new(result.clone()));
-        Ok(Some(Prepared { statement: Some(statement), param_types, result, plans }))
+        let plans = Arc::new(PlanCache::new(result));
+        Ok(Some(Prepared { statement: Some(statement), param_types, plans }))
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -379,7 +374,7 @@ impl QueryParser for Parser {
     }
 
     fn get_result_schema(&self, statement: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        match &statement.result {
+        match statement.plans.described() {
             Some(schema) => fields(schema, format.unwrap_or(&Format::UnifiedBinary)),
             None => Ok(vec![]),
         }

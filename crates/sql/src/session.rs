@@ -582,7 +582,6 @@ impl Session {
         }
         self.engine.metrics.plan_cache_misses.inc();
         self.engine.metrics.planned.inc();
-        self.scope.lock().expect("scope lock").resolved.clear();
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(rewritten))).await?;
         if !cache.matches_described(plan.schema().as_arrow()) {

@@ -82,6 +82,13 @@ struct StartArgs {
     /// BROKEN ON PURPOSE: serve linearizable reads without ReadIndex (proves the checkers fail).
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
+    /// Send a ReadIndex round for every linearizable read, even on a leader that holds a
+    /// lease (for comparison; the lease is safe and faster).
+    #[arg(long)]
+    no_leader_lease: bool,
+    /// The storage engine's block cache, in MiB.
+    #[arg(long, default_value_t = 256)]
+    cache_size_mb: u64,
 }
 
 impl StartArgs {
@@ -101,6 +108,8 @@ impl StartArgs {
             fault_injection: self.enable_fault_injection,
             join_timeout: Duration::from_secs(self.join_timeout_secs),
             unsafe_stale_reads: self.unsafe_stale_reads,
+            leader_lease: !self.no_leader_lease,
+            cache_bytes: self.cache_size_mb.saturating_mul(1024 * 1024),
         }
     }
 }

@@ -22,16 +22,22 @@
 //! # Reads
 //! Linearizable reads use ReadIndex ([`raft::ReadOnlyOption::Safe`]): the leader confirms with
 //! a heartbeat round to a quorum that it is still leader, then the read waits until the local
-//! replica has applied that index. We chose it over leader leases because a lease is only safe
-//! under bounded clock drift, which nothing here enforces yet; ReadIndex needs no clock. All
-//! ReadIndex requests that arrive in one loop iteration share one heartbeat round. Followers
-//! can serve linearizable reads the same way (raft-rs forwards the ReadIndex to the leader).
+//! replica has applied that index. All ReadIndex requests that arrive in one loop iteration
+//! share one heartbeat round. Followers can serve linearizable reads the same way (raft-rs
+//! forwards the ReadIndex to the leader).
+//!
+//! A confirmed round also gives the leader a *lease* ([`lease`]): for a little less than an
+//! election timeout from the round's send, reads on the leader skip the round and wait only
+//! for the leader's commit index to be applied. The lease is measured on the monotonic clock
+//! and needs the nodes' clocks to run at nearly the same rate (one tick of margin per election
+//! timeout), not to agree on the time.
 //!
 //! # The state machine
 //! What a committed entry means is not this crate's business: each range has a
 //! [`StateMachine`] (the MVCC store of `atoll-kv`) that applies entries, produces snapshots and
 //! restores them. This crate knows ranges only by [`RangeId`].
 
+pub mod lease;
 pub mod metrics;
 mod peer;
 pub mod raft_storage;

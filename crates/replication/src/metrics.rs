@@ -9,6 +9,7 @@ pub struct StoreMetrics {
     pub proposals_dropped: IntCounter,
     pub applied_entries: IntCounter,
     pub read_index_requests: IntCounter,
+    pub lease_reads: IntCounter,
     pub apply_seconds: Histogram,
     pub fsync_seconds: Histogram,
     pub fsync_batch_entries: Histogram,
@@ -56,7 +57,12 @@ impl StoreMetrics {
             read_index_requests: counter(
                 registry,
                 "atoll_raft_read_index_total",
-                "Linearizable read requests (ReadIndex).",
+                "Linearizable read requests, by ReadIndex round or under the leader's lease.",
+            ),
+            lease_reads: counter(
+                registry,
+                "atoll_raft_lease_reads_total",
+                "Linearizable reads the leader served under its lease, without a ReadIndex round.",
             ),
             apply_seconds: histogram(
                 registry,

@@ -1,6 +1,7 @@
 //! One range's replica on this node: its raft-rs node, log storage and state machine, and the
 //! linearizable reads waiting on it.
 
+use crate::lease::{LeaderState, Lease};
 use crate::raft_storage::RaftStorage;
 use crate::{Error, StateMachine};
 use atoll_types::RangeId;
@@ -13,6 +14,20 @@ use tokio::sync::oneshot;
 /// A reply channel for a read and the time it gives up.
 pub(crate) type ReadWaiter = (oneshot::Sender<Result<(), Error>>, Instant);
 
+/// One ReadIndex request in flight and the reads that wait for it. A round without waiters
+/// only renews the leader's lease.
+pub(crate) struct ReadRound {
+    pub waiters: Vec<ReadWaiter>,
+    /// When it was first sent: a lease confirmed by this round starts here.
+    pub first_sent: Instant,
+    /// When it was last (re)sent.
+    pub last_sent: Instant,
+    /// The term at the first send; a lease is granted only if it is still the term.
+    pub term: u64,
+    /// When the round is given up.
+    pub deadline: Instant,
+}
+
 /// One range replica.
 pub(crate) struct Peer<S: StateMachine> {
     pub range_id: RangeId,
@@ -20,13 +35,16 @@ pub(crate) struct Peer<S: StateMachine> {
     pub state_machine: Arc<Mutex<S>>,
     /// Reads that arrived this iteration and still need a ReadIndex request.
     pub reads_to_issue: Vec<ReadWaiter>,
-    /// Reads whose ReadIndex request is in flight, by request context, with when it was
-    /// (last) sent.
-    pub reads_in_flight: HashMap<u64, (Vec<ReadWaiter>, Instant)>,
+    /// Reads whose ReadIndex request is in flight, by request context.
+    pub reads_in_flight: HashMap<u64, ReadRound>,
     /// Reads that know their index and wait until it is applied.
     pub reads_waiting_apply: Vec<(u64, ReadWaiter)>,
     /// The leader as of the last Ready, to notice leader changes.
     pub last_leader_id: u64,
+    /// This node's lease as the range's leader (see [`crate::lease`]).
+    pub lease: Lease,
+    /// A lease read found the lease in its second half: the next iteration sends a round.
+    pub renew_lease: bool,
 }
 
 impl<S: StateMachine> Peer<S> {
@@ -39,6 +57,8 @@ impl<S: StateMachine> Peer<S> {
             reads_in_flight: HashMap::new(),
             reads_waiting_apply: Vec::new(),
             last_leader_id: 0,
+            lease: Lease::default(),
+            renew_lease: false,
         }
     }
 
@@ -52,6 +72,17 @@ impl<S: StateMachine> Peer<S> {
 
     pub fn leader_id(&self) -> u64 {
         self.raw.raft.leader_id
+    }
+
+    /// The raft state a lease depends on.
+    pub fn leader_state(&self) -> LeaderState {
+        let raft = &self.raw.raft;
+        LeaderState {
+            term: raft.term,
+            is_leader: raft.state == raft::StateRole::Leader,
+            transferring: raft.lead_transferee.is_some(),
+            conf_change_pending: raft.has_pending_conf(),
+        }
     }
 
     /// Answers every waiting read whose index is applied, and times out old ones.
@@ -77,9 +108,9 @@ impl<S: StateMachine> Peer<S> {
         if self.leader_id() == 0 {
             return;
         }
-        for (id, (_, sent)) in self.reads_in_flight.iter_mut() {
-            if now.duration_since(*sent) >= patience {
-                *sent = now;
+        for (id, round) in self.reads_in_flight.iter_mut() {
+            if now.duration_since(round.last_sent) >= patience {
+                round.last_sent = now;
                 self.raw.read_index(id.to_be_bytes().to_vec());
             }
         }
@@ -87,10 +118,10 @@ impl<S: StateMachine> Peer<S> {
 
     /// Fails reads whose ReadIndex round never came back (lost messages, leader change).
     pub fn expire_reads(&mut self, now: Instant) {
-        self.reads_in_flight.retain(|_, (waiters, _)| {
-            let expired = waiters.first().is_some_and(|(_, deadline)| *deadline <= now);
+        self.reads_in_flight.retain(|_, round| {
+            let expired = round.deadline <= now;
             if expired {
-                for (reply, _) in waiters.drain(..) {
+                for (reply, _) in round.waiters.drain(..) {
                     let _ = reply.send(Err(Error::Timeout));
                 }
             }

@@ -1,7 +1,8 @@
 //! The store loop: one thread that drives every range replica on the node (see the crate docs).
 
+use crate::lease::lease_duration;
 use crate::metrics::StoreMetrics;
-use crate::peer::{Peer, ReadWaiter};
+use crate::peer::{Peer, ReadRound, ReadWaiter};
 use crate::raft_storage::RaftStorage;
 use crate::{Envelope, Error, Fatal, RangeRaftStatus, ReplicaChange, StateMachine, StateMachineFactory, Transport};
 use atoll_storage::{Engine, WriteBatch};
@@ -32,6 +33,9 @@ pub struct StoreConfig {
     pub heartbeat_ticks: usize,
     /// How long a proposal or read may wait for its answer.
     pub request_timeout: Duration,
+    /// Whether a leader serves linearizable reads under a lease (see [`crate::lease`]) instead
+    /// of a heartbeat round per read.
+    pub leader_lease: bool,
 }
 
 impl StoreConfig {
@@ -43,7 +47,13 @@ impl StoreConfig {
             election_ticks: 10,
             heartbeat_ticks: 3,
             request_timeout: Duration::from_secs(5),
+            leader_lease: true,
         }
+    }
+
+    /// How long a leader's lease lasts from the send of the round that confirmed it.
+    pub fn lease_duration(&self) -> Duration {
+        lease_duration(self.tick_interval, self.election_ticks)
     }
 }
 
@@ -140,6 +150,9 @@ pub struct Store<S: StateMachine, T: Transport> {
     pending: HashMap<u64, (Pending<S::Response>, Instant, RangeId)>,
     next_proposal_id: u64,
     next_read_id: u64,
+    /// When this store started: it casts no vote within one lease duration of it (see
+    /// [`crate::lease`]).
+    started: Instant,
     logger: slog::Logger,
 }
 
@@ -168,6 +181,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             pending: HashMap::new(),
             next_proposal_id: seed,
             next_read_id: seed,
+            started: Instant::now(),
             logger: slog::Logger::root(slog::Discard, slog::o!()),
         };
         for range_id in RaftStorage::<S>::list_ranges(store.engine.as_ref())? {
@@ -376,18 +390,39 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             let _ = reply.send(Err(Error::NoLeader));
             return;
         }
-        peer.reads_to_issue.push((reply, Instant::now() + self.config.request_timeout));
+        let now = Instant::now();
+        let deadline = now + self.config.request_timeout;
+        if self.config.leader_lease && peer.lease.covers(now, &peer.leader_state()) {
+            // Under the lease no other leader can have committed anything: the read needs
+            // only what this leader has committed so far to be applied here.
+            self.metrics.lease_reads.inc();
+            let duration = self.config.lease_duration();
+            peer.renew_lease |= peer.lease.wants_renewal(now, duration);
+            let index = peer.raw.raft.raft_log.committed;
+            if index <= peer.applied_index() {
+                let _ = reply.send(Ok(()));
+            } else {
+                peer.reads_waiting_apply.push((index, (reply, deadline)));
+            }
+            return;
+        }
+        peer.reads_to_issue.push((reply, deadline));
     }
 
-    /// One ReadIndex round per range for all reads that arrived in this iteration.
+    /// One ReadIndex round per range for all reads that arrived in this iteration, and for a
+    /// lease due for renewal.
     fn issue_reads(&mut self) {
+        let now = Instant::now();
         for peer in self.ranges.values_mut() {
-            if peer.reads_to_issue.is_empty() {
+            let renew = std::mem::take(&mut peer.renew_lease) && peer.reads_in_flight.is_empty();
+            if peer.reads_to_issue.is_empty() && !renew {
                 continue;
             }
             self.next_read_id = self.next_read_id.wrapping_add(1);
             let waiters: Vec<ReadWaiter> = std::mem::take(&mut peer.reads_to_issue);
-            peer.reads_in_flight.insert(self.next_read_id, (waiters, Instant::now()));
+            let deadline = waiters.first().map_or(now + self.config.request_timeout, |(_, deadline)| *deadline);
+            let round = ReadRound { waiters, first_sent: now, last_sent: now, term: peer.raw.raft.term, deadline };
+            peer.reads_in_flight.insert(self.next_read_id, round);
             peer.raw.read_index(self.next_read_id.to_be_bytes().to_vec());
         }
     }
@@ -398,6 +433,13 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             return;
         };
         tracing::trace!(%range_id, from = message.from, kind = ?message.get_msg_type(), index = message.index, reject = message.reject, hint = message.reject_hint, "step");
+        let vote = matches!(message.get_msg_type(), MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
+        if vote && self.config.leader_lease && self.started.elapsed() < self.config.lease_duration() {
+            // This node may have acknowledged a leader's lease just before it restarted, and
+            // raft-rs does not remember when: no vote until any such lease has ended.
+            debug!(%range_id, from = message.from, "vote request ignored: lease wait after start");
+            return;
+        }
         if let Err(e) = peer.raw.step(message) {
             debug!(%range_id, error = %e, "raft step failed");
         }
@@ -450,7 +492,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 info!(node_id = %self.config.node_id, %range_id, index = meta.index, voters = ?voters, bytes = snapshot.get_data().len(), "applied snapshot");
             }
             for read_state in ready.take_read_states() {
-                resolve_read(peer, read_state.index, &read_state.request_ctx);
+                resolve_read(peer, read_state.index, &read_state.request_ctx, self.config.lease_duration());
             }
             let committed = ready.take_committed_entries();
             entries += ready.entries().len();
@@ -589,10 +631,16 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
     }
 }
 
-fn resolve_read<S: StateMachine>(peer: &mut Peer<S>, index: u64, context: &[u8]) {
+fn resolve_read<S: StateMachine>(peer: &mut Peer<S>, index: u64, context: &[u8], lease: Duration) {
     let Ok(id) = <[u8; 8]>::try_from(context).map(u64::from_be_bytes) else { return };
-    if let Some((waiters, _)) = peer.reads_in_flight.remove(&id) {
-        peer.reads_waiting_apply.extend(waiters.into_iter().map(|waiter| (index, waiter)));
+    if let Some(round) = peer.reads_in_flight.remove(&id) {
+        // On the leader, a read state means a quorum answered a heartbeat sent after the
+        // round's first send (raft-rs's Safe ReadIndex): that confirms the lease.
+        let state = peer.leader_state();
+        if state.is_leader && state.term == round.term {
+            peer.lease.extend(round.term, round.first_sent, lease);
+        }
+        peer.reads_waiting_apply.extend(round.waiters.into_iter().map(|waiter| (index, waiter)));
     }
 }
 

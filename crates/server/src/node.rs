@@ -58,6 +58,11 @@ pub struct NodeConfig {
     /// are served from the local replica without ReadIndex, so a partitioned old leader
     /// answers with stale data. Never use it outside tests.
     pub unsafe_stale_reads: bool,
+    /// Whether a leader serves linearizable reads under its lease (the default) or sends a
+    /// ReadIndex round for every read.
+    pub leader_lease: bool,
+    /// The storage engine's block cache, in bytes.
+    pub cache_bytes: u64,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -223,7 +228,7 @@ impl Node {
             version: atoll_types::VERSION.into(),
         };
         let engine: Arc<dyn Engine> =
-            Arc::new(FjallEngine::open(&config.data_dir).map_err(|e| StartError::DataDir {
+            Arc::new(FjallEngine::open(&config.data_dir, config.cache_bytes).map_err(|e| StartError::DataDir {
                 path: config.data_dir.clone(),
                 reason: format!("{e} (is another atoll process using it?)"),
             })?);
@@ -277,8 +282,9 @@ impl Node {
         let faults = Arc::new(LinkFaults::default());
         let transport =
             GrpcTransport::new(node_id, addresses.clone(), tokio::runtime::Handle::current(), faults.clone());
-        let (store, handle) =
-            Store::open(StoreConfig::new(node_id), engine.clone(), transport, factory, store_metrics)?;
+        let mut store_config = StoreConfig::new(node_id);
+        store_config.leader_lease = config.leader_lease;
+        let (store, handle) = Store::open(store_config, engine.clone(), transport, factory, store_metrics)?;
         let (fatal_sender, fatal) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name(format!("store-{node_id}"))

@@ -13,10 +13,11 @@ pub struct FjallEngine {
 }
 
 impl FjallEngine {
-    /// Opens (or creates) the engine in `dir`.
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// Opens (or creates) the engine in `dir`, with a block cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
         let db = fjall::Database::builder(dir)
             .manual_journal_persist(true)
+            .cache_size(cache_bytes)
             .open()
             .map_err(|e| Error::Io(format!("opening {}: {e}", dir.display())))?;
         let keyspaces = Keyspace::ALL

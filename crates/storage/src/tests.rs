@@ -28,7 +28,7 @@ fn exercise(engine: &dyn Engine) -> Vec<KvPair> {
 #[test]
 fn fjall_and_memory_agree() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fjall = FjallEngine::open(dir.path()).expect("open");
+    let fjall = FjallEngine::open(dir.path(), 8 << 20).expect("open");
     let memory = MemoryEngine::new();
     let a = exercise(&fjall);
     let b = exercise(&memory);
@@ -40,19 +40,19 @@ fn fjall_and_memory_agree() {
 fn fjall_data_survives_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
-        let engine = FjallEngine::open(dir.path()).expect("open");
+        let engine = FjallEngine::open(dir.path(), 8 << 20).expect("open");
         let mut batch = WriteBatch::new();
         batch.put(Keyspace::RaftLog, b"k", b"v");
         engine.write(batch, true).expect("write");
     }
-    let engine = FjallEngine::open(dir.path()).expect("reopen");
+    let engine = FjallEngine::open(dir.path(), 8 << 20).expect("reopen");
     assert_eq!(engine.get(Keyspace::RaftLog, b"k").expect("get"), Some(b"v".to_vec()));
 }
 
 #[test]
 fn last_write_of_a_key_in_a_batch_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fjall = FjallEngine::open(dir.path()).expect("open");
+    let fjall = FjallEngine::open(dir.path(), 8 << 20).expect("open");
     let memory = MemoryEngine::new();
     for engine in [&fjall as &dyn Engine, &memory] {
         let mut batch = WriteBatch::new();

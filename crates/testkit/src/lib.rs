@@ -119,7 +119,7 @@ impl Cluster {
         let mut nodes = Vec::new();
         for node_id in 1..=size {
             let engine: Arc<dyn Engine> =
-                Arc::new(FjallEngine::open(&dir.path().join(format!("n{node_id}"))).expect("engine"));
+                Arc::new(FjallEngine::open(&dir.path().join(format!("n{node_id}")), 8 << 20).expect("engine"));
             if node_id == 1 {
                 let mut batch = WriteBatch::new();
                 RaftStorage::<KvStateMachine>::bootstrap(&mut batch, FIRST_RANGE_ID, vec![1]);

@@ -1,0 +1,141 @@
+//! Leader leases: a leader that a quorum confirmed recently answers linearizable reads at its
+//! commit index without another heartbeat round.
+//!
+//! # Why it is safe
+//! A lease starts when a ReadIndex round is *sent* (not when it returns), and lasts
+//! [`lease_duration`]: `election_ticks - 2` ticks. Every follower that acknowledged the round
+//! heard from this leader at or after that instant. With `check_quorum`, raft-rs makes a
+//! follower ignore vote and pre-vote requests until `election_ticks` of its own ticks have passed
+//! since it last heard from a leader, and the store loop never ticks faster than its interval;
+//! so after the first of those ticks a follower refuses votes for at least
+//! `(election_ticks - 1)` tick intervals. A new leader needs a vote from one of the
+//! acknowledging followers (quorums intersect), so none can exist until the lease has ended,
+//! with one tick interval left as margin for the rate drift between the nodes' clocks.
+//!
+//! The clock is [`Instant`] (monotonic): a leader that was paused (SIGSTOP, a long GC-like
+//! stall) finds its lease expired when it resumes, and takes the ReadIndex path again. This is
+//! the difference from raft-rs's own `ReadOnlyOption::LeaseBased`, which trusts the leader's
+//! state and counts no time at all.
+//!
+//! Two cases the follower-side rule does not cover are closed elsewhere or here:
+//! - a follower that restarts forgets when it last heard from the leader; the store drops vote
+//!   requests for one lease duration after it starts ([`crate::store`]);
+//! - a conf change in progress or a leadership transfer: no lease is used while either is
+//!   pending.
+
+use std::time::{Duration, Instant};
+
+/// How long a lease lasts from the moment its confirming round was sent.
+pub fn lease_duration(tick_interval: Duration, election_ticks: usize) -> Duration {
+    tick_interval * election_ticks.saturating_sub(2) as u32
+}
+
+/// A leader's lease on one range.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Lease {
+    /// The term in which the quorum confirmed this node as leader.
+    term: u64,
+    /// The lease is valid strictly before this instant.
+    until: Option<Instant>,
+}
+
+/// What the leader's raft state says at the moment of a read.
+pub(crate) struct LeaderState {
+    pub term: u64,
+    pub is_leader: bool,
+    pub transferring: bool,
+    pub conf_change_pending: bool,
+}
+
+impl Lease {
+    /// Records that a quorum confirmed leadership in `term` for a round sent at `sent`.
+    pub fn extend(&mut self, term: u64, sent: Instant, duration: Duration) {
+        let until = sent + duration;
+        if self.term != term {
+            *self = Lease { term, until: Some(until) };
+        } else if self.until.is_none_or(|current| current < until) {
+            self.until = Some(until);
+        }
+    }
+
+    /// Whether a read arriving `now` may be served at the commit index without a round.
+    pub fn covers(&self, now: Instant, state: &LeaderState) -> bool {
+        state.is_leader
+            && !state.transferring
+            && !state.conf_change_pending
+            && state.term == self.term
+            && self.until.is_some_and(|until| now < until)
+    }
+
+    /// Whether the lease is valid at `now` but past half its length: time to renew it, so that
+    /// reads never fall back to a round while the leader is healthy.
+    pub fn wants_renewal(&self, now: Instant, duration: Duration) -> bool {
+        self.until.is_some_and(|until| until.saturating_duration_since(now) < duration / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DURATION: Duration = Duration::from_millis(800);
+
+    fn leader(term: u64) -> LeaderState {
+        LeaderState { term, is_leader: true, transferring: false, conf_change_pending: false }
+    }
+
+    #[test]
+    fn the_default_timing_leaves_one_tick_of_margin_before_a_new_leader_can_exist() {
+        // 100 ms ticks, 10 election ticks: a follower refuses votes for at least 900 ms.
+        assert_eq!(lease_duration(Duration::from_millis(100), 10), DURATION);
+        assert_eq!(lease_duration(Duration::from_millis(100), 1), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_lease_runs_from_the_send_of_its_round_not_from_its_answer() {
+        let sent = Instant::now();
+        let mut lease = Lease::default();
+        assert!(!lease.covers(sent, &leader(3)), "no lease before any round");
+        lease.extend(3, sent, DURATION);
+        assert!(lease.covers(sent + Duration::from_millis(799), &leader(3)));
+        assert!(!lease.covers(sent + DURATION, &leader(3)));
+        // A paused leader resumes with the clock moved on: no lease.
+        assert!(!lease.covers(sent + Duration::from_secs(10), &leader(3)));
+    }
+
+    #[test]
+    fn a_lease_ends_with_its_term_and_with_leadership() {
+        let sent = Instant::now();
+        let mut lease = Lease::default();
+        lease.extend(3, sent, DURATION);
+        assert!(!lease.covers(sent, &leader(4)), "a lease from an older term");
+        let follower = LeaderState { is_leader: false, ..leader(3) };
+        assert!(!lease.covers(sent, &follower));
+        let transferring = LeaderState { transferring: true, ..leader(3) };
+        assert!(!lease.covers(sent, &transferring));
+        let changing = LeaderState { conf_change_pending: true, ..leader(3) };
+        assert!(!lease.covers(sent, &changing));
+    }
+
+    #[test]
+    fn an_older_round_never_shortens_a_lease_and_a_new_term_replaces_it() {
+        let sent = Instant::now();
+        let mut lease = Lease::default();
+        lease.extend(3, sent + Duration::from_millis(500), DURATION);
+        lease.extend(3, sent, DURATION);
+        assert!(lease.covers(sent + Duration::from_millis(1200), &leader(3)));
+        lease.extend(4, sent, DURATION);
+        assert!(!lease.covers(sent + Duration::from_millis(1200), &leader(4)));
+        assert!(lease.covers(sent, &leader(4)));
+    }
+
+    #[test]
+    fn renewal_is_due_in_the_second_half_of_a_lease() {
+        let sent = Instant::now();
+        let mut lease = Lease::default();
+        assert!(!lease.wants_renewal(sent, DURATION), "no lease, nothing to renew");
+        lease.extend(3, sent, DURATION);
+        assert!(!lease.wants_renewal(sent + Duration::from_millis(300), DURATION));
+        assert!(lease.wants_renewal(sent + Duration::from_millis(500), DURATION));
+    }
+}

@@ -59,6 +59,10 @@ pub struct ChaosArgs {
     /// Start the nodes with a deliberately broken read path, to prove the checker catches it.
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
+    /// Start the nodes with a lease that counts no time (deliberately broken, as raft-rs's
+    /// `LeaseBased` reads), to prove the checker catches it.
+    #[arg(long, hide = true)]
+    unsafe_timeless_lease: bool,
     /// list-append: commit without validation (deliberately broken), to prove the checker
     /// catches lost updates and write skew.
     #[arg(long, hide = true)]
@@ -74,7 +78,13 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
         return run_external(&args, seed).await;
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the atoll binary: {e}"))?;
-    let extra = if args.unsafe_stale_reads { vec!["--unsafe-stale-reads".to_string()] } else { vec![] };
+    let mut extra = Vec::new();
+    if args.unsafe_stale_reads {
+        extra.push("--unsafe-stale-reads".to_string());
+    }
+    if args.unsafe_timeless_lease {
+        extra.push("--unsafe-timeless-lease".to_string());
+    }
     let mut cluster = LocalCluster::new(exe, args.nodes, None, extra)?;
     println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());
     cluster.start(&mut |step| eprintln!("{step} ...")).await?;

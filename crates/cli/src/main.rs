@@ -82,6 +82,9 @@ struct StartArgs {
     /// BROKEN ON PURPOSE: serve linearizable reads without ReadIndex (proves the checkers fail).
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
+    /// BROKEN ON PURPOSE: a leader's lease never runs out in its term (proves the checkers fail).
+    #[arg(long, hide = true)]
+    unsafe_timeless_lease: bool,
     /// Send a ReadIndex round for every linearizable read, even on a leader that holds a
     /// lease (for comparison; the lease is safe and faster).
     #[arg(long)]
@@ -109,6 +112,7 @@ impl StartArgs {
             join_timeout: Duration::from_secs(self.join_timeout_secs),
             unsafe_stale_reads: self.unsafe_stale_reads,
             leader_lease: !self.no_leader_lease,
+            unsafe_timeless_lease: self.unsafe_timeless_lease,
             cache_bytes: self.cache_size_mb.saturating_mul(1024 * 1024),
         }
     }
@@ -132,6 +136,9 @@ async fn shutdown_signal() {
 }
 
 async fn start(args: StartArgs) -> Result<(), String> {
+    if args.unsafe_timeless_lease {
+        tracing::warn!("UNSAFE: the leader's lease ignores the clock and may serve stale reads (test-only switch)");
+    }
     if args.unsafe_stale_reads {
         tracing::warn!("UNSAFE: linearizable reads skip ReadIndex and may return stale data (test-only switch)");
     }

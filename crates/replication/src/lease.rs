@@ -58,6 +58,11 @@ impl Lease {
         }
     }
 
+    /// The term the lease was confirmed in.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
     /// Whether a read arriving `now` may be served at the commit index without a round.
     pub fn covers(&self, now: Instant, state: &LeaderState) -> bool {
         state.is_leader

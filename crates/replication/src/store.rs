@@ -36,6 +36,9 @@ pub struct StoreConfig {
     /// Whether a leader serves linearizable reads under a lease (see [`crate::lease`]) instead
     /// of a heartbeat round per read.
     pub leader_lease: bool,
+    /// BROKEN ON PURPOSE, for tests of the checkers: the lease holds for the whole term, as
+    /// raft-rs's `LeaseBased` reads do, whatever the clock says.
+    pub unsafe_timeless_lease: bool,
 }
 
 impl StoreConfig {
@@ -48,6 +51,7 @@ impl StoreConfig {
             heartbeat_ticks: 3,
             request_timeout: Duration::from_secs(5),
             leader_lease: true,
+            unsafe_timeless_lease: false,
         }
     }
 
@@ -392,7 +396,13 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         }
         let now = Instant::now();
         let deadline = now + self.config.request_timeout;
-        if self.config.leader_lease && peer.lease.covers(now, &peer.leader_state()) {
+        let state = peer.leader_state();
+        let covered = if self.config.unsafe_timeless_lease {
+            state.is_leader && peer.lease.term() == state.term
+        } else {
+            peer.lease.covers(now, &state)
+        };
+        if self.config.leader_lease && covered {
             // Under the lease no other leader can have committed anything: the read needs
             // only what this leader has committed so far to be applied here.
             self.metrics.lease_reads.inc();

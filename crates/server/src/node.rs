@@ -61,6 +61,8 @@ pub struct NodeConfig {
     /// Whether a leader serves linearizable reads under its lease (the default) or sends a
     /// ReadIndex round for every read.
     pub leader_lease: bool,
+    /// A deliberately broken lease that counts no time, for proving the fault harness can fail.
+    pub unsafe_timeless_lease: bool,
     /// The storage engine's block cache, in bytes.
     pub cache_bytes: u64,
 }
@@ -284,6 +286,7 @@ impl Node {
             GrpcTransport::new(node_id, addresses.clone(), tokio::runtime::Handle::current(), faults.clone());
         let mut store_config = StoreConfig::new(node_id);
         store_config.leader_lease = config.leader_lease;
+        store_config.unsafe_timeless_lease = config.unsafe_timeless_lease;
         let (store, handle) = Store::open(store_config, engine.clone(), transport, factory, store_metrics)?;
         let (fatal_sender, fatal) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()

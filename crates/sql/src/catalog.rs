@@ -13,6 +13,7 @@ use crate::error::{code, Result, SqlError};
 use crate::kv::{NodeKv, Txn};
 use crate::types::SqlType;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The database every cluster has; clients that name none connect to it.
 pub const DEFAULT_DATABASE: &str = "postgres";
@@ -200,9 +201,31 @@ pub async fn drop_database(txn: &mut Txn, name: &str) -> Result<Vec<TableDesc>> 
 
 pub async fn table(txn: &mut Txn, database: u64, name: &str) -> Result<Option<TableDesc>> {
     match txn.get(&table_key(database, name)).await? {
-        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        Some(bytes) => decode_table(bytes).map(Some),
         None => Ok(None),
     }
+}
+
+/// Descriptors decoded recently, by their encoded bytes. Every statement reads its tables'
+/// descriptors through its transaction (so a concurrent schema change is a conflict); the
+/// JSON decode of an unchanged descriptor is done once. Keyed by the bytes, so it can never
+/// answer with a descriptor other than the one read.
+static DECODED_TABLES: std::sync::LazyLock<std::sync::Mutex<HashMap<Vec<u8>, TableDesc>>> =
+    std::sync::LazyLock::new(Default::default);
+const DECODED_TABLES_MAX: usize = 1024;
+
+fn decode_table(bytes: Vec<u8>) -> Result<TableDesc> {
+    if let Some(desc) = DECODED_TABLES.lock().ok().and_then(|cache| cache.get(&bytes).cloned()) {
+        return Ok(desc);
+    }
+    let desc: TableDesc = decode(&bytes)?;
+    if let Ok(mut cache) = DECODED_TABLES.lock() {
+        if cache.len() >= DECODED_TABLES_MAX {
+            cache.clear();
+        }
+        cache.insert(bytes, desc.clone());
+    }
+    Ok(desc)
 }
 
 pub async fn require_table(txn: &mut Txn, database: u64, name: &str) -> Result<TableDesc> {
@@ -255,4 +278,37 @@ pub async fn next_serial(kv: &NodeKv, table: u64, column: u32) -> Result<i64> {
         }
     }
     Err(SqlError::new(code::SERIALIZATION_FAILURE, "nextval: too much contention on the sequence"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_named(name: &str) -> TableDesc {
+        TableDesc {
+            id: 7,
+            database: 1,
+            name: name.into(),
+            columns: vec![],
+            primary_key: vec![],
+            primary_key_name: format!("{name}_pkey"),
+            indexes: vec![],
+            checks: vec![],
+            next_column_id: 1,
+            next_index_id: 1,
+        }
+    }
+
+    #[test]
+    fn a_changed_descriptor_is_decoded_anew_and_garbage_is_still_an_error() {
+        let before = table_named("t");
+        let mut after = before.clone();
+        after.next_column_id = 2;
+        for desc in [&before, &after, &before] {
+            let bytes = encode(desc).expect("encode");
+            assert_eq!(&decode_table(bytes.clone()).expect("first decode"), desc);
+            assert_eq!(&decode_table(bytes).expect("memoized decode"), desc);
+        }
+        assert!(decode_table(b"{not json".to_vec()).is_err());
+    }
 }

@@ -59,7 +59,8 @@ async fn nodes_export_metrics_and_health() {
 }
 
 /// Back-to-back linearizable reads on the leader ride its lease: after the first round
-/// confirms it, reads skip the heartbeat round, and the metrics say how many did.
+/// confirms it, reads skip the heartbeat round, and the metrics say how many did. A follower's
+/// reads are answered by the leader under the same lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_serves_back_to_back_reads_under_its_lease() {
     use atoll_proto::etcdserverpb::kv_client::KvClient;
@@ -85,4 +86,24 @@ async fn the_leader_serves_back_to_back_reads_under_its_lease() {
         "{}",
         delta("atoll_raft_lease_reads_total")
     );
+
+    // A follower's linearizable read asks the leader for its commit index; under the lease the
+    // leader answers at once. Each read must still see the write acknowledged just before it.
+    let follower = (leader + 1) % cluster.nodes.len();
+    let mut on_follower = KvClient::connect(format!("http://{}", cluster.nodes[follower].etcd)).await.expect("connect");
+    let before = must_http_get(&cluster.nodes[leader].http, "/metrics").1;
+    let rounds = 100;
+    for i in 0..rounds {
+        let value = format!("v{i}").into_bytes();
+        kv.put(PutRequest { key: b"lease-key".to_vec(), value: value.clone(), ..Default::default() })
+            .await
+            .expect("put");
+        let request = RangeRequest { key: b"lease-key".to_vec(), ..Default::default() };
+        let response = on_follower.range(request).await.expect("linearizable read on a follower").into_inner();
+        assert_eq!(response.kvs.first().map(|kv| kv.value.clone()), Some(value), "read {i} on the follower is stale");
+    }
+    let after = must_http_get(&cluster.nodes[leader].http, "/metrics").1;
+    let answers = metric(&after, "atoll_raft_lease_read_index_answers_total")
+        - metric(&before, "atoll_raft_lease_read_index_answers_total");
+    assert!(answers >= f64::from(rounds) / 2.0, "{answers} of {rounds} follower reads answered under the lease");
 }

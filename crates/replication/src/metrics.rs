@@ -10,6 +10,7 @@ pub struct StoreMetrics {
     pub applied_entries: IntCounter,
     pub read_index_requests: IntCounter,
     pub lease_reads: IntCounter,
+    pub lease_read_index_answers: IntCounter,
     pub apply_seconds: Histogram,
     pub fsync_seconds: Histogram,
     pub fsync_batch_entries: Histogram,
@@ -63,6 +64,11 @@ impl StoreMetrics {
                 registry,
                 "atoll_raft_lease_reads_total",
                 "Linearizable reads the leader served under its lease, without a ReadIndex round.",
+            ),
+            lease_read_index_answers: counter(
+                registry,
+                "atoll_raft_lease_read_index_answers_total",
+                "Followers' ReadIndex requests the leader answered under its lease, without a heartbeat round.",
             ),
             apply_seconds: histogram(
                 registry,

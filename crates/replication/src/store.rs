@@ -396,13 +396,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         }
         let now = Instant::now();
         let deadline = now + self.config.request_timeout;
-        let state = peer.leader_state();
-        let covered = if self.config.unsafe_timeless_lease {
-            state.is_leader && peer.lease.term() == state.term
-        } else {
-            peer.lease.covers(now, &state)
-        };
-        if self.config.leader_lease && covered {
+        if lease_covers(&self.config, peer, now) {
             // Under the lease no other leader can have committed anything: the read needs
             // only what this leader has committed so far to be applied here.
             self.metrics.lease_reads.inc();
@@ -449,6 +443,19 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             // raft-rs does not remember when: no vote until any such lease has ended.
             debug!(%range_id, from = message.from, "vote request ignored: lease wait after start");
             return;
+        }
+        if message.get_msg_type() == MessageType::MsgReadIndex && message.from != peer.raw.raft.id {
+            let now = Instant::now();
+            if lease_covers(&self.config, peer, now) {
+                // A follower's read: under the lease this leader's commit index covers every
+                // write acknowledged before the request was sent, so it is the answer, with no
+                // heartbeat round. The follower waits until it has applied that index.
+                self.metrics.lease_read_index_answers.inc();
+                peer.renew_lease |= peer.lease.wants_renewal(now, self.config.lease_duration());
+                let response = lease_read_index_response(peer, message);
+                self.send(range_id, vec![response]);
+                return;
+            }
         }
         if let Err(e) = peer.raw.step(message) {
             debug!(%range_id, error = %e, "raft step failed");
@@ -639,6 +646,35 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         }
         Ok(())
     }
+}
+
+/// Whether this node, as leader, may answer a linearizable read at its commit index now.
+fn lease_covers<S: StateMachine>(config: &StoreConfig, peer: &Peer<S>, now: Instant) -> bool {
+    if !config.leader_lease {
+        return false;
+    }
+    let state = peer.leader_state();
+    if config.unsafe_timeless_lease {
+        state.is_leader && peer.lease.term() == state.term
+    } else {
+        peer.lease.covers(now, &state)
+    }
+}
+
+/// The answer raft-rs's leader would give a follower's `MsgReadIndex` after a heartbeat round:
+/// the commit index, in this term, with the request's context. A lease exists only after a
+/// round that raft-rs answered, so an entry of this term is committed and the follower may
+/// also advance its commit index to it.
+fn lease_read_index_response<S: StateMachine>(peer: &Peer<S>, request: Message) -> Message {
+    let raft = &peer.raw.raft;
+    let mut response = Message::default();
+    response.set_msg_type(MessageType::MsgReadIndexResp);
+    response.to = request.from;
+    response.from = raft.id;
+    response.term = raft.term;
+    response.index = raft.raft_log.committed;
+    response.entries = request.entries;
+    response
 }
 
 fn resolve_read<S: StateMachine>(peer: &mut Peer<S>, index: u64, context: &[u8], lease: Duration) {

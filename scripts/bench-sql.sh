@@ -19,12 +19,14 @@ out_file=$RESULTS/atoll-pgbench-$(date +%Y%m%d-%H%M%S).txt
 
 cargo build --release --locked --quiet
 log=$(mktemp)
-"${CARGO_TARGET_DIR:-target}"/release/atoll demo --no-shell --base-port "${BASE_PORT:-24000}" >"$log" 2>/dev/null &
+atoll="${CARGO_TARGET_DIR:-target}"/release/atoll
+"$atoll" demo --no-shell --base-port "${BASE_PORT:-24000}" >"$log" 2>/dev/null &
 demo=$!
 trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done
 grep -q '^sql:' "$log" || { echo "demo did not start" >&2; exit 1; }
 addr=$(sed -n 's/^node 1 .* sql=\([^ ]*\) .*/\1/p' "$log")
+peer=$(sed -n 's/^node 1 .* peer=\([^ ]*\) .*/\1/p' "$log")
 pids=$(sed -n 's/^node [0-9]* pid=\([0-9]*\).*/\1/p' "$log" | tr '\n' ' ')
 host=${addr%:*}
 port=${addr#*:}
@@ -34,6 +36,9 @@ PGB=(pgbench -h "$host" -p "$port" -U atoll)
   psql -h "$host" -p "$port" -U atoll -d postgres -qc "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
   echo "## pgbench -i -s $SCALE"
   "${PGB[@]}" -i -s "$SCALE" bench 2>&1 | tail -3
+  # Which node leads decides whether node 1 serves reads under its own lease or asks a leader.
+  echo "## ranges after the load (node 1 is the gateway)"
+  for _ in 1 2 3 4 5; do "$atoll" range ls --host "$peer" 2>/dev/null && break; sleep 2; done
   echo; echo "## TPC-B-like: pgbench -c $CLIENTS -j $THREADS -T $SECS --max-tries $MAX_TRIES"
   "${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T "$SECS" --max-tries "$MAX_TRIES" bench 2>&1 | grep -v "^progress"
   # (pgbench truncates pgbench_history before each run, so check right after the TPC-B run)

@@ -79,6 +79,73 @@ impl Lease {
     }
 }
 
+/// A leader's lease as the store loop publishes it, so that a linearizable read on the
+/// leader can be served without a trip through the store loop (two thread hand-offs).
+///
+/// # Why a published copy is safe to use
+/// - `until` is the end of a lease the loop holds, or `None`. A reader that finds
+///   `now < until` is covered by the same argument as the loop itself: no other leader can
+///   exist before `until`, whatever this node's state became since the copy was published.
+/// - The exceptions are a leadership transfer and a conf change, which can put a new quorum in
+///   place early. Both reach other nodes only through messages this node sends, and the loop
+///   publishes again before it sends any message of the range, with `until = None` once
+///   either is pending.
+/// - `commit_index` is published before any message of the range leaves, so it is at least
+///   the index of every entry a follower could have applied and acknowledged. Entries this
+///   node acknowledged itself are applied here first. A read that finds the applied index at
+///   or above `commit_index` and reads at the applied revision therefore sees every write
+///   acknowledged before it started.
+#[derive(Debug)]
+pub struct PublishedLease {
+    state: std::sync::Mutex<Published>,
+    /// A reader found the lease in its second half: the loop sends a renewal round.
+    renewal_wanted: std::sync::atomic::AtomicBool,
+    duration: Duration,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Published {
+    until: Option<Instant>,
+    commit_index: u64,
+}
+
+impl PublishedLease {
+    pub fn new(duration: Duration) -> Self {
+        PublishedLease { state: Default::default(), renewal_wanted: Default::default(), duration }
+    }
+
+    /// Publishes the loop's view: the lease end (`None`: no lease) and the commit index.
+    pub fn publish(&self, until: Option<Instant>, commit_index: u64) {
+        let next = Published { until, commit_index };
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *state = next;
+    }
+
+    /// The index a read arriving `now` must see applied, if the lease covers it.
+    pub fn read_index(&self, now: Instant) -> Option<u64> {
+        let state = *self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let until = state.until.filter(|until| now < *until)?;
+        if until.saturating_duration_since(now) < self.duration / 2 {
+            self.renewal_wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(state.commit_index)
+    }
+
+    /// Whether a reader asked for a renewal since the last call.
+    pub fn take_renewal(&self) -> bool {
+        self.renewal_wanted.swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Lease {
+    /// The end of the lease if it may be used now by the published copy: the same conditions
+    /// as [`Lease::covers`] except the clock, which the reader checks.
+    pub(crate) fn publishable_until(&self, state: &LeaderState) -> Option<Instant> {
+        let usable = state.is_leader && !state.transferring && !state.conf_change_pending && state.term == self.term;
+        self.until.filter(|_| usable)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +209,33 @@ mod tests {
         lease.extend(3, sent, DURATION);
         assert!(!lease.wants_renewal(sent + Duration::from_millis(300), DURATION));
         assert!(lease.wants_renewal(sent + Duration::from_millis(500), DURATION));
+    }
+
+    #[test]
+    fn a_published_lease_answers_until_it_ends_and_asks_for_renewal_in_its_second_half() {
+        let now = Instant::now();
+        let published = PublishedLease::new(DURATION);
+        assert_eq!(published.read_index(now), None, "nothing published");
+        published.publish(Some(now + DURATION), 42);
+        assert_eq!(published.read_index(now), Some(42));
+        assert!(!published.take_renewal());
+        assert_eq!(published.read_index(now + Duration::from_millis(500)), Some(42));
+        assert!(published.take_renewal(), "second half");
+        assert!(!published.take_renewal(), "asked once");
+        assert_eq!(published.read_index(now + DURATION), None, "ended");
+        published.publish(None, 43);
+        assert_eq!(published.read_index(now), None, "revoked");
+    }
+
+    #[test]
+    fn a_lease_is_not_published_during_a_transfer_a_conf_change_or_another_term() {
+        let sent = Instant::now();
+        let mut lease = Lease::default();
+        lease.extend(3, sent, DURATION);
+        assert_eq!(lease.publishable_until(&leader(3)), Some(sent + DURATION));
+        assert_eq!(lease.publishable_until(&LeaderState { transferring: true, ..leader(3) }), None);
+        assert_eq!(lease.publishable_until(&LeaderState { conf_change_pending: true, ..leader(3) }), None);
+        assert_eq!(lease.publishable_until(&LeaderState { is_leader: false, ..leader(3) }), None);
+        assert_eq!(lease.publishable_until(&leader(4)), None);
     }
 }

@@ -1,7 +1,7 @@
 //! One range's replica on this node: its raft-rs node, log storage and state machine, and the
 //! linearizable reads waiting on it.
 
-use crate::lease::{LeaderState, Lease};
+use crate::lease::{LeaderState, Lease, PublishedLease};
 use crate::raft_storage::RaftStorage;
 use crate::{Error, StateMachine};
 use atoll_types::RangeId;
@@ -45,10 +45,17 @@ pub(crate) struct Peer<S: StateMachine> {
     pub lease: Lease,
     /// A lease read found the lease in its second half: the next iteration sends a round.
     pub renew_lease: bool,
+    /// The lease and commit index as readers on other threads see them.
+    pub published: Arc<PublishedLease>,
 }
 
 impl<S: StateMachine> Peer<S> {
-    pub fn new(range_id: RangeId, raw: RawNode<RaftStorage<S>>, state_machine: Arc<Mutex<S>>) -> Self {
+    pub fn new(
+        range_id: RangeId,
+        raw: RawNode<RaftStorage<S>>,
+        state_machine: Arc<Mutex<S>>,
+        published: Arc<PublishedLease>,
+    ) -> Self {
         Peer {
             range_id,
             raw,
@@ -59,6 +66,7 @@ impl<S: StateMachine> Peer<S> {
             last_leader_id: 0,
             lease: Lease::default(),
             renew_lease: false,
+            published,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The store loop: one thread that drives every range replica on the node (see the crate docs).
 
-use crate::lease::lease_duration;
+use crate::lease::{lease_duration, PublishedLease};
 use crate::metrics::StoreMetrics;
 use crate::peer::{Peer, ReadRound, ReadWaiter};
 use crate::raft_storage::RaftStorage;
@@ -16,7 +16,7 @@ use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, 
 use raft::{RawNode, ReadOnlyOption, SnapshotStatus};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
@@ -75,15 +75,25 @@ enum Pending<R> {
     ConfChange(oneshot::Sender<Result<(), Error>>),
 }
 
+/// Every range's published lease, by range.
+type Leases = Arc<RwLock<HashMap<RangeId, Arc<PublishedLease>>>>;
+
 /// The async face of the store loop, cheap to clone, used by every server task.
 pub struct StoreHandle<R> {
     inbox: SyncSender<Request<R>>,
     node_id: NodeId,
+    leases: Leases,
+    metrics: StoreMetrics,
 }
 
 impl<R> Clone for StoreHandle<R> {
     fn clone(&self) -> Self {
-        StoreHandle { inbox: self.inbox.clone(), node_id: self.node_id }
+        StoreHandle {
+            inbox: self.inbox.clone(),
+            node_id: self.node_id,
+            leases: self.leases.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -113,6 +123,22 @@ impl<R: Send + 'static> StoreHandle<R> {
         let (reply, answer) = oneshot::channel();
         self.submit(Request::ReadIndex { range_id, reply })?;
         answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Like [`Self::read_index`], but answered on the caller's thread when this node leads the
+    /// range under a lease and `applied` (the replica's applied index) already reaches the
+    /// commit index the loop published: no trip through the store loop (see
+    /// [`PublishedLease`]). Otherwise it takes the loop's path.
+    pub async fn linearizable_read(&self, range_id: RangeId, applied: impl Fn() -> u64) -> Result<(), Error> {
+        let published = self.leases.read().ok().and_then(|leases| leases.get(&range_id).cloned());
+        if let Some(index) = published.and_then(|lease| lease.read_index(Instant::now())) {
+            if applied() >= index {
+                self.metrics.read_index_requests.inc();
+                self.metrics.lease_reads.inc();
+                return Ok(());
+            }
+        }
+        self.read_index(range_id).await
     }
 
     /// Changes the replica of a range on `node_id`; answers once the change is applied here.
@@ -150,6 +176,7 @@ pub struct Store<S: StateMachine, T: Transport> {
     factory: StateMachineFactory<S>,
     metrics: StoreMetrics,
     ranges: BTreeMap<RangeId, Peer<S>>,
+    leases: Leases,
     inbox: Receiver<Request<S::Response>>,
     pending: HashMap<u64, (Pending<S::Response>, Instant, RangeId)>,
     next_proposal_id: u64,
@@ -181,6 +208,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             factory,
             metrics,
             ranges: BTreeMap::new(),
+            leases: Leases::default(),
             inbox,
             pending: HashMap::new(),
             next_proposal_id: seed,
@@ -191,7 +219,12 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         for range_id in RaftStorage::<S>::list_ranges(store.engine.as_ref())? {
             store.load_replica(range_id)?;
         }
-        let handle = StoreHandle { inbox: sender, node_id: store.config.node_id };
+        let handle = StoreHandle {
+            inbox: sender,
+            node_id: store.config.node_id,
+            leases: store.leases.clone(),
+            metrics: store.metrics.clone(),
+        };
         Ok((store, handle))
     }
 
@@ -229,7 +262,11 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         let raw =
             RawNode::new(&config, storage, &self.logger).map_err(|e| Fatal(format!("raft node {range_id}: {e}")))?;
         info!(node_id = %self.config.node_id, %range_id, applied, "range replica loaded");
-        self.ranges.insert(range_id, Peer::new(range_id, raw, state_machine));
+        let published = Arc::new(PublishedLease::new(self.config.lease_duration()));
+        if let Ok(mut leases) = self.leases.write() {
+            leases.insert(range_id, published.clone());
+        }
+        self.ranges.insert(range_id, Peer::new(range_id, raw, state_machine, published));
         self.metrics.ranges.set(self.ranges.len() as i64);
         Ok(())
     }
@@ -418,7 +455,9 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
     fn issue_reads(&mut self) {
         let now = Instant::now();
         for peer in self.ranges.values_mut() {
-            let renew = std::mem::take(&mut peer.renew_lease) && peer.reads_in_flight.is_empty();
+            // Both flags are cleared, whichever asked.
+            let asked = std::mem::take(&mut peer.renew_lease) | peer.published.take_renewal();
+            let renew = asked && peer.reads_in_flight.is_empty();
             if peer.reads_to_issue.is_empty() && !renew {
                 continue;
             }
@@ -465,6 +504,11 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
     fn send(&mut self, range_id: RangeId, messages: Vec<Message>) {
         if messages.is_empty() {
             return;
+        }
+        // Before any message can tell another node of a new commit index, a transfer or a
+        // conf change, readers on other threads must see it (see `PublishedLease`).
+        if let Some(peer) = self.ranges.get(&range_id) {
+            publish_lease(&self.config, peer);
         }
         let mut by_node: HashMap<u64, Vec<Envelope>> = HashMap::new();
         for message in messages {
@@ -556,6 +600,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         let now = Instant::now();
         for peer in self.ranges.values_mut() {
             peer.answer_reads(now);
+            publish_lease(&self.config, peer);
         }
         Ok(())
     }
@@ -659,6 +704,22 @@ fn lease_covers<S: StateMachine>(config: &StoreConfig, peer: &Peer<S>, now: Inst
     } else {
         peer.lease.covers(now, &state)
     }
+}
+
+/// Publishes the leader's lease and commit index for readers on other threads: the same
+/// conditions as [`lease_covers`] but the clock, which each reader checks.
+fn publish_lease<S: StateMachine>(config: &StoreConfig, peer: &Peer<S>) {
+    let state = peer.leader_state();
+    let until = if !config.leader_lease {
+        None
+    } else if config.unsafe_timeless_lease {
+        // BROKEN ON PURPOSE (tests of the checkers): valid for the whole term.
+        let far = Instant::now().checked_add(Duration::from_secs(86_400));
+        far.filter(|_| state.is_leader && peer.lease.term() == state.term)
+    } else {
+        peer.lease.publishable_until(&state)
+    };
+    peer.published.publish(until, peer.raw.raft.raft_log.committed);
 }
 
 /// The answer raft-rs's leader would give a follower's `MsgReadIndex` after a heartbeat round:

@@ -13,6 +13,8 @@ pub struct TestNode {
     pub http: String,
     pub sql: String,
     pub data_dir: PathBuf,
+    /// Extra `atoll start` flags.
+    pub args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -38,6 +40,7 @@ impl TestNode {
             .arg(&self.data_dir)
             .args(["--peer-addr", &self.peer, "--etcd-addr", &self.etcd, "--http-addr", &self.http])
             .args(["--sql-addr", &self.sql])
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -84,6 +87,11 @@ impl Drop for TestNode {
 impl TestCluster {
     /// Starts `size` nodes: the first bootstraps, the others join it one by one.
     pub async fn must_start(size: usize) -> TestCluster {
+        Self::must_start_with(size, &[]).await
+    }
+
+    /// Starts `size` nodes with extra `atoll start` flags.
+    pub async fn must_start_with(size: usize, args: &[&str]) -> TestCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let nodes = (1..=size)
             .map(|index| TestNode {
@@ -93,6 +101,7 @@ impl TestCluster {
                 http: format!("127.0.0.1:{}", free_port()),
                 sql: format!("127.0.0.1:{}", free_port()),
                 data_dir: dir.path().join(format!("node{index}")),
+                args: args.iter().map(|a| a.to_string()).collect(),
                 child: None,
             })
             .collect();

@@ -7,6 +7,7 @@ mod chaos;
 mod cluster;
 mod etcdctl;
 mod failover;
+mod gc;
 mod metrics;
 mod pgbench;
 mod python;

@@ -92,6 +92,11 @@ struct StartArgs {
     /// The storage engine's block cache, in MiB.
     #[arg(long, default_value_t = 256)]
     cache_size_mb: u64,
+    /// Seconds of MVCC history kept readable (AS OF a revision, etcd reads at a revision, SQL
+    /// snapshots); older versions are compacted and deleted in the background. 0: keep all
+    /// history until an etcd Compact.
+    #[arg(long, default_value_t = 600)]
+    mvcc_retention_secs: u64,
 }
 
 impl StartArgs {
@@ -114,6 +119,7 @@ impl StartArgs {
             leader_lease: !self.no_leader_lease,
             unsafe_timeless_lease: self.unsafe_timeless_lease,
             cache_bytes: self.cache_size_mb.saturating_mul(1024 * 1024),
+            mvcc_retention: (self.mvcc_retention_secs > 0).then(|| Duration::from_secs(self.mvcc_retention_secs)),
         }
     }
 }

@@ -30,6 +30,7 @@
 
 pub mod error;
 pub mod executor;
+pub mod gc;
 pub mod locks;
 pub mod mvcc;
 pub mod staged;

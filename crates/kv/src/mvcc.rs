@@ -124,8 +124,40 @@ impl Record {
     }
 }
 
-/// Reads the live value of `key` as of `revision`.
+/// Encodes the newest version of a key as `Keyspace::MvccLatest` holds it: its revision
+/// (8 bytes BE), then the record.
+pub fn encode_latest(revision: i64, record: &Record) -> Vec<u8> {
+    let mut out = revision.to_be_bytes().to_vec();
+    out.extend_from_slice(&record.encode());
+    out
+}
+
+/// Parses a value written by [`encode_latest`].
+pub fn decode_latest(bytes: &[u8]) -> Result<(i64, Record)> {
+    let (revision, record) =
+        bytes.split_first_chunk::<8>().ok_or_else(|| Error::Corrupt("truncated latest MVCC version".into()))?;
+    Ok((i64::from_be_bytes(*revision), Record::decode(record)?))
+}
+
+/// The newest version of `key` and its revision, if the key has one.
+pub fn latest(engine: &dyn Engine, key: &[u8]) -> Result<Option<(i64, Record)>> {
+    engine.get(Keyspace::MvccLatest, key)?.map(|bytes| decode_latest(&bytes)).transpose()
+}
+
+/// Reads the live value of `key` as of `revision`. Most reads are at or after the key's
+/// newest version: one point lookup in `MvccLatest`. Older reads seek its history.
 pub fn get(engine: &dyn Engine, key: &[u8], revision: i64) -> Result<Option<KeyValue>> {
+    match latest(engine, key)? {
+        // No newest version: the key never existed, or all of it was collected as garbage,
+        // which happens only to versions no permitted read can see.
+        None => Ok(None),
+        Some((newest, record)) if newest <= revision => Ok(record.into_key_value(key.to_vec(), newest)),
+        Some(_) => get_in_history(engine, key, revision),
+    }
+}
+
+/// [`get`] through the history: one seek to the key's version at `revision`.
+fn get_in_history(engine: &dyn Engine, key: &[u8], revision: i64) -> Result<Option<KeyValue>> {
     let start = Bound::Included(encode_version(key, revision));
     let end = Bound::Included(encode_version(key, 0));
     let Some(item) = engine.scan(Keyspace::Mvcc, start, end, false).next() else {
@@ -233,40 +265,53 @@ fn scan_forward(
     Ok(())
 }
 
-/// Adds a new version of `key` to `batch`.
+/// Adds a new version of `key` to `batch`: to its history, and as its newest version.
 pub fn write(batch: &mut WriteBatch, key: &[u8], revision: i64, record: &Record) {
     batch.put(Keyspace::Mvcc, encode_version(key, revision), record.encode());
+    batch.put(Keyspace::MvccLatest, key.to_vec(), encode_latest(revision, record));
 }
 
-/// Adds to `batch` the deletion of every version that no read at `compact_revision` or later
-/// can see: for each key, all versions older than its newest version at `compact_revision`,
-/// and that newest version too when it is a tombstone. Returns how many versions it removes.
-pub fn compact(engine: &dyn Engine, compact_revision: i64, batch: &mut WriteBatch) -> Result<usize> {
-    let mut removed = 0;
-    let mut current: Option<Vec<u8>> = None;
-    let mut kept_visible = false;
+/// The `MvccLatest` entries that history `pairs` (encoded versions in key order, as a scan or
+/// a snapshot gives them) imply: the first, newest, version of each key.
+pub fn latest_of<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (encoded, value) in pairs {
+        let (key, revision) = decode_version(encoded)?;
+        if out.last().is_some_and(|(last, _)| *last == key) {
+            continue;
+        }
+        out.push((key, encode_latest(revision, &Record::decode(value)?)));
+    }
+    Ok(out)
+}
+
+/// Marks a node's data as having `MvccLatest` filled (a `Meta` key).
+const LATEST_BUILT: &[u8] = b"mvcc_latest_built";
+
+/// Data written before `MvccLatest` existed has only history: fills it once, from the
+/// history (a node's first start on such data; a no-op after that).
+pub fn ensure_latest(engine: &dyn Engine) -> Result<()> {
+    // Entries per write batch while filling.
+    const BATCH_KEYS: usize = 10_000;
+    if engine.get(Keyspace::Meta, LATEST_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = WriteBatch::new();
+    let mut previous: Option<Vec<u8>> = None;
     for item in engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false) {
         let (encoded, value) = item?;
-        let (key, mod_revision) = decode_version(&encoded)?;
-        if current.as_ref() != Some(&key) {
-            current = Some(key);
-            kept_visible = false;
-        }
-        if mod_revision > compact_revision {
+        let (key, revision) = decode_version(&encoded)?;
+        if previous.as_ref() == Some(&key) {
             continue;
         }
-        if kept_visible {
-            batch.delete(Keyspace::Mvcc, encoded);
-            removed += 1;
-            continue;
-        }
-        kept_visible = true;
-        if Record::decode(&value)? == Record::Tombstone {
-            batch.delete(Keyspace::Mvcc, encoded);
-            removed += 1;
+        batch.put(Keyspace::MvccLatest, key.clone(), encode_latest(revision, &Record::decode(&value)?));
+        previous = Some(key);
+        if batch.len() >= BATCH_KEYS {
+            engine.write(std::mem::take(&mut batch), false)?;
         }
     }
-    Ok(removed)
+    batch.put(Keyspace::Meta, LATEST_BUILT.to_vec(), vec![1]);
+    Ok(engine.write(batch, true)?)
 }
 
 #[cfg(test)]
@@ -415,18 +460,27 @@ mod tests {
     }
 
     #[test]
-    fn compaction_keeps_what_reads_at_or_after_it_see() {
+    fn data_with_history_only_gets_its_newest_versions_once() {
         let engine = MemoryEngine::new();
-        put(&engine, b"a", 2, b"a2");
-        put(&engine, b"a", 3, b"a3");
-        put(&engine, b"b", 3, b"b3");
-        delete(&engine, b"b", 4);
-        put(&engine, b"a", 6, b"a6");
         let mut batch = WriteBatch::new();
-        assert_eq!(compact(&engine, 5, &mut batch).expect("compact"), 3);
+        let record = |v: &[u8]| Record::Put { create_revision: 2, version: 1, lease: 0, value: v.to_vec() };
+        batch.put(Keyspace::Mvcc, encode_version(b"a", 2), record(b"a2").encode());
+        batch.put(Keyspace::Mvcc, encode_version(b"a", 4), record(b"a4").encode());
+        batch.put(Keyspace::Mvcc, encode_version(b"b", 3), Record::Tombstone.encode());
         engine.write(batch, false).expect("write");
-        assert_eq!(get(&engine, b"a", 5).expect("get").map(|kv| kv.value), Some(b"a3".to_vec()));
-        assert_eq!(get(&engine, b"a", 6).expect("get").map(|kv| kv.value), Some(b"a6".to_vec()));
-        assert_eq!(get(&engine, b"b", 5).expect("get"), None);
+        assert_eq!(get(&engine, b"a", 9).expect("get"), None, "without the index nothing is found");
+        ensure_latest(&engine).expect("fill");
+        assert_eq!(
+            get(&engine, b"a", 9).expect("get").map(|kv| (kv.value, kv.mod_revision)),
+            Some((b"a4".to_vec(), 4))
+        );
+        assert_eq!(get(&engine, b"a", 3).expect("get").map(|kv| kv.value), Some(b"a2".to_vec()));
+        assert_eq!(latest(&engine, b"b").expect("latest"), Some((3, Record::Tombstone)));
+        // Once filled, it is never filled again (writes keep it current from then on).
+        let mut batch = WriteBatch::new();
+        batch.delete(Keyspace::MvccLatest, b"a".to_vec());
+        engine.write(batch, false).expect("write");
+        ensure_latest(&engine).expect("no-op");
+        assert_eq!(latest(&engine, b"a").expect("latest"), None);
     }
 }

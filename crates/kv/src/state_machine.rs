@@ -7,7 +7,7 @@ use atoll_proto::atoll::{
     command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor, RangeSnapshotData,
     SnapshotPair,
 };
-use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, ResponseHeader};
+use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, RangeRequest, RangeResponse, ResponseHeader};
 use atoll_proto::Message;
 use atoll_replication::{Fatal, StateMachine};
 use atoll_storage::{Engine, Keyspace, WriteBatch};
@@ -15,7 +15,7 @@ use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, STAGED_TXN_OPS_MAX, TXN_OPS_MAX}
 use atoll_types::RangeId;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What other threads may read about a range without going through the store loop. Updated
 /// by the state machine after each applied batch is written.
@@ -26,6 +26,9 @@ pub struct RangeShared {
     applied_index: AtomicU64,
     descriptor: RwLock<RangeDescriptor>,
     members: RwLock<Vec<NodeInfo>>,
+    /// Bumped when a snapshot replaces the range's data; a garbage collector's chunk checks it
+    /// and writes under this lock (see [`crate::gc`]).
+    pub(crate) gc_epoch: Mutex<u64>,
 }
 
 impl RangeShared {
@@ -59,6 +62,24 @@ impl RangeShared {
         View::new(engine, self.revision(), self.compact_revision())
     }
 
+    /// Answers a Range at the latest applied revision or the one requested. The compaction
+    /// revision is checked again after the read: garbage collection runs concurrently (see
+    /// [`crate::gc`]), and a read that a compaction overtook may have missed versions.
+    pub fn read(&self, engine: &dyn Engine, request: &RangeRequest) -> Result<RangeResponse> {
+        let view = self.view(engine);
+        let revision = if request.revision > 0 { request.revision } else { view.current_revision };
+        let response = view.range(request)?;
+        if revision < self.compact_revision() {
+            return Err(Error::OutOfRange(crate::error::messages::COMPACTED.into()));
+        }
+        Ok(response)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_compact_revision_for_test(&self, revision: i64) {
+        self.compact_revision.store(revision, Ordering::Release);
+    }
+
     fn publish(&self, state: &AppliedState, members: Option<Vec<NodeInfo>>) {
         self.revision.store(state.revision, Ordering::Release);
         self.compact_revision.store(state.compact_revision, Ordering::Release);
@@ -87,6 +108,7 @@ impl KvStateMachine {
     /// Loads the state machine of `range_id` (empty if the range has no state here yet: a new
     /// replica waiting for its first snapshot).
     pub fn open(engine: Arc<dyn Engine>, range_id: RangeId, shared: Arc<RangeShared>) -> Result<Self> {
+        mvcc::ensure_latest(engine.as_ref())?;
         let state = AppliedState::load(engine.as_ref(), range_id)?.unwrap_or_else(|| AppliedState {
             revision: 1,
             next_node_id: 2,
@@ -129,7 +151,11 @@ impl KvStateMachine {
         members_changed: bool,
     ) -> std::result::Result<(), Fatal> {
         state.save(&mut batch);
-        self.engine.write(batch, false)?;
+        {
+            // A garbage collector's chunk checks the newest versions it deletes under this lock.
+            let _writing = self.shared.gc_epoch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.engine.write(batch, false)?;
+        }
         self.state = state;
         let members = if members_changed {
             Some(state::load_members(self.engine.as_ref(), self.range_id()).map_err(fatal)?)
@@ -184,7 +210,7 @@ impl KvStateMachine {
                 command_result::Kind::Txn(unchanged(next.revision))
             }
             Some(command::Kind::Compact(request)) => {
-                self.compact(&request, &mut next, &mut batch)?;
+                self.compact(&request, &mut next)?;
                 command_result::Kind::Compact(CompactionResponse {
                     header: Some(ResponseHeader { revision: next.revision, ..Default::default() }),
                 })
@@ -202,7 +228,9 @@ impl KvStateMachine {
         Ok((batch, next, CommandResult { kind: Some(result) }, false))
     }
 
-    fn compact(&self, request: &CompactionRequest, next: &mut AppliedState, batch: &mut WriteBatch) -> Result<()> {
+    /// Logical compaction: raises the compaction revision, after which reads below it fail.
+    /// Each node's collector then deletes the garbage in the background (see [`crate::gc`]).
+    fn compact(&self, request: &CompactionRequest, next: &mut AppliedState) -> Result<()> {
         use crate::error::messages;
         if request.revision > next.revision {
             return Err(Error::OutOfRange(messages::FUTURE_REV.into()));
@@ -210,7 +238,6 @@ impl KvStateMachine {
         if request.revision <= next.compact_revision {
             return Err(Error::OutOfRange(messages::COMPACTED.into()));
         }
-        mvcc::compact(self.engine.as_ref(), request.revision, batch)?;
         next.compact_revision = request.revision;
         Ok(())
     }
@@ -313,12 +340,16 @@ impl StateMachine for KvStateMachine {
         batch: &mut WriteBatch,
     ) -> std::result::Result<(), Fatal> {
         let snapshot = RangeSnapshotData::decode(data).map_err(|e| Fatal(format!("undecodable snapshot: {e}")))?;
+        // A garbage collector's chunk computed from the data replaced here must not be written.
+        *self.shared.gc_epoch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
         let prefix = state::prefix(self.range_id());
         for item in atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix) {
             batch.delete(Keyspace::RangeState, item?.0);
         }
-        for item in self.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false) {
-            batch.delete(Keyspace::Mvcc, item?.0);
+        for keyspace in [Keyspace::Mvcc, Keyspace::MvccLatest] {
+            for item in self.engine.scan(keyspace, Bound::Unbounded, Bound::Unbounded, false) {
+                batch.delete(keyspace, item?.0);
+            }
         }
         // Decode the snapshot's range state through a scratch engine, with the same code that
         // loads it from disk.
@@ -332,6 +363,12 @@ impl StateMachine for KvStateMachine {
             batch.put(Keyspace::RangeState, pair.key, pair.value);
         }
         scratch.write(state_batch, false)?;
+        // The snapshot carries the history; the newest versions follow from it.
+        let latest = mvcc::latest_of(snapshot.mvcc.iter().map(|pair| (pair.key.as_slice(), pair.value.as_slice())))
+            .map_err(fatal)?;
+        for (key, value) in latest {
+            batch.put(Keyspace::MvccLatest, key, value);
+        }
         for pair in snapshot.mvcc {
             batch.put(Keyspace::Mvcc, pair.key, pair.value);
         }

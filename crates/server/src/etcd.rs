@@ -107,14 +107,15 @@ impl EtcdApi {
 
     /// Linearizable or serializable Range.
     pub async fn range_inner(&self, request: RangeRequest) -> Result<RangeResponse, Status> {
-        if !request.serializable && !self.context.unsafe_stale_reads {
-            self.context.store.read_index(FIRST_RANGE_ID).await.map_err(store_status)?;
-        }
         let shared = self
             .context
             .range(FIRST_RANGE_ID)
             .ok_or_else(|| Status::unavailable("etcdserver: no range replica on this node"))?;
-        let mut response = shared.view(self.context.engine.as_ref()).range(&request).map_err(kv_status)?;
+        if !request.serializable && !self.context.unsafe_stale_reads {
+            let applied = || shared.applied_index();
+            self.context.store.linearizable_read(FIRST_RANGE_ID, applied).await.map_err(store_status)?;
+        }
+        let mut response = shared.read(self.context.engine.as_ref(), &request).map_err(kv_status)?;
         response.header = self.header(response.header.map_or(0, |h| h.revision));
         Ok(response)
     }

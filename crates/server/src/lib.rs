@@ -8,9 +8,14 @@
 //! * the etcd v3 API ([`etcd`]);
 //! * HTTP ([`http`]): Prometheus `/metrics`, `/health`, and the fault-injection switches used
 //!   by the test harness when the node runs with fault injection enabled.
+//!
+//! Background work: the replication queue ([`replicate`]), the collector of abandoned staged
+//! commits ([`staged_gc`]), and MVCC garbage collection ([`mvcc_gc`]: periodic compaction by
+//! retention, then each node's physical collector).
 
 pub mod etcd;
 pub mod http;
+pub mod mvcc_gc;
 pub mod node;
 pub mod peer_service;
 pub mod replicate;

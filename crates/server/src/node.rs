@@ -65,6 +65,9 @@ pub struct NodeConfig {
     pub unsafe_timeless_lease: bool,
     /// The storage engine's block cache, in bytes.
     pub cache_bytes: u64,
+    /// How long MVCC history stays readable before it is compacted and collected; `None`:
+    /// only an explicit etcd Compact removes history.
+    pub mvcc_retention: Option<Duration>,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -327,7 +330,7 @@ impl Node {
         if context.range(FIRST_RANGE_ID).is_none() {
             context.store.create_replica(FIRST_RANGE_ID).await.map_err(|e| StartError::Fatal(e.to_string()))?;
         }
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(serve_peer(context.clone(), peer_listener)),
             tokio::spawn(serve_etcd(context.clone(), etcd_listener)),
             tokio::spawn(serve_http(context.clone(), http_listener)),
@@ -336,6 +339,12 @@ impl Node {
             tokio::spawn(crate::replicate::run(context.clone())),
             tokio::spawn(crate::staged_gc::run(context.clone())),
         ];
+        let gc_metrics = crate::mvcc_gc::GcMetrics::new(&context.registry);
+        crate::mvcc_gc::spawn_collector(&context, gc_metrics.clone())
+            .map_err(|e| StartError::Fatal(format!("cannot start the garbage collector thread: {e}")))?;
+        if let Some(retention) = config.mvcc_retention {
+            tasks.push(tokio::spawn(crate::mvcc_gc::run_compactor(context.clone(), retention, gc_metrics)));
+        }
         info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, sql = %info.sql_addr, "node started");
         Ok(Node { context, tasks, fatal })
     }

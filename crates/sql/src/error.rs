@@ -115,6 +115,11 @@ impl From<atoll_kv::Error> for SqlError {
                 "restart transaction: a concurrent transaction changed data this transaction read or wrote \
                  (serialization failure, retry the transaction)",
             ),
+            atoll_kv::Error::OutOfRange(message) if message == atoll_kv::error::messages::COMPACTED => SqlError::new(
+                code::SERIALIZATION_FAILURE,
+                "restart transaction: its snapshot is older than the MVCC history kept (--mvcc-retention-secs); \
+                 retry the transaction",
+            ),
             atoll_kv::Error::Deadlock => SqlError::new(code::DEADLOCK_DETECTED, error.to_string()),
             atoll_kv::Error::LockTimeout => SqlError::new(code::LOCK_NOT_AVAILABLE, error.to_string()),
             atoll_kv::Error::InvalidArgument(message) if message.starts_with("transaction too large") => {

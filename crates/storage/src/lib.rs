@@ -38,12 +38,21 @@ pub enum Keyspace {
     RangeState,
     /// Versioned user data (see `atoll-kv`'s `mvcc` module for the key layout).
     Mvcc,
+    /// The newest version of each user key, under the plain key, so that a read at the
+    /// latest revision is one point lookup (bloom filters) instead of a range seek.
+    MvccLatest,
 }
 
 impl Keyspace {
     /// Every keyspace, in a fixed order.
-    pub const ALL: [Keyspace; 5] =
-        [Keyspace::Meta, Keyspace::RaftLog, Keyspace::RaftState, Keyspace::RangeState, Keyspace::Mvcc];
+    pub const ALL: [Keyspace; 6] = [
+        Keyspace::Meta,
+        Keyspace::RaftLog,
+        Keyspace::RaftState,
+        Keyspace::RangeState,
+        Keyspace::Mvcc,
+        Keyspace::MvccLatest,
+    ];
 
     /// The on-disk name of the keyspace.
     pub fn name(self) -> &'static str {
@@ -53,6 +62,7 @@ impl Keyspace {
             Keyspace::RaftState => "raft_state",
             Keyspace::RangeState => "range_state",
             Keyspace::Mvcc => "mvcc",
+            Keyspace::MvccLatest => "mvcc_latest",
         }
     }
 

@@ -681,15 +681,17 @@ fn compact_answers_the_current_revision_and_does_not_bump_it() {
 }
 
 #[test]
-fn compact_keeps_the_latest_version_and_drops_deleted_keys() {
+fn compact_then_collection_keeps_the_latest_version_and_drops_deleted_keys() {
     let mut fx = must_bootstrap();
     fx.must_put("live", "old"); // 2
     fx.must_put("gone", "x"); // 3
     fx.must_put("live", "new"); // 4
     fx.must_delete("gone"); // 5
     fx.apply(command::Kind::Compact(CompactionRequest { revision: 5, physical: true }));
-    let mvcc_keys = fx.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false).count();
-    assert_eq!(mvcc_keys, 1, "only the newest version of `live` survives");
+    let mvcc_keys = || fx.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false).count();
+    assert_eq!(mvcc_keys(), 4, "the apply only raises the compaction revision");
+    assert_eq!(crate::gc::collect_all(fx.engine.as_ref(), fx.shared.compact_revision()).expect("collect"), 3);
+    assert_eq!(mvcc_keys(), 1, "only the newest version of `live` survives");
     assert_eq!(fx.must_get("live").map(|kv| kv.value), Some(b"new".to_vec()));
     assert_eq!(fx.must_get("gone"), None);
 }

@@ -1,0 +1,188 @@
+//! Automatic MVCC garbage collection on a node: etcd's periodic compactor, then each node's
+//! physical collector (see `atoll_kv::gc` for why the two halves are safe).
+//!
+//! * **Compactor** (a task on every node; only the range's leader proposes): every
+//!   `retention / 10` (between 100 ms and 60 s) it samples the range's revision. Once a sample
+//!   is older than the retention, it proposes a `Compact` to that sample's revision: history
+//!   younger than the retention stays readable, older history becomes garbage. SQL
+//!   transactions read at their snapshot's revision, so one that stays open longer than the
+//!   retention fails with 40001 and is retried at a new snapshot. etcd clients see the
+//!   behaviour of etcd's `--auto-compaction-mode=periodic`.
+//! * **Collector** (a thread on every node, `mvcc-gc-<node>`): whenever the compaction
+//!   revision has moved past its last pass, it scans the MVCC keyspace in chunks of
+//!   [`GC_CHUNK_VERSIONS_MAX`] versions, deletes their garbage, and sleeps [`CHUNK_PAUSE`]
+//!   between chunks, so a pass over a large table uses a fraction of one core and never
+//!   blocks the store loop.
+
+use crate::etcd::EtcdApi;
+use crate::node::NodeContext;
+use atoll_kv::gc::{Collector, GC_CHUNK_VERSIONS_MAX};
+use atoll_proto::atoll::command;
+use atoll_proto::etcdserverpb::CompactionRequest;
+use atoll_types::FIRST_RANGE_ID;
+use prometheus::{IntCounter, IntGauge, Registry};
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// The pause between two chunks of a pass: a chunk takes a few milliseconds of CPU, so a
+/// pass uses at most about a third of one core.
+const CHUNK_PAUSE: Duration = Duration::from_millis(10);
+
+/// How often an idle collector looks for a new compaction revision.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Bounds on the compactor's sampling interval (a tenth of the retention).
+const SAMPLE_INTERVAL_MIN: Duration = Duration::from_millis(100);
+const SAMPLE_INTERVAL_MAX: Duration = Duration::from_secs(60);
+
+/// The garbage collector's metrics.
+#[derive(Clone)]
+pub struct GcMetrics {
+    compact_revision: IntGauge,
+    versions_removed: IntCounter,
+    passes: IntCounter,
+    compactions_proposed: IntCounter,
+}
+
+impl GcMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let gauge = |name: &str, help: &str| {
+            let metric = IntGauge::new(name, help).expect("valid metric");
+            registry.register(Box::new(metric.clone())).expect("metric registered once");
+            metric
+        };
+        let counter = |name: &str, help: &str| {
+            let metric = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(metric.clone())).expect("metric registered once");
+            metric
+        };
+        GcMetrics {
+            compact_revision: gauge("atoll_mvcc_compact_revision", "Revision below which history is compacted."),
+            versions_removed: counter(
+                "atoll_mvcc_gc_versions_removed_total",
+                "MVCC versions deleted by this node's garbage collector.",
+            ),
+            passes: counter("atoll_mvcc_gc_passes_total", "Completed garbage collection passes over the keyspace."),
+            compactions_proposed: counter(
+                "atoll_mvcc_compactions_proposed_total",
+                "Compactions this node proposed as the range leader (periodic, by retention).",
+            ),
+        }
+    }
+}
+
+/// Starts the collector thread; it ends when the node's context is dropped.
+pub fn spawn_collector(context: &Arc<NodeContext>, metrics: GcMetrics) -> std::io::Result<()> {
+    let weak = Arc::downgrade(context);
+    std::thread::Builder::new().name(format!("mvcc-gc-{}", context.node_id)).spawn(move || collect(weak, metrics))?;
+    Ok(())
+}
+
+fn collect(context: Weak<NodeContext>, metrics: GcMetrics) {
+    let mut collector: Option<(usize, Collector)> = None;
+    loop {
+        let pause = match context.upgrade() {
+            None => return,
+            Some(context) => collect_step(&context, &mut collector, &metrics),
+        };
+        std::thread::sleep(pause);
+    }
+}
+
+/// One chunk of work (or a look for work); returns how long to pause before the next.
+fn collect_step(context: &NodeContext, collector: &mut Option<(usize, Collector)>, metrics: &GcMetrics) -> Duration {
+    let Some(shared) = context.range(FIRST_RANGE_ID) else { return IDLE_POLL };
+    metrics.compact_revision.set(shared.compact_revision());
+    // A replica created anew (a new `RangeShared`) gets a new collector.
+    let identity = Arc::as_ptr(&shared) as usize;
+    if collector.as_ref().is_none_or(|(id, _)| *id != identity) {
+        *collector = Some((identity, Collector::new(context.engine.clone(), shared)));
+    }
+    let Some((_, collector)) = collector.as_mut() else { return IDLE_POLL };
+    match collector.step(GC_CHUNK_VERSIONS_MAX) {
+        Ok(step) => {
+            metrics.versions_removed.inc_by(step.removed as u64);
+            if step.finished_pass {
+                metrics.passes.inc();
+                debug!(range_id = FIRST_RANGE_ID.0, "garbage collection pass finished");
+            }
+            if step.more {
+                CHUNK_PAUSE
+            } else {
+                IDLE_POLL
+            }
+        }
+        Err(error) => {
+            warn!(range_id = FIRST_RANGE_ID.0, %error, "garbage collection failed; will retry");
+            IDLE_POLL
+        }
+    }
+}
+
+/// Revisions seen at known times, oldest first, to find the revision of `retention` ago.
+#[derive(Default)]
+struct Samples {
+    samples: VecDeque<(Instant, i64)>,
+}
+
+impl Samples {
+    /// Records `revision` at `now` and returns the newest sampled revision at least
+    /// `retention` old, dropping the samples older than it.
+    fn record(&mut self, now: Instant, revision: i64, retention: Duration) -> Option<i64> {
+        self.samples.push_back((now, revision));
+        let old_enough = |at: &Instant| now.saturating_duration_since(*at) >= retention;
+        let newest_old = self.samples.iter().rposition(|(at, _)| old_enough(at))?;
+        self.samples.drain(..newest_old);
+        self.samples.front().map(|(_, revision)| *revision)
+    }
+}
+
+/// Runs the periodic compactor until the node stops.
+pub async fn run_compactor(context: Arc<NodeContext>, retention: Duration, metrics: GcMetrics) {
+    let interval = (retention / 10).clamp(SAMPLE_INTERVAL_MIN, SAMPLE_INTERVAL_MAX);
+    let api = EtcdApi::new(context.clone());
+    let mut ticker = tokio::time::interval(interval);
+    let mut samples = Samples::default();
+    loop {
+        ticker.tick().await;
+        let Some(shared) = context.range(FIRST_RANGE_ID) else { continue };
+        let Some(revision) = samples.record(Instant::now(), shared.revision(), retention) else { continue };
+        if revision <= shared.compact_revision() {
+            continue;
+        }
+        let Ok(status) = context.store.status().await else { continue };
+        if !status.iter().any(|range| range.range_id == FIRST_RANGE_ID && range.is_leader) {
+            continue;
+        }
+        let request = CompactionRequest { revision, physical: false };
+        match api.propose(command::Kind::Compact(request)).await {
+            Ok(_) => {
+                metrics.compactions_proposed.inc();
+                info!(range_id = FIRST_RANGE_ID.0, revision, "compacted history older than the retention");
+            }
+            Err(status) => debug!(error = %status, revision, "periodic compaction not applied; will retry"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compaction_revision_is_the_newest_sample_at_least_the_retention_old() {
+        let start = Instant::now();
+        let retention = Duration::from_secs(10);
+        let mut samples = Samples::default();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        assert_eq!(samples.record(at(0), 5, retention), None, "nothing is old enough yet");
+        assert_eq!(samples.record(at(4), 9, retention), None);
+        assert_eq!(samples.record(at(8), 20, retention), None);
+        assert_eq!(samples.record(at(10), 25, retention), Some(5), "the sample of 10 s ago");
+        assert_eq!(samples.record(at(15), 30, retention), Some(9), "of 11 s ago, not 15");
+        assert_eq!(samples.record(at(19), 31, retention), Some(20));
+        assert_eq!(samples.samples.len(), 4, "older samples are dropped");
+    }
+}

@@ -495,6 +495,12 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 self.send(range_id, vec![response]);
                 return;
             }
+            if self.config.leader_lease && peer.leader_state().is_leader {
+                // No lease to answer under: raft-rs answers this one after a heartbeat round,
+                // and a round of our own gets the lease for the reads that follow. Without it
+                // a leader whose reads all come from followers would never hold a lease.
+                peer.renew_lease = true;
+            }
         }
         if let Err(e) = peer.raw.step(message) {
             debug!(%range_id, error = %e, "raft step failed");

@@ -329,7 +329,7 @@ fn run_put(view: &mut View<'_>, put: &PutRequest, write_revision: i64, batch: &m
     };
     let record =
         Record::Put { create_revision: kv.create_revision, version: kv.version, lease: 0, value: kv.value.clone() };
-    mvcc::write(batch, &put.key, write_revision, &record);
+    mvcc::write(batch, &put.key, write_revision, &record, previous.is_some());
     view.overlay.insert(put.key.clone(), Some(kv));
     let prev_kv = if put.prev_kv { previous } else { None };
     Ok(PutResponse { header: None, prev_kv })
@@ -348,7 +348,7 @@ fn run_delete(
         true
     })?;
     for kv in &doomed {
-        mvcc::write(batch, &kv.key, write_revision, &Record::Tombstone);
+        mvcc::write(batch, &kv.key, write_revision, &Record::Tombstone, true);
         view.overlay.insert(kv.key.clone(), None);
     }
     let deleted = doomed.len() as i64;

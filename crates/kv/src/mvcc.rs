@@ -265,52 +265,97 @@ fn scan_forward(
     Ok(())
 }
 
-/// Adds a new version of `key` to `batch`: to its history, and as its newest version.
-pub fn write(batch: &mut WriteBatch, key: &[u8], revision: i64, record: &Record) {
+/// Adds a new version of `key` to `batch`: to its history, as its newest version, and, when
+/// it makes an older version garbage-to-be (`supersedes`: the key had a live version) or is a
+/// tombstone (garbage itself once compacted), to the garbage index that the collector follows
+/// (see [`crate::gc`]).
+pub fn write(batch: &mut WriteBatch, key: &[u8], revision: i64, record: &Record, supersedes: bool) {
     batch.put(Keyspace::Mvcc, encode_version(key, revision), record.encode());
     batch.put(Keyspace::MvccLatest, key.to_vec(), encode_latest(revision, record));
-}
-
-/// The `MvccLatest` entries that history `pairs` (encoded versions in key order, as a scan or
-/// a snapshot gives them) imply: the first, newest, version of each key.
-pub fn latest_of<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for (encoded, value) in pairs {
-        let (key, revision) = decode_version(encoded)?;
-        if out.last().is_some_and(|(last, _)| *last == key) {
-            continue;
-        }
-        out.push((key, encode_latest(revision, &Record::decode(value)?)));
+    if supersedes || *record == Record::Tombstone {
+        batch.put(Keyspace::MvccGarbage, encode_garbage(revision, key), Vec::new());
     }
-    Ok(out)
 }
 
-/// Marks a node's data as having `MvccLatest` filled (a `Meta` key).
-const LATEST_BUILT: &[u8] = b"mvcc_latest_built";
+/// Encodes an entry of the garbage index: the revision (8 bytes BE, so entries sort by
+/// revision), then the user key.
+pub fn encode_garbage(revision: i64, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + key.len());
+    out.extend_from_slice(&revision.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
 
-/// Data written before `MvccLatest` existed has only history: fills it once, from the
-/// history (a node's first start on such data; a no-op after that).
-pub fn ensure_latest(engine: &dyn Engine) -> Result<()> {
+/// Parses an entry written by [`encode_garbage`].
+pub fn decode_garbage(bytes: &[u8]) -> Result<(i64, Vec<u8>)> {
+    let (revision, key) =
+        bytes.split_first_chunk::<8>().ok_or_else(|| Error::Corrupt("truncated MVCC garbage entry".into()))?;
+    Ok((i64::from_be_bytes(*revision), key.to_vec()))
+}
+
+/// Builds the state that follows from the history alone (`MvccLatest` and `MvccGarbage`)
+/// from versions fed in key order, newest first within a key, as a scan or a snapshot holds
+/// them: what [`write`] would have added had the history been written through it.
+#[derive(Default)]
+pub struct Derived {
+    /// The last version fed: (user key, revision, is a tombstone).
+    last: Option<(Vec<u8>, i64, bool)>,
+}
+
+impl Derived {
+    /// Feeds the next version, adding what it implies to `batch`.
+    pub fn feed(&mut self, encoded: &[u8], value: &[u8], batch: &mut WriteBatch) -> Result<()> {
+        let (key, revision) = decode_version(encoded)?;
+        let record = Record::decode(value)?;
+        let tombstone = record == Record::Tombstone;
+        let same_key = self.last.as_ref().is_some_and(|(last, _, _)| *last == key);
+        if same_key {
+            // The version fed before, of this key, superseded this one.
+            if let Some((last, last_revision, _)) = &self.last {
+                batch.put(Keyspace::MvccGarbage, encode_garbage(*last_revision, last), Vec::new());
+            }
+        } else {
+            self.end_key(batch);
+            batch.put(Keyspace::MvccLatest, key.clone(), encode_latest(revision, &record));
+        }
+        self.last = Some((key, revision, tombstone));
+        Ok(())
+    }
+
+    /// Ends the input: the oldest version of the last key is in the index only if a tombstone.
+    pub fn finish(mut self, batch: &mut WriteBatch) {
+        self.end_key(batch);
+    }
+
+    fn end_key(&mut self, batch: &mut WriteBatch) {
+        if let Some((key, revision, true)) = self.last.take() {
+            batch.put(Keyspace::MvccGarbage, encode_garbage(revision, &key), Vec::new());
+        }
+    }
+}
+
+/// Marks a node's data as having `MvccLatest` and `MvccGarbage` filled (a `Meta` key).
+const DERIVED_BUILT: &[u8] = b"mvcc_derived_built";
+
+/// Data written before `MvccLatest` and `MvccGarbage` existed has only history: fills them
+/// once, from the history (a node's first start on such data; a no-op after that).
+pub fn ensure_derived(engine: &dyn Engine) -> Result<()> {
     // Entries per write batch while filling.
     const BATCH_KEYS: usize = 10_000;
-    if engine.get(Keyspace::Meta, LATEST_BUILT)?.is_some() {
+    if engine.get(Keyspace::Meta, DERIVED_BUILT)?.is_some() {
         return Ok(());
     }
     let mut batch = WriteBatch::new();
-    let mut previous: Option<Vec<u8>> = None;
+    let mut derived = Derived::default();
     for item in engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false) {
         let (encoded, value) = item?;
-        let (key, revision) = decode_version(&encoded)?;
-        if previous.as_ref() == Some(&key) {
-            continue;
-        }
-        batch.put(Keyspace::MvccLatest, key.clone(), encode_latest(revision, &Record::decode(&value)?));
-        previous = Some(key);
+        derived.feed(&encoded, &value, &mut batch)?;
         if batch.len() >= BATCH_KEYS {
             engine.write(std::mem::take(&mut batch), false)?;
         }
     }
-    batch.put(Keyspace::Meta, LATEST_BUILT.to_vec(), vec![1]);
+    derived.finish(&mut batch);
+    batch.put(Keyspace::Meta, DERIVED_BUILT.to_vec(), vec![1]);
     Ok(engine.write(batch, true)?)
 }
 
@@ -322,13 +367,13 @@ mod tests {
     fn put(engine: &MemoryEngine, key: &[u8], revision: i64, value: &[u8]) {
         let mut batch = WriteBatch::new();
         let record = Record::Put { create_revision: revision, version: 1, lease: 0, value: value.to_vec() };
-        write(&mut batch, key, revision, &record);
+        write(&mut batch, key, revision, &record, true);
         engine.write(batch, false).expect("write");
     }
 
     fn delete(engine: &MemoryEngine, key: &[u8], revision: i64) {
         let mut batch = WriteBatch::new();
-        write(&mut batch, key, revision, &Record::Tombstone);
+        write(&mut batch, key, revision, &Record::Tombstone, true);
         engine.write(batch, false).expect("write");
     }
 
@@ -460,27 +505,51 @@ mod tests {
     }
 
     #[test]
-    fn data_with_history_only_gets_its_newest_versions_once() {
+    fn data_with_history_only_gets_its_derived_state_once() {
         let engine = MemoryEngine::new();
         let mut batch = WriteBatch::new();
         let record = |v: &[u8]| Record::Put { create_revision: 2, version: 1, lease: 0, value: v.to_vec() };
         batch.put(Keyspace::Mvcc, encode_version(b"a", 2), record(b"a2").encode());
         batch.put(Keyspace::Mvcc, encode_version(b"a", 4), record(b"a4").encode());
         batch.put(Keyspace::Mvcc, encode_version(b"b", 3), Record::Tombstone.encode());
+        batch.put(Keyspace::Mvcc, encode_version(b"c", 5), record(b"c5").encode());
         engine.write(batch, false).expect("write");
         assert_eq!(get(&engine, b"a", 9).expect("get"), None, "without the index nothing is found");
-        ensure_latest(&engine).expect("fill");
+        ensure_derived(&engine).expect("fill");
         assert_eq!(
             get(&engine, b"a", 9).expect("get").map(|kv| (kv.value, kv.mod_revision)),
             Some((b"a4".to_vec(), 4))
         );
         assert_eq!(get(&engine, b"a", 3).expect("get").map(|kv| kv.value), Some(b"a2".to_vec()));
         assert_eq!(latest(&engine, b"b").expect("latest"), Some((3, Record::Tombstone)));
+        // The garbage index names a@4 (it superseded a@2) and the tombstone b@3; c has one put.
+        let garbage: Vec<(i64, Vec<u8>)> = engine
+            .scan(Keyspace::MvccGarbage, Bound::Unbounded, Bound::Unbounded, false)
+            .map(|item| decode_garbage(&item.expect("item").0).expect("entry"))
+            .collect();
+        assert_eq!(garbage, vec![(3, b"b".to_vec()), (4, b"a".to_vec())]);
         // Once filled, it is never filled again (writes keep it current from then on).
         let mut batch = WriteBatch::new();
         batch.delete(Keyspace::MvccLatest, b"a".to_vec());
         engine.write(batch, false).expect("write");
-        ensure_latest(&engine).expect("no-op");
+        ensure_derived(&engine).expect("no-op");
         assert_eq!(latest(&engine, b"a").expect("latest"), None);
+    }
+
+    #[test]
+    fn writes_index_what_they_supersede_and_every_tombstone() {
+        let record = Record::Put { create_revision: 2, version: 1, lease: 0, value: b"v".to_vec() };
+        let entries = |supersedes: bool, record: &Record| {
+            let mut batch = WriteBatch::new();
+            write(&mut batch, b"k", 7, record, supersedes);
+            let engine = MemoryEngine::new();
+            engine.write(batch, false).expect("write");
+            engine.scan(Keyspace::MvccGarbage, Bound::Unbounded, Bound::Unbounded, false).count()
+        };
+        assert_eq!(entries(false, &record), 0, "a new key leaves no garbage");
+        assert_eq!(entries(true, &record), 1);
+        assert_eq!(entries(false, &Record::Tombstone), 1);
+        assert_eq!(decode_garbage(&encode_garbage(7, b"k")).expect("decode"), (7, b"k".to_vec()));
+        assert!(decode_garbage(b"short").is_err());
     }
 }

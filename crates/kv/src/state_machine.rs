@@ -75,6 +75,11 @@ impl RangeShared {
         Ok(response)
     }
 
+    /// The current GC epoch (see [`crate::gc`]).
+    pub(crate) fn gc_epoch(&self) -> u64 {
+        *self.gc_epoch.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     #[cfg(test)]
     pub(crate) fn set_compact_revision_for_test(&self, revision: i64) {
         self.compact_revision.store(revision, Ordering::Release);
@@ -108,7 +113,7 @@ impl KvStateMachine {
     /// Loads the state machine of `range_id` (empty if the range has no state here yet: a new
     /// replica waiting for its first snapshot).
     pub fn open(engine: Arc<dyn Engine>, range_id: RangeId, shared: Arc<RangeShared>) -> Result<Self> {
-        mvcc::ensure_latest(engine.as_ref())?;
+        mvcc::ensure_derived(engine.as_ref())?;
         let state = AppliedState::load(engine.as_ref(), range_id)?.unwrap_or_else(|| AppliedState {
             revision: 1,
             next_node_id: 2,
@@ -346,7 +351,7 @@ impl StateMachine for KvStateMachine {
         for item in atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix) {
             batch.delete(Keyspace::RangeState, item?.0);
         }
-        for keyspace in [Keyspace::Mvcc, Keyspace::MvccLatest] {
+        for keyspace in [Keyspace::Mvcc, Keyspace::MvccLatest, Keyspace::MvccGarbage] {
             for item in self.engine.scan(keyspace, Bound::Unbounded, Bound::Unbounded, false) {
                 batch.delete(keyspace, item?.0);
             }
@@ -363,12 +368,13 @@ impl StateMachine for KvStateMachine {
             batch.put(Keyspace::RangeState, pair.key, pair.value);
         }
         scratch.write(state_batch, false)?;
-        // The snapshot carries the history; the newest versions follow from it.
-        let latest = mvcc::latest_of(snapshot.mvcc.iter().map(|pair| (pair.key.as_slice(), pair.value.as_slice())))
-            .map_err(fatal)?;
-        for (key, value) in latest {
-            batch.put(Keyspace::MvccLatest, key, value);
+        // The snapshot carries the history; the newest versions and the garbage index follow
+        // from it.
+        let mut derived = mvcc::Derived::default();
+        for pair in &snapshot.mvcc {
+            derived.feed(&pair.key, &pair.value, batch).map_err(fatal)?;
         }
+        derived.finish(batch);
         for pair in snapshot.mvcc {
             batch.put(Keyspace::Mvcc, pair.key, pair.value);
         }

@@ -9,14 +9,14 @@
 //!   retention fails with 40001 and is retried at a new snapshot. etcd clients see the
 //!   behaviour of etcd's `--auto-compaction-mode=periodic`.
 //! * **Collector** (a thread on every node, `mvcc-gc-<node>`): whenever the compaction
-//!   revision has moved past its last pass, it scans the MVCC keyspace in chunks of
-//!   [`GC_CHUNK_VERSIONS_MAX`] versions, deletes their garbage, and sleeps [`CHUNK_PAUSE`]
-//!   between chunks, so a pass over a large table uses a fraction of one core and never
-//!   blocks the store loop.
+//!   revision has moved past its last pass, it follows the garbage index in chunks of
+//!   [`GC_CHUNK_ENTRIES_MAX`] entries, deletes the garbage they name, and sleeps
+//!   [`CHUNK_PAUSE`] between chunks, so a pass uses a fraction of one core, costs what the
+//!   garbage costs (not what the data costs), and never blocks the store loop.
 
 use crate::etcd::EtcdApi;
 use crate::node::NodeContext;
-use atoll_kv::gc::{Collector, GC_CHUNK_VERSIONS_MAX};
+use atoll_kv::gc::{Collector, GC_CHUNK_ENTRIES_MAX};
 use atoll_proto::atoll::command;
 use atoll_proto::etcdserverpb::CompactionRequest;
 use atoll_types::FIRST_RANGE_ID;
@@ -101,7 +101,7 @@ fn collect_step(context: &NodeContext, collector: &mut Option<(usize, Collector)
         *collector = Some((identity, Collector::new(context.engine.clone(), shared)));
     }
     let Some((_, collector)) = collector.as_mut() else { return IDLE_POLL };
-    match collector.step(GC_CHUNK_VERSIONS_MAX) {
+    match collector.step(GC_CHUNK_ENTRIES_MAX) {
         Ok(step) => {
             metrics.versions_removed.inc_by(step.removed as u64);
             if step.finished_pass {

@@ -41,17 +41,21 @@ pub enum Keyspace {
     /// The newest version of each user key, under the plain key, so that a read at the
     /// latest revision is one point lookup (bloom filters) instead of a range seek.
     MvccLatest,
+    /// Where MVCC garbage may be: `revision ++ user_key` for every version that superseded an
+    /// older one, and every tombstone, so that garbage collection visits only those keys.
+    MvccGarbage,
 }
 
 impl Keyspace {
     /// Every keyspace, in a fixed order.
-    pub const ALL: [Keyspace; 6] = [
+    pub const ALL: [Keyspace; 7] = [
         Keyspace::Meta,
         Keyspace::RaftLog,
         Keyspace::RaftState,
         Keyspace::RangeState,
         Keyspace::Mvcc,
         Keyspace::MvccLatest,
+        Keyspace::MvccGarbage,
     ];
 
     /// The on-disk name of the keyspace.
@@ -63,6 +67,7 @@ impl Keyspace {
             Keyspace::RangeState => "range_state",
             Keyspace::Mvcc => "mvcc",
             Keyspace::MvccLatest => "mvcc_latest",
+            Keyspace::MvccGarbage => "mvcc_garbage",
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::RwLock;
 /// process, which is exactly what unit tests and simulations want.
 #[derive(Default)]
 pub struct MemoryEngine {
-    maps: RwLock<[BTreeMap<Vec<u8>, Vec<u8>>; 6]>,
+    maps: RwLock<[BTreeMap<Vec<u8>, Vec<u8>>; 7]>,
 }
 
 impl MemoryEngine {

@@ -10,5 +10,6 @@ mod failover;
 mod gc;
 mod metrics;
 mod pgbench;
+mod placement;
 mod python;
 mod sql;

@@ -62,9 +62,10 @@ async fn write(client: &mut KvClient<Channel>, key: &str, value: u64) -> Outcome
 }
 
 /// Whether a failed write definitely did not take effect. Only errors raised before the
-/// request could reach the Raft log count: a refused connection, "no leader" (answered before
-/// proposing), overload and invalid requests. Timeouts, "leader changed" and broken connections
-/// stay unknown: the write may still be applied.
+/// request could reach the Raft log count, or after its fate was decided: a refused
+/// connection, "no leader" (answered before proposing), "dropped and not applied" (an entry of
+/// a later term was applied first), overload and invalid requests. Timeouts, a bare "leader
+/// changed" and broken connections stay unknown: the write may still be applied.
 fn definitely_failed(status: &tonic::Status) -> bool {
     use tonic::Code;
     match status.code() {
@@ -76,6 +77,7 @@ fn definitely_failed(status: &tonic::Status) -> bool {
         Code::Unavailable => {
             let message = status.message();
             message.contains("no leader")
+                || message.contains("dropped and not applied")
                 || message.contains("tcp connect error")
                 || message.contains("Connection refused")
         }

@@ -89,6 +89,10 @@ struct StartArgs {
     /// lease (for comparison; the lease is safe and faster).
     #[arg(long)]
     no_leader_lease: bool,
+    /// Keep a range's leader where it is, instead of moving it to the node that sends most of
+    /// the range's requests.
+    #[arg(long)]
+    no_leader_follows_load: bool,
     /// The storage engine's block cache, in MiB.
     #[arg(long, default_value_t = 256)]
     cache_size_mb: u64,
@@ -117,6 +121,7 @@ impl StartArgs {
             join_timeout: Duration::from_secs(self.join_timeout_secs),
             unsafe_stale_reads: self.unsafe_stale_reads,
             leader_lease: !self.no_leader_lease,
+            leader_follows_load: !self.no_leader_follows_load,
             unsafe_timeless_lease: self.unsafe_timeless_lease,
             cache_bytes: self.cache_size_mb.saturating_mul(1024 * 1024),
             mvcc_retention: (self.mvcc_retention_secs > 0).then(|| Duration::from_secs(self.mvcc_retention_secs)),

@@ -98,6 +98,9 @@ impl Lease {
 #[derive(Debug)]
 pub struct PublishedLease {
     state: std::sync::Mutex<Published>,
+    /// Reads served from the published copy since the loop last counted them (see
+    /// [`crate::load`]).
+    local_reads: std::sync::atomic::AtomicU64,
     /// A reader found the lease in its second half: the loop sends a renewal round.
     renewal_wanted: std::sync::atomic::AtomicBool,
     duration: Duration,
@@ -111,7 +114,12 @@ struct Published {
 
 impl PublishedLease {
     pub fn new(duration: Duration) -> Self {
-        PublishedLease { state: Default::default(), renewal_wanted: Default::default(), duration }
+        PublishedLease {
+            state: Default::default(),
+            local_reads: Default::default(),
+            renewal_wanted: Default::default(),
+            duration,
+        }
     }
 
     /// Publishes the loop's view: the lease end (`None`: no lease) and the commit index.
@@ -129,6 +137,16 @@ impl PublishedLease {
             self.renewal_wanted.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Some(state.commit_index)
+    }
+
+    /// Counts one read served from the published copy.
+    pub fn count_local_read(&self) {
+        self.local_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The reads counted since the last call.
+    pub fn take_local_reads(&self) -> u64 {
+        self.local_reads.swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a reader asked for a renewal since the last call.

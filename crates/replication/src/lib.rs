@@ -38,8 +38,10 @@
 //! restores them. This crate knows ranges only by [`RangeId`].
 
 pub mod lease;
+pub mod load;
 pub mod metrics;
 mod peer;
+mod proposal;
 pub mod raft_storage;
 mod store;
 
@@ -60,6 +62,10 @@ pub enum Error {
     /// The leader changed while the request waited; it may or may not have taken effect.
     #[error("etcdserver: leader changed")]
     LeaderChanged,
+    /// A leader change dropped the proposal: an entry of a later term was applied before it,
+    /// so it was not and never will be applied. Safe to send again.
+    #[error("etcdserver: leader changed; the request was dropped and not applied")]
+    Dropped,
     /// The request was not answered in time; a write may or may not have taken effect.
     #[error("etcdserver: request timed out")]
     Timeout,

@@ -11,6 +11,7 @@ pub struct StoreMetrics {
     pub read_index_requests: IntCounter,
     pub lease_reads: IntCounter,
     pub lease_read_index_answers: IntCounter,
+    pub load_leader_transfers: IntCounter,
     pub apply_seconds: Histogram,
     pub fsync_seconds: Histogram,
     pub fsync_batch_entries: Histogram,
@@ -69,6 +70,11 @@ impl StoreMetrics {
                 registry,
                 "atoll_raft_lease_read_index_answers_total",
                 "Followers' ReadIndex requests the leader answered under its lease, without a heartbeat round.",
+            ),
+            load_leader_transfers: counter(
+                registry,
+                "atoll_raft_load_leader_transfers_total",
+                "Leadership transfers this node started as leader because a follower sent most requests.",
             ),
             apply_seconds: histogram(
                 registry,

@@ -2,6 +2,7 @@
 //! linearizable reads waiting on it.
 
 use crate::lease::{LeaderState, Lease, PublishedLease};
+use crate::load::LoadTracker;
 use crate::raft_storage::RaftStorage;
 use crate::{Error, StateMachine};
 use atoll_types::RangeId;
@@ -41,12 +42,16 @@ pub(crate) struct Peer<S: StateMachine> {
     pub reads_waiting_apply: Vec<(u64, ReadWaiter)>,
     /// The leader as of the last Ready, to notice leader changes.
     pub last_leader_id: u64,
+    /// The term of the newest entry applied (see `Store::drop_superseded`).
+    pub applied_term: u64,
     /// This node's lease as the range's leader (see [`crate::lease`]).
     pub lease: Lease,
     /// A lease read found the lease in its second half: the next iteration sends a round.
     pub renew_lease: bool,
     /// The lease and commit index as readers on other threads see them.
     pub published: Arc<PublishedLease>,
+    /// Requests by node, for moving leadership to the busiest one (see [`crate::load`]).
+    pub load: LoadTracker,
 }
 
 impl<S: StateMachine> Peer<S> {
@@ -64,9 +69,11 @@ impl<S: StateMachine> Peer<S> {
             reads_in_flight: HashMap::new(),
             reads_waiting_apply: Vec::new(),
             last_leader_id: 0,
+            applied_term: 0,
             lease: Lease::default(),
             renew_lease: false,
             published,
+            load: LoadTracker::new(Instant::now()),
         }
     }
 
@@ -119,7 +126,7 @@ impl<S: StateMachine> Peer<S> {
         for (id, round) in self.reads_in_flight.iter_mut() {
             if now.duration_since(round.last_sent) >= patience {
                 round.last_sent = now;
-                self.raw.read_index(id.to_be_bytes().to_vec());
+                self.raw.read_index(crate::load::read_context(*id, round.waiters.len()));
             }
         }
     }

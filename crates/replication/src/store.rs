@@ -1,8 +1,10 @@
 //! The store loop: one thread that drives every range replica on the node (see the crate docs).
 
 use crate::lease::{lease_duration, PublishedLease};
+use crate::load::{read_context, read_context_id, read_context_reads};
 use crate::metrics::StoreMetrics;
 use crate::peer::{Peer, ReadRound, ReadWaiter};
+use crate::proposal::ProposalContext;
 use crate::raft_storage::RaftStorage;
 use crate::{Envelope, Error, Fatal, RangeRaftStatus, ReplicaChange, StateMachine, StateMachineFactory, Transport};
 use atoll_storage::{Engine, WriteBatch};
@@ -39,6 +41,9 @@ pub struct StoreConfig {
     /// BROKEN ON PURPOSE, for tests of the checkers: the lease holds for the whole term, as
     /// raft-rs's `LeaseBased` reads do, whatever the clock says.
     pub unsafe_timeless_lease: bool,
+    /// Whether a leader hands leadership to the follower that sends most requests (see
+    /// [`crate::load`]).
+    pub leader_follows_load: bool,
 }
 
 impl StoreConfig {
@@ -52,6 +57,7 @@ impl StoreConfig {
             request_timeout: Duration::from_secs(5),
             leader_lease: true,
             unsafe_timeless_lease: false,
+            leader_follows_load: true,
         }
     }
 
@@ -73,6 +79,24 @@ enum Request<R> {
 enum Pending<R> {
     Command(oneshot::Sender<Result<R, Error>>),
     ConfChange(oneshot::Sender<Result<(), Error>>),
+}
+
+/// A proposal of this node waiting for its entry to be applied.
+struct PendingProposal<R> {
+    kind: Pending<R>,
+    deadline: Instant,
+    range_id: RangeId,
+    /// The term this node was in when it proposed; also in the entry's context.
+    term: u64,
+}
+
+impl<R> PendingProposal<R> {
+    fn fail(self, error: Error) {
+        match self.kind {
+            Pending::Command(reply) => drop(reply.send(Err(error))),
+            Pending::ConfChange(reply) => drop(reply.send(Err(error))),
+        }
+    }
 }
 
 /// Every range's published lease, by range.
@@ -131,10 +155,11 @@ impl<R: Send + 'static> StoreHandle<R> {
     /// [`PublishedLease`]). Otherwise it takes the loop's path.
     pub async fn linearizable_read(&self, range_id: RangeId, applied: impl Fn() -> u64) -> Result<(), Error> {
         let published = self.leases.read().ok().and_then(|leases| leases.get(&range_id).cloned());
-        if let Some(index) = published.and_then(|lease| lease.read_index(Instant::now())) {
-            if applied() >= index {
+        if let Some(lease) = published {
+            if lease.read_index(Instant::now()).is_some_and(|index| applied() >= index) {
                 self.metrics.read_index_requests.inc();
                 self.metrics.lease_reads.inc();
+                lease.count_local_read();
                 return Ok(());
             }
         }
@@ -178,7 +203,7 @@ pub struct Store<S: StateMachine, T: Transport> {
     ranges: BTreeMap<RangeId, Peer<S>>,
     leases: Leases,
     inbox: Receiver<Request<S::Response>>,
-    pending: HashMap<u64, (Pending<S::Response>, Instant, RangeId)>,
+    pending: HashMap<u64, PendingProposal<S::Response>>,
     next_proposal_id: u64,
     next_read_id: u64,
     /// When this store started: it casts no vote within one lease duration of it (see
@@ -306,16 +331,17 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             peer.expire_reads(now);
             peer.answer_reads(now);
             leaders += i64::from(peer.raw.raft.state == raft::StateRole::Leader);
+            if self.config.leader_follows_load {
+                follow_load(peer, now, &self.metrics);
+            }
         }
         self.metrics.leader_ranges.set(leaders);
         let expired: Vec<u64> =
-            self.pending.iter().filter(|(_, (_, deadline, _))| *deadline <= now).map(|(id, _)| *id).collect();
+            self.pending.iter().filter(|(_, pending)| pending.deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
             self.metrics.proposals_dropped.inc();
-            match self.pending.remove(&id) {
-                Some((Pending::Command(reply), _, _)) => drop(reply.send(Err(Error::Timeout))),
-                Some((Pending::ConfChange(reply), _, _)) => drop(reply.send(Err(Error::Timeout))),
-                None => {}
+            if let Some(pending) = self.pending.remove(&id) {
+                pending.fail(Error::Timeout);
             }
         }
     }
@@ -364,27 +390,33 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             .collect()
     }
 
-    fn proposal_context(&mut self) -> (u64, Vec<u8>) {
+    /// A new proposal id and the entry context that carries it: `node_id ++ proposal_id ++
+    /// term`, each 8 bytes BE (see [`ProposalContext`]).
+    fn proposal_context(&mut self, term: u64) -> (u64, Vec<u8>) {
         self.next_proposal_id = self.next_proposal_id.wrapping_add(1);
         let id = self.next_proposal_id;
-        (id, [self.config.node_id.0.to_be_bytes(), id.to_be_bytes()].concat())
+        (id, crate::proposal::encode(self.config.node_id.0, id, term))
     }
 
     fn propose(&mut self, range_id: RangeId, data: Vec<u8>, reply: oneshot::Sender<Result<S::Response, Error>>) {
-        let (id, context) = self.proposal_context();
-        let Some(peer) = self.ranges.get_mut(&range_id) else {
+        let Some(term) = self.ranges.get(&range_id).map(|peer| peer.raw.raft.term) else {
             let _ = reply.send(Err(Error::RangeNotFound(range_id)));
             return;
         };
+        let (id, context) = self.proposal_context(term);
+        let Some(peer) = self.ranges.get_mut(&range_id) else { return };
         if peer.leader_id() == 0 {
             let _ = reply.send(Err(Error::NoLeader));
             return;
         }
         self.metrics.proposals.inc();
+        if peer.leader_state().is_leader {
+            peer.load.record_local(1);
+        }
         match peer.raw.propose(context, data) {
             Ok(()) => {
                 let deadline = Instant::now() + self.config.request_timeout;
-                self.pending.insert(id, (Pending::Command(reply), deadline, range_id));
+                self.pending.insert(id, PendingProposal { kind: Pending::Command(reply), deadline, range_id, term });
             }
             Err(e) => {
                 debug!(%range_id, error = %e, "proposal dropped");
@@ -401,11 +433,12 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         replica_change: ReplicaChange,
         reply: oneshot::Sender<Result<(), Error>>,
     ) {
-        let (id, context) = self.proposal_context();
-        let Some(peer) = self.ranges.get_mut(&range_id) else {
+        let Some(term) = self.ranges.get(&range_id).map(|peer| peer.raw.raft.term) else {
             let _ = reply.send(Err(Error::RangeNotFound(range_id)));
             return;
         };
+        let (id, context) = self.proposal_context(term);
+        let Some(peer) = self.ranges.get_mut(&range_id) else { return };
         let mut change = ConfChange { node_id, ..Default::default() };
         change.set_change_type(match replica_change {
             ReplicaChange::AddLearner => ConfChangeType::AddLearnerNode,
@@ -415,7 +448,8 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         match peer.raw.propose_conf_change(context, change) {
             Ok(()) => {
                 let deadline = Instant::now() + self.config.request_timeout;
-                self.pending.insert(id, (Pending::ConfChange(reply), deadline, range_id));
+                let kind = Pending::ConfChange(reply);
+                self.pending.insert(id, PendingProposal { kind, deadline, range_id, term });
             }
             Err(e) => drop(reply.send(Err(Error::ConfChangeRejected(e.to_string())))),
         }
@@ -430,6 +464,9 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         if peer.leader_id() == 0 {
             let _ = reply.send(Err(Error::NoLeader));
             return;
+        }
+        if peer.leader_state().is_leader {
+            peer.load.record_local(1);
         }
         let now = Instant::now();
         let deadline = now + self.config.request_timeout;
@@ -465,8 +502,9 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             let waiters: Vec<ReadWaiter> = std::mem::take(&mut peer.reads_to_issue);
             let deadline = waiters.first().map_or(now + self.config.request_timeout, |(_, deadline)| *deadline);
             let round = ReadRound { waiters, first_sent: now, last_sent: now, term: peer.raw.raft.term, deadline };
+            let context = read_context(self.next_read_id, round.waiters.len());
             peer.reads_in_flight.insert(self.next_read_id, round);
-            peer.raw.read_index(self.next_read_id.to_be_bytes().to_vec());
+            peer.raw.read_index(context);
         }
     }
 
@@ -483,6 +521,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             debug!(%range_id, from = message.from, "vote request ignored: lease wait after start");
             return;
         }
+        count_follower_requests(peer, &message);
         if message.get_msg_type() == MessageType::MsgReadIndex && message.from != peer.raw.raft.id {
             let now = Instant::now();
             if lease_covers(&self.config, peer, now) {
@@ -570,7 +609,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             self.send(range_id, messages);
             self.apply_entries(range_id, committed)?;
             if leader_changed {
-                self.fail_pending(range_id, Error::LeaderChanged);
+                self.fail_pending_conf_changes(range_id);
             }
             readies.push((range_id, ready));
         }
@@ -611,16 +650,47 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         Ok(())
     }
 
-    /// Answers every proposal still waiting on `range_id` with `error`: after a leader change
-    /// a proposal forwarded to the old leader may be lost, and the client should not wait for
-    /// the full timeout to learn it (etcd answers "leader changed" in the same case).
-    fn fail_pending(&mut self, range_id: RangeId, error: Error) {
-        let ids: Vec<u64> = self.pending.iter().filter(|(_, p)| p.2 == range_id).map(|(id, _)| *id).collect();
+    /// Answers the membership changes still waiting on `range_id` with "leader changed": the
+    /// replication queue that proposed them checks the membership again and retries, so it
+    /// need not wait for the outcome. Commands wait for theirs (see [`Self::drop_superseded`]).
+    fn fail_pending_conf_changes(&mut self, range_id: RangeId) {
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.range_id == range_id && matches!(p.kind, Pending::ConfChange(_)))
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
-            match self.pending.remove(&id) {
-                Some((Pending::Command(reply), _, _)) => drop(reply.send(Err(error.clone()))),
-                Some((Pending::ConfChange(reply), _, _)) => drop(reply.send(Err(error.clone()))),
-                None => {}
+            if let Some(pending) = self.pending.remove(&id) {
+                pending.fail(Error::LeaderChanged);
+            }
+        }
+    }
+
+    /// Called after an entry of `term` is applied on `range_id`: every command this node
+    /// proposed in an earlier term and not yet applied never will be, so its client hears
+    /// [`Error::Dropped`], which is safe to retry.
+    ///
+    /// Why: terms never decrease along the log, so every entry of an earlier term that will
+    /// ever be applied comes before this one, and this node applies in log order. An entry
+    /// appended in a *later* term than its proposal's (a forwarded proposal that reached a
+    /// new leader late) is not applied as a command at all (see [`Self::apply_entry`]).
+    fn drop_superseded(&mut self, range_id: RangeId, term: u64) {
+        let Some(peer) = self.ranges.get_mut(&range_id) else { return };
+        if term <= peer.applied_term {
+            return;
+        }
+        peer.applied_term = term;
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.range_id == range_id && p.term < term && matches!(p.kind, Pending::Command(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(pending) = self.pending.remove(&id) {
+                self.metrics.proposals_dropped.inc();
+                pending.fail(Error::Dropped);
             }
         }
     }
@@ -629,21 +699,17 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         for entry in entries {
             let started = Instant::now();
             self.apply_entry(range_id, &entry)?;
+            self.drop_superseded(range_id, entry.term);
             self.metrics.applied_entries.inc();
             self.metrics.apply_seconds.observe(started.elapsed().as_secs_f64());
         }
         Ok(())
     }
 
-    /// The proposal id in an entry's context, if this node proposed it.
-    fn own_proposal(&self, context: &[u8]) -> Option<u64> {
-        let (node, id) = context.split_at_checked(8)?;
-        let node = u64::from_be_bytes(node.try_into().ok()?);
-        (node == self.config.node_id.0).then(|| id.try_into().ok().map(u64::from_be_bytes)).flatten()
-    }
-
     fn apply_entry(&mut self, range_id: RangeId, entry: &Entry) -> Result<(), Fatal> {
-        let proposal = self.own_proposal(&entry.context).and_then(|id| self.pending.remove(&id));
+        let context = ProposalContext::parse(&entry.context);
+        let own = context.filter(|context| context.node_id == self.config.node_id.0);
+        let proposal = own.and_then(|context| self.pending.remove(&context.proposal_id)).map(|p| p.kind);
         let Some(peer) = self.ranges.get_mut(&range_id) else { return Ok(()) };
         // The lock is taken per call, never across a raft-rs call: raft-rs may ask the storage
         // for a snapshot (which locks the state machine) from inside `apply_conf_change`.
@@ -652,15 +718,24 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         match entry.get_entry_type() {
             EntryType::EntryNormal if entry.data.is_empty() => {
                 lock()?.apply_other(entry.index, None)?;
-                if let Some((Pending::ConfChange(reply), _, _)) = proposal {
+                if let Some(Pending::ConfChange(reply)) = proposal {
                     // raft-rs turns a conf change proposed while another is pending into an
                     // empty entry.
                     let _ = reply.send(Err(Error::ConfChangeRejected("another change is in progress".into())));
                 }
             }
+            EntryType::EntryNormal if context.is_some_and(|context| context.appended_late(entry.term)) => {
+                // Appended by a leader of a later term than its proposer knew: the proposer
+                // has been told (or will be, at the first entry of that term) that it was
+                // dropped, and may have sent it again. Every replica skips it alike.
+                lock()?.apply_other(entry.index, None)?;
+                if let Some(Pending::Command(reply)) = proposal {
+                    let _ = reply.send(Err(Error::Dropped));
+                }
+            }
             EntryType::EntryNormal => {
                 let response = lock()?.apply(entry.index, &entry.data)?;
-                if let Some((Pending::Command(reply), _, _)) = proposal {
+                if let Some(Pending::Command(reply)) = proposal {
                     let _ = reply.send(Ok(response));
                 }
             }
@@ -690,7 +765,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                         Err(Error::ConfChangeRejected(e.to_string()))
                     }
                 };
-                if let Some((Pending::ConfChange(reply), _, _)) = proposal {
+                if let Some(Pending::ConfChange(reply)) = proposal {
                     let _ = reply.send(outcome);
                 }
             }
@@ -745,7 +820,7 @@ fn lease_read_index_response<S: StateMachine>(peer: &Peer<S>, request: Message) 
 }
 
 fn resolve_read<S: StateMachine>(peer: &mut Peer<S>, index: u64, context: &[u8], lease: Duration) {
-    let Ok(id) = <[u8; 8]>::try_from(context).map(u64::from_be_bytes) else { return };
+    let Some(id) = read_context_id(context) else { return };
     if let Some(round) = peer.reads_in_flight.remove(&id) {
         // On the leader, a read state means a quorum answered a heartbeat sent after the
         // round's first send (raft-rs's Safe ReadIndex): that confirms the lease.
@@ -754,6 +829,41 @@ fn resolve_read<S: StateMachine>(peer: &mut Peer<S>, index: u64, context: &[u8],
             peer.lease.extend(round.term, round.first_sent, lease);
         }
         peer.reads_waiting_apply.extend(round.waiters.into_iter().map(|waiter| (index, waiter)));
+    }
+}
+
+/// Counts, on the leader, the requests a follower's message forwards: its proposals, or the
+/// reads its ReadIndex stands for (see [`crate::load`]).
+fn count_follower_requests<S: StateMachine>(peer: &mut Peer<S>, message: &Message) {
+    if message.from == peer.raw.raft.id || !peer.leader_state().is_leader {
+        return;
+    }
+    let requests = match message.get_msg_type() {
+        MessageType::MsgPropose => message.entries.len() as u64,
+        MessageType::MsgReadIndex => message.entries.first().map_or(1, |entry| read_context_reads(&entry.data)),
+        _ => return,
+    };
+    peer.load.record_follower(message.from, requests);
+}
+
+/// At the end of each load window, hands leadership to the follower that sent most of the
+/// range's requests, if it sent enough more than this node (see [`crate::load`]).
+fn follow_load<S: StateMachine>(peer: &mut Peer<S>, now: Instant, metrics: &StoreMetrics) {
+    let state = peer.leader_state();
+    if !state.is_leader || state.transferring || state.conf_change_pending {
+        peer.load.reset(now);
+        peer.published.take_local_reads();
+        return;
+    }
+    if !peer.load.window_ended(now) {
+        return;
+    }
+    peer.load.record_local(peer.published.take_local_reads());
+    let voters: Vec<u64> = peer.raw.raft.prs().conf().voters().ids().iter().collect();
+    if let Some(node_id) = peer.load.decide(now, &voters) {
+        info!(range_id = %peer.range_id, to = node_id, "moving leadership to the node that sends most requests");
+        metrics.load_leader_transfers.inc();
+        peer.raw.transfer_leader(node_id);
     }
 }
 

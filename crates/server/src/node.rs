@@ -63,6 +63,8 @@ pub struct NodeConfig {
     pub leader_lease: bool,
     /// A deliberately broken lease that counts no time, for proving the fault harness can fail.
     pub unsafe_timeless_lease: bool,
+    /// Whether a range's leader moves to the node that sends most of its requests.
+    pub leader_follows_load: bool,
     /// The storage engine's block cache, in bytes.
     pub cache_bytes: u64,
     /// How long MVCC history stays readable before it is compacted and collected; `None`:
@@ -290,6 +292,7 @@ impl Node {
         let mut store_config = StoreConfig::new(node_id);
         store_config.leader_lease = config.leader_lease;
         store_config.unsafe_timeless_lease = config.unsafe_timeless_lease;
+        store_config.leader_follows_load = config.leader_follows_load;
         let (store, handle) = Store::open(store_config, engine.clone(), transport, factory, store_metrics)?;
         let (fatal_sender, fatal) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()

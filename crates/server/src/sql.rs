@@ -27,11 +27,14 @@ impl LocalKv {
 /// timeouts.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 
-/// Whether the request was refused because the range has no leader right now. Such a request
-/// never reached the Raft log (the store answers it before proposing, see
-/// `atoll_replication::Error::NoLeader`), so sending it again cannot apply it twice.
+/// Whether the request was refused because the range has no leader right now, or was dropped
+/// by a leader change. Such a request never reached the Raft log (the store answers "no
+/// leader" before proposing) or never will be applied (`atoll_replication::Error::Dropped`), so
+/// sending it again cannot apply it twice.
 fn no_leader(status: &tonic::Status) -> bool {
-    status.code() == Code::Unavailable && status.message() == atoll_replication::Error::NoLeader.to_string()
+    use atoll_replication::Error;
+    status.code() == Code::Unavailable
+        && [Error::NoLeader.to_string(), Error::Dropped.to_string()].iter().any(|m| status.message() == m)
 }
 
 /// Runs `request` until it gets an answer other than "no leader", or [`LEADER_WAIT`] passed.

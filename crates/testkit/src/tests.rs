@@ -64,6 +64,27 @@ async fn isolated_leader_loses_its_power_and_the_majority_goes_on() {
     assert_eq!(values(&converged).iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["after", "before", "during"]);
 }
 
+/// A write proposed on a leader that is then cut off cannot commit. Once the node is back and
+/// applies the new leader's entries, its client is told the write was dropped and not applied
+/// (safe to retry), instead of an ambiguous "leader changed" or a timeout; and it indeed is
+/// nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_lost_in_a_leader_change_is_answered_as_dropped() {
+    let cluster = Cluster::must_start(3, 5).await;
+    must_put_eventually(&cluster, &[1, 2, 3], "before", "1").await;
+    let old = cluster.must_wait_for_leader(Duration::from_secs(5)).await;
+    let majority: Vec<u64> = (1..=3).filter(|n| *n != old).collect();
+    cluster.partition(old, &majority);
+    let (lost, ()) = tokio::join!(cluster.put(old, "lost", "3"), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        must_put_eventually(&cluster, &majority, "during", "2").await;
+        cluster.heal();
+    });
+    assert_eq!(lost, Err(Error::Dropped.to_string()), "the cut-off leader's write");
+    let converged = cluster.must_converge(Duration::from_secs(10)).await;
+    assert_eq!(values(&converged).iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["before", "during"]);
+}
+
 /// With a fifth of all messages lost, every write is eventually acknowledged exactly once and
 /// the replicas converge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// mimalloc instead of the system allocator: glibc's malloc and free were a fifth to a quarter
+/// of a node's CPU under TPC-B (its consolidation of freed chunks most of that); see
+/// docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "atoll", version, about = "Atoll: a distributed SQL and key-value database")]
 struct Cli {

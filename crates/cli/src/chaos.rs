@@ -56,6 +56,10 @@ pub struct ChaosArgs {
     /// pause and isolate nodes), so the nemesis must be `none`.
     #[arg(long, value_delimiter = ',')]
     endpoints: Vec<String>,
+    /// The nodes' MVCC retention (`atoll start --mvcc-retention-secs`): a short one makes
+    /// periodic compaction and garbage collection run during the faults.
+    #[arg(long)]
+    mvcc_retention_secs: Option<u64>,
     /// Start the nodes with a deliberately broken read path, to prove the checker catches it.
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
@@ -84,6 +88,9 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
     }
     if args.unsafe_timeless_lease {
         extra.push("--unsafe-timeless-lease".to_string());
+    }
+    if let Some(secs) = args.mvcc_retention_secs {
+        extra.extend(["--mvcc-retention-secs".to_string(), secs.to_string()]);
     }
     let mut cluster = LocalCluster::new(exe, args.nodes, None, extra)?;
     println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());

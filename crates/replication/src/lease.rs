@@ -101,6 +101,8 @@ pub struct PublishedLease {
     /// Reads served from the published copy since the loop last counted them (see
     /// [`crate::load`]).
     local_reads: std::sync::atomic::AtomicU64,
+    /// Signalled by the loop after it applies entries, for reads waiting on the applied index.
+    applied: tokio::sync::Notify,
     /// A reader found the lease in its second half: the loop sends a renewal round.
     renewal_wanted: std::sync::atomic::AtomicBool,
     duration: Duration,
@@ -117,6 +119,7 @@ impl PublishedLease {
         PublishedLease {
             state: Default::default(),
             local_reads: Default::default(),
+            applied: Default::default(),
             renewal_wanted: Default::default(),
             duration,
         }
@@ -137,6 +140,30 @@ impl PublishedLease {
             self.renewal_wanted.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Some(state.commit_index)
+    }
+
+    /// Wakes the reads waiting for the applied index (the loop applied entries).
+    pub fn notify_applied(&self) {
+        self.applied.notify_waiters();
+    }
+
+    /// Waits until `applied()` reaches `index`, at most `patience`; whether it did. A read
+    /// that arrives while commits are in flight waits here for their apply, on its own task,
+    /// instead of a trip through the loop behind the iteration's fsync.
+    pub async fn wait_applied(&self, index: u64, applied: &impl Fn() -> u64, patience: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let notified = self.applied.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so an apply in between still wakes this read.
+            notified.as_mut().enable();
+            if applied() >= index {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return applied() >= index;
+            }
+        }
     }
 
     /// Counts one read served from the published copy.
@@ -243,6 +270,25 @@ mod tests {
         assert_eq!(published.read_index(now + DURATION), None, "ended");
         published.publish(None, 43);
         assert_eq!(published.read_index(now), None, "revoked");
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_for_the_apply_it_needs_and_gives_up_after_its_patience() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let published = Arc::new(PublishedLease::new(DURATION));
+        let applied = Arc::new(AtomicU64::new(5));
+        let (p, a) = (published.clone(), applied.clone());
+        let applier = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            a.store(7, Ordering::SeqCst);
+            p.notify_applied();
+        });
+        let read = || applied.load(Ordering::SeqCst);
+        assert!(published.wait_applied(5, &read, Duration::ZERO).await, "already applied");
+        assert!(published.wait_applied(7, &read, Duration::from_secs(5)).await, "woken by the apply");
+        applier.await.expect("applier");
+        assert!(!published.wait_applied(8, &read, Duration::from_millis(20)).await, "never applied");
     }
 
     #[test]

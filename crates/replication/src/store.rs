@@ -99,6 +99,11 @@ impl<R> PendingProposal<R> {
     }
 }
 
+/// How long a lease read waits on its own task for the entries committed before it to be
+/// applied, before it asks the loop instead: applying takes microseconds to milliseconds; a
+/// loop stalled longer (a large commit) answers through its own path and deadline.
+const APPLIED_WAIT_MAX: Duration = Duration::from_secs(1);
+
 /// Every range's published lease, by range.
 type Leases = Arc<RwLock<HashMap<RangeId, Arc<PublishedLease>>>>;
 
@@ -156,11 +161,13 @@ impl<R: Send + 'static> StoreHandle<R> {
     pub async fn linearizable_read(&self, range_id: RangeId, applied: impl Fn() -> u64) -> Result<(), Error> {
         let published = self.leases.read().ok().and_then(|leases| leases.get(&range_id).cloned());
         if let Some(lease) = published {
-            if lease.read_index(Instant::now()).is_some_and(|index| applied() >= index) {
-                self.metrics.read_index_requests.inc();
-                self.metrics.lease_reads.inc();
-                lease.count_local_read();
-                return Ok(());
+            if let Some(index) = lease.read_index(Instant::now()) {
+                if lease.wait_applied(index, &applied, APPLIED_WAIT_MAX).await {
+                    self.metrics.read_index_requests.inc();
+                    self.metrics.lease_reads.inc();
+                    lease.count_local_read();
+                    return Ok(());
+                }
             }
         }
         self.read_index(range_id).await
@@ -696,12 +703,16 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
     }
 
     fn apply_entries(&mut self, range_id: RangeId, entries: Vec<Entry>) -> Result<(), Fatal> {
+        let any = !entries.is_empty();
         for entry in entries {
             let started = Instant::now();
             self.apply_entry(range_id, &entry)?;
             self.drop_superseded(range_id, entry.term);
             self.metrics.applied_entries.inc();
             self.metrics.apply_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        if let Some(peer) = self.ranges.get(&range_id).filter(|_| any) {
+            peer.published.notify_applied();
         }
         Ok(())
     }

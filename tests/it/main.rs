@@ -13,3 +13,9 @@ mod pgbench;
 mod placement;
 mod python;
 mod sql;
+
+/// crates/cli, as cargo names it when it runs the tests rather than where the binary was
+/// built: a target dir shared by two checkouts (CI's cache) may hold a binary built in the other.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()).into()
+}

@@ -14,7 +14,7 @@ async fn psycopg_and_sqlalchemy_work_unmodified() {
     });
     let cluster = TestCluster::must_start(3).await;
     let url = format!("postgresql://atoll@{}/postgres", cluster.nodes[1].sql);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/clients.py");
+    let script = crate::manifest_dir().join("../../tests/python/clients.py");
     let output = Command::new(&python).arg(script).arg(&url).output().expect("run python");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -76,7 +76,7 @@ impl AsyncDB for Slt {
 }
 
 fn slt_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/slt");
+    let dir = crate::manifest_dir().join("../../tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/slt")
         .map(|e| e.expect("dir entry").path())

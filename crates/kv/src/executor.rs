@@ -14,7 +14,7 @@ use atoll_proto::etcdserverpb::{
     compare,
     range_request::{SortOrder, SortTarget},
     request_op, response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+    RangeResponse, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use atoll_proto::mvccpb::KeyValue;
 use atoll_storage::{Engine, WriteBatch};
@@ -164,7 +164,9 @@ pub struct TxnOutcome {
 pub fn execute_txn(mut view: View<'_>, request: &TxnRequest, ops_max: usize) -> Result<TxnOutcome> {
     validate_txn(request, 0, ops_max)?;
     let write_revision = view.current_revision + 1;
-    let mut batch = WriteBatch::new();
+    // Each put or delete writes up to three keys (`mvcc::write`); growing a batch of millions
+    // by doubling would copy it again and again.
+    let mut batch = WriteBatch::with_capacity(3 * request.success.len().max(request.failure.len()));
     let mut response = run_txn(&mut view, request, write_revision, &mut batch)?;
     let revision = if batch.is_empty() { view.current_revision } else { write_revision };
     stamp_headers(&mut response, revision);
@@ -173,7 +175,7 @@ pub fn execute_txn(mut view: View<'_>, request: &TxnRequest, ops_max: usize) -> 
 
 /// Checks limits and etcd's rule that one Txn may not put the same key twice, nested Txns
 /// included. Returns the keys either branch puts, for the enclosing Txn's check.
-fn validate_txn(request: &TxnRequest, depth: usize, ops_max: usize) -> Result<HashSet<Vec<u8>>> {
+fn validate_txn(request: &TxnRequest, depth: usize, ops_max: usize) -> Result<HashSet<&[u8]>> {
     let ops = request.compare.len().max(request.success.len()).max(request.failure.len());
     if ops > ops_max || depth > TXN_OPS_MAX {
         return Err(Error::InvalidArgument(messages::TOO_MANY_OPS.into()));
@@ -183,34 +185,38 @@ fn validate_txn(request: &TxnRequest, depth: usize, ops_max: usize) -> Result<Ha
             return Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
         }
     }
+    // Borrowed keys: an SQL commit can hold a million puts, validated on the store thread.
     let mut all_puts = HashSet::new();
     for branch in [&request.success, &request.failure] {
-        let mut puts = HashSet::new();
+        let mut puts = HashSet::with_capacity(branch.len());
         for op in branch.iter() {
-            for key in validate_op(op, depth)? {
+            let key_missing = || Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
+            let nested = match &op.request {
+                Some(request_op::Request::RequestPut(put)) => {
+                    validate_put(put)?;
+                    if !puts.insert(put.key.as_slice()) {
+                        return Err(Error::InvalidArgument(messages::DUPLICATE_KEY.into()));
+                    }
+                    continue;
+                }
+                Some(request_op::Request::RequestRange(range)) if range.key.is_empty() => return key_missing(),
+                Some(request_op::Request::RequestDeleteRange(delete)) if delete.key.is_empty() => return key_missing(),
+                Some(request_op::Request::RequestTxn(txn)) => validate_txn(txn, depth + 1, TXN_OPS_MAX)?,
+                _ => continue,
+            };
+            for key in nested {
                 if !puts.insert(key) {
                     return Err(Error::InvalidArgument(messages::DUPLICATE_KEY.into()));
                 }
             }
         }
-        all_puts.extend(puts);
+        if all_puts.is_empty() {
+            all_puts = puts;
+        } else {
+            all_puts.extend(puts);
+        }
     }
     Ok(all_puts)
-}
-
-/// Validates one operation and returns the keys it puts.
-fn validate_op(op: &RequestOp, depth: usize) -> Result<HashSet<Vec<u8>>> {
-    let key_missing = || Err(Error::InvalidArgument(messages::KEY_NOT_PROVIDED.into()));
-    match &op.request {
-        Some(request_op::Request::RequestPut(put)) => {
-            validate_put(put)?;
-            Ok(HashSet::from([put.key.clone()]))
-        }
-        Some(request_op::Request::RequestRange(range)) if range.key.is_empty() => key_missing(),
-        Some(request_op::Request::RequestDeleteRange(delete)) if delete.key.is_empty() => key_missing(),
-        Some(request_op::Request::RequestTxn(txn)) => validate_txn(txn, depth + 1, TXN_OPS_MAX),
-        _ => Ok(HashSet::new()),
-    }
 }
 
 fn validate_put(put: &PutRequest) -> Result<()> {
@@ -341,12 +347,17 @@ fn run_delete(
     write_revision: i64,
     batch: &mut WriteBatch,
 ) -> Result<DeleteRangeResponse> {
-    let span = Span::from_etcd(&delete.key, &delete.range_end);
     let mut doomed = Vec::new();
-    view.visit(&span, view.current_revision, false, &mut |kv| {
-        doomed.push(kv);
-        true
-    })?;
+    if delete.range_end.is_empty() {
+        // One key: a point read, not a scan (an SQL commit deletes rows one key at a time).
+        doomed.extend(view.get_current(&delete.key)?);
+    } else {
+        let span = Span::from_etcd(&delete.key, &delete.range_end);
+        view.visit(&span, view.current_revision, false, &mut |kv| {
+            doomed.push(kv);
+            true
+        })?;
+    }
     for kv in &doomed {
         mvcc::write(batch, &kv.key, write_revision, &Record::Tombstone, true);
         view.overlay.insert(kv.key.clone(), None);

@@ -1,6 +1,6 @@
 //! The fjall-backed [`Engine`].
 
-use super::{Engine, Error, Keyspace, Result, ScanIter, WriteBatch, WriteOp};
+use super::{Engine, Error, Keyspace, Result, ScanIter, WriteBatch};
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
@@ -62,15 +62,20 @@ impl Engine for FjallEngine {
         if !batch.is_empty() {
             // All writes of a fjall batch share one sequence number, so two writes of the same
             // key in one batch would race; keep only the last one, as the batch's order says.
-            let mut seen = HashSet::with_capacity(batch.ops.len());
-            let mut ops: Vec<WriteOp> = Vec::with_capacity(batch.ops.len());
-            for op in batch.ops.into_iter().rev() {
-                if seen.insert((op.keyspace, op.key.clone())) {
-                    ops.push(op);
+            // The keys are borrowed, not cloned: a large SQL commit writes millions of them.
+            let ops = batch.ops;
+            let mut keep = vec![true; ops.len()];
+            if ops.len() > 1 {
+                let mut seen = HashSet::with_capacity(ops.len());
+                for (i, op) in ops.iter().enumerate().rev() {
+                    keep[i] = seen.insert((op.keyspace, op.key.as_slice()));
                 }
             }
             let mut fjall_batch = self.db.batch();
-            for op in ops.into_iter().rev() {
+            for (op, keep) in ops.into_iter().zip(keep) {
+                if !keep {
+                    continue;
+                }
                 let handle = self.handle(op.keyspace);
                 match op.value {
                     Some(value) => fjall_batch.insert(handle, op.key, value),

@@ -110,6 +110,11 @@ impl WriteBatch {
         Self::default()
     }
 
+    /// An empty batch with room for `ops` writes.
+    pub fn with_capacity(ops: usize) -> Self {
+        WriteBatch { ops: Vec::with_capacity(ops), bytes: 0 }
+    }
+
     /// Adds a put.
     pub fn put(&mut self, keyspace: Keyspace, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         let (key, value) = (key.into(), value.into());

@@ -20,7 +20,7 @@ use atoll_proto::mvccpb::KeyValue;
 use atoll_storage::{Engine, WriteBatch};
 use atoll_types::keys::Span;
 use atoll_types::limits::TXN_OPS_MAX;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A read view: the store at some revision, plus (inside a write transaction) its own writes.
 pub struct View<'a> {
@@ -30,19 +30,40 @@ pub struct View<'a> {
     /// Revisions below this one are compacted.
     pub compact_revision: i64,
     overlay: BTreeMap<Vec<u8>, Option<KeyValue>>,
+    /// Keys a single-key compare read from the store, kept for the write that usually follows
+    /// (an SQL commit compares every key it writes), so it need not read the key again.
+    /// Shadowed by `overlay` once the key is written.
+    compared: HashMap<Vec<u8>, Option<KeyValue>>,
 }
 
 impl<'a> View<'a> {
     /// A view of the store as applied.
     pub fn new(engine: &'a dyn Engine, current_revision: i64, compact_revision: i64) -> Self {
-        View { engine, current_revision, compact_revision, overlay: BTreeMap::new() }
+        View { engine, current_revision, compact_revision, overlay: BTreeMap::new(), compared: HashMap::new() }
     }
 
-    fn get_current(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+    /// The current version of `key` (the overlay's if written) for a write about to replace
+    /// it: takes what a compare read.
+    fn get_for_write(&mut self, key: &[u8]) -> Result<Option<KeyValue>> {
         match self.overlay.get(key) {
             Some(written) => Ok(written.clone()),
-            None => mvcc::get(self.engine, key, self.current_revision),
+            None => match self.compared.remove(key) {
+                Some(read) => Ok(read),
+                None => mvcc::get(self.engine, key, self.current_revision),
+            },
         }
+    }
+
+    /// The current version of `key` for a compare, remembered for a later write of the key.
+    fn get_for_compare(&mut self, key: &[u8]) -> Result<Option<&KeyValue>> {
+        if let Some(written) = self.overlay.get(key) {
+            return Ok(written.as_ref());
+        }
+        if !self.compared.contains_key(key) {
+            let read = mvcc::get(self.engine, key, self.current_revision)?;
+            self.compared.insert(key.to_vec(), read);
+        }
+        Ok(self.compared.get(key).and_then(Option::as_ref))
     }
 
     /// Visits live keys of `span` at `revision` (the current revision sees the overlay).
@@ -269,11 +290,16 @@ fn run_txn(
     Ok(TxnResponse { header: None, succeeded, responses })
 }
 
-fn evaluate_compare(view: &View<'_>, compare: &Compare) -> Result<bool> {
+fn evaluate_compare(view: &mut View<'_>, compare: &Compare) -> Result<bool> {
     let target = compare::CompareTarget::try_from(compare.target).unwrap_or(compare::CompareTarget::Version);
     let mut kvs = Vec::new();
     if compare.range_end.is_empty() {
-        kvs.extend(view.get_current(&compare.key)?);
+        return Ok(match view.get_for_compare(&compare.key)? {
+            Some(kv) => compare_one(compare, target, kv),
+            // As etcd: a value compare on a missing key is false; numeric targets compare with 0.
+            None if target == compare::CompareTarget::Value => false,
+            None => compare_one(compare, target, &KeyValue::default()),
+        });
     } else {
         let span = Span::from_etcd(&compare.key, &compare.range_end);
         view.visit(&span, view.current_revision, false, &mut |kv| {
@@ -317,7 +343,7 @@ fn compare_one(compare: &Compare, target: compare::CompareTarget, kv: &KeyValue)
 }
 
 fn run_put(view: &mut View<'_>, put: &PutRequest, write_revision: i64, batch: &mut WriteBatch) -> Result<PutResponse> {
-    let previous = view.get_current(&put.key)?;
+    let previous = view.get_for_write(&put.key)?;
     if put.ignore_value && previous.is_none() {
         return Err(Error::InvalidArgument(messages::KEY_NOT_FOUND.into()));
     }
@@ -350,7 +376,7 @@ fn run_delete(
     let mut doomed = Vec::new();
     if delete.range_end.is_empty() {
         // One key: a point read, not a scan (an SQL commit deletes rows one key at a time).
-        doomed.extend(view.get_current(&delete.key)?);
+        doomed.extend(view.get_for_write(&delete.key)?);
     } else {
         let span = Span::from_etcd(&delete.key, &delete.range_end);
         view.visit(&span, view.current_revision, false, &mut |kv| {

@@ -90,8 +90,21 @@ impl TestCluster {
         Self::must_start_with(size, &[]).await
     }
 
-    /// Starts `size` nodes with extra `atoll start` flags.
+    /// Starts `size` nodes with extra `atoll start` flags. A picked port can be taken by
+    /// another process (an `atoll chaos` run by another test) before the node binds it; such
+    /// a start is thrown away and made again on fresh ports, up to three times.
     pub async fn must_start_with(size: usize, args: &[&str]) -> TestCluster {
+        let mut attempt = 1;
+        loop {
+            match Self::start_with(size, args).await {
+                Ok(cluster) => return cluster,
+                Err(e) if attempt < 3 && e.contains("Address already in use") => attempt += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    async fn start_with(size: usize, args: &[&str]) -> Result<TestCluster, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let nodes = (1..=size)
             .map(|index| TestNode {
@@ -110,19 +123,19 @@ impl TestCluster {
         for i in 0..size {
             let join = (i > 0).then_some(first_peer.as_str());
             cluster.nodes[i].must_spawn(join);
-            cluster.must_wait_for_replicas((i + 1).min(3)).await;
+            cluster.wait_for_replicas((i + 1).min(3)).await?;
         }
-        cluster
+        Ok(cluster)
     }
 
-    /// Waits until some running node reports a leader and `count` replicas; on failure the
-    /// panic carries how each node ended and the tail of its log.
-    pub async fn must_wait_for_replicas(&mut self, count: usize) {
+    /// Waits until some running node reports a leader and `count` replicas; the error carries
+    /// how each node ended and the tail of its log.
+    async fn wait_for_replicas(&mut self, count: usize) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             for node in &mut self.nodes {
                 if let Some(Ok(Some(status))) = node.child.as_mut().map(|c| c.try_wait()) {
-                    panic!("node {} exited ({status}):\n{}", node.index, node.log_tail(30));
+                    return Err(format!("node {} exited ({status}):\n{}", node.index, node.log_tail(30)));
                 }
             }
             for node in self.nodes.iter().filter(|n| n.is_running()) {
@@ -131,7 +144,7 @@ impl TestCluster {
                         r.leader_node_id != 0 && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() == count)
                     });
                     if ok {
-                        return;
+                        return Ok(());
                     }
                 }
             }
@@ -139,7 +152,7 @@ impl TestCluster {
         }
         let logs: Vec<String> =
             self.nodes.iter().map(|n| format!("--- node {} log:\n{}", n.index, n.log_tail(20))).collect();
-        panic!("cluster did not reach {count} replicas with a leader within 60 s\n{}", logs.join("\n"));
+        Err(format!("cluster did not reach {count} replicas with a leader within 60 s\n{}", logs.join("\n")))
     }
 
     /// The index in `nodes` of the current leader, as reported by a running node.

@@ -244,6 +244,29 @@ impl LocalCluster {
         Ok(LocalCluster { root, dir: Some(dir), exe, extra_args, nodes })
     }
 
+    /// A new cluster on ports from [`pick_port`], started. Another process (a concurrent test,
+    /// another `atoll chaos`) can take a picked port before the node binds it; a start that
+    /// fails so is thrown away and made again on fresh ports, up to three times.
+    pub async fn start_on_free_ports(
+        exe: PathBuf,
+        size: usize,
+        extra_args: Vec<String>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Self, String> {
+        let mut attempt = 1;
+        loop {
+            let mut cluster = LocalCluster::new(exe.clone(), size, None, extra_args.clone())?;
+            match cluster.start(progress).await {
+                Ok(()) => return Ok(cluster),
+                Err(e) if attempt < 3 && e.contains("Address already in use") => {
+                    progress(&format!("a port was taken meanwhile; starting again on other ports ({e:.80})"));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Starts every node: the first bootstraps, the others join it one at a time, and each
     /// step waits until the cluster reports the new replica. `progress` hears each step.
     pub async fn start(&mut self, progress: &mut dyn FnMut(&str)) -> Result<(), String> {

@@ -92,9 +92,9 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
     if let Some(secs) = args.mvcc_retention_secs {
         extra.extend(["--mvcc-retention-secs".to_string(), secs.to_string()]);
     }
-    let mut cluster = LocalCluster::new(exe, args.nodes, None, extra)?;
+    let mut cluster =
+        LocalCluster::start_on_free_ports(exe, args.nodes, extra, &mut |step| eprintln!("{step} ...")).await?;
     println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());
-    cluster.start(&mut |step| eprintln!("{step} ...")).await?;
     let endpoints = cluster.etcd_endpoints();
     let result = match args.workload.as_str() {
         "registers" => registers(&args, &mut Some(&mut cluster), endpoints, seed).await,

@@ -66,6 +66,16 @@ impl<'a> View<'a> {
         Ok(self.compared.get(key).and_then(Option::as_ref))
     }
 
+    /// Every live key of `span` at the current revision, the overlay included.
+    fn current_in(&self, span: &Span) -> Result<Vec<KeyValue>> {
+        let mut kvs = Vec::new();
+        self.visit(span, self.current_revision, false, &mut |kv| {
+            kvs.push(kv);
+            true
+        })?;
+        Ok(kvs)
+    }
+
     /// Visits live keys of `span` at `revision` (the current revision sees the overlay).
     fn visit(&self, span: &Span, revision: i64, reverse: bool, visit: &mut dyn FnMut(KeyValue) -> bool) -> Result<()> {
         if revision != self.current_revision || self.overlay.is_empty() {
@@ -292,27 +302,14 @@ fn run_txn(
 
 fn evaluate_compare(view: &mut View<'_>, compare: &Compare) -> Result<bool> {
     let target = compare::CompareTarget::try_from(compare.target).unwrap_or(compare::CompareTarget::Version);
-    let mut kvs = Vec::new();
+    // As etcd: a value compare on a missing key is false; numeric targets compare with 0.
+    let missing = || target != compare::CompareTarget::Value && compare_one(compare, target, &KeyValue::default());
     if compare.range_end.is_empty() {
-        return Ok(match view.get_for_compare(&compare.key)? {
-            Some(kv) => compare_one(compare, target, kv),
-            // As etcd: a value compare on a missing key is false; numeric targets compare with 0.
-            None if target == compare::CompareTarget::Value => false,
-            None => compare_one(compare, target, &KeyValue::default()),
-        });
-    } else {
-        let span = Span::from_etcd(&compare.key, &compare.range_end);
-        view.visit(&span, view.current_revision, false, &mut |kv| {
-            kvs.push(kv);
-            true
-        })?;
+        return Ok(view.get_for_compare(&compare.key)?.map_or_else(missing, |kv| compare_one(compare, target, kv)));
     }
+    let kvs = view.current_in(&Span::from_etcd(&compare.key, &compare.range_end))?;
     if kvs.is_empty() {
-        // As etcd: a value compare on a missing key is false; numeric targets compare with 0.
-        if target == compare::CompareTarget::Value {
-            return Ok(false);
-        }
-        return Ok(compare_one(compare, target, &KeyValue::default()));
+        return Ok(missing());
     }
     Ok(kvs.iter().all(|kv| compare_one(compare, target, kv)))
 }
@@ -373,17 +370,12 @@ fn run_delete(
     write_revision: i64,
     batch: &mut WriteBatch,
 ) -> Result<DeleteRangeResponse> {
-    let mut doomed = Vec::new();
-    if delete.range_end.is_empty() {
+    let doomed: Vec<KeyValue> = if delete.range_end.is_empty() {
         // One key: a point read, not a scan (an SQL commit deletes rows one key at a time).
-        doomed.extend(view.get_for_write(&delete.key)?);
+        view.get_for_write(&delete.key)?.into_iter().collect()
     } else {
-        let span = Span::from_etcd(&delete.key, &delete.range_end);
-        view.visit(&span, view.current_revision, false, &mut |kv| {
-            doomed.push(kv);
-            true
-        })?;
-    }
+        view.current_in(&Span::from_etcd(&delete.key, &delete.range_end))?
+    };
     for kv in &doomed {
         mvcc::write(batch, &kv.key, write_revision, &Record::Tombstone, true);
         view.overlay.insert(kv.key.clone(), None);

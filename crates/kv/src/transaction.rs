@@ -316,7 +316,8 @@ impl<C: KvClient> Transaction<C> {
         // A key written inside a scanned span needs no compare of its own: the span's compare
         // already fails if any live key in it changed. (A bulk rewrite of a table scans it once
         // and would otherwise send a compare per new row.)
-        let covered = |key: &[u8]| self.scans.len() <= SCANS_CHECKED_MAX && self.scans.iter().any(|s| s.contains(key));
+        let spans: &[Span] = if self.scans.len() <= SCANS_CHECKED_MAX { &self.scans } else { &[] };
+        let covered = |key: &[u8]| spans.iter().any(|s| s.contains(key));
         for key in self.writes.keys().filter(|key| !self.reads.contains_key(*key) && !covered(key)) {
             compares.push(unchanged_since_snapshot(key, vec![]));
         }

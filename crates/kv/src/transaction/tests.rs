@@ -611,3 +611,21 @@ fn split_parts_keeps_the_order_and_respects_the_size() {
     let success: Vec<_> = parts.iter().flat_map(|p| p.success.clone()).collect();
     assert_eq!((compares, success), (request.compare, request.success));
 }
+
+#[tokio::test]
+async fn a_write_inside_a_scanned_span_is_checked_by_the_span_alone() {
+    let client = must_client();
+    must_write(&client, "p/a", "1").await;
+    let mut writer = must_begin(&client).await;
+    must_scan(&mut writer, "p/").await;
+    must_put(&mut writer, "p/new", "mine");
+    must_put(&mut writer, "q/new", "outside");
+    let request = writer.commit_request(usize::MAX).expect("request");
+    let keys: Vec<&[u8]> = request.compare.iter().map(|c| c.key.as_slice()).collect();
+    // p/a (read), the span p/ and q/new (blind, outside the span); p/new has no compare of its own.
+    assert_eq!(keys, vec![b"p/a".as_slice(), b"p/".as_slice(), b"q/new".as_slice()]);
+    // The span's compare still catches another transaction creating the same key.
+    must_write(&client, "p/new", "theirs").await;
+    assert_conflict(writer.commit().await);
+    assert_eq!(client.must_latest("p/new").await.as_deref(), Some("theirs"));
+}

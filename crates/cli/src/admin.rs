@@ -100,8 +100,30 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
             println!("uptime:     {}s", now.saturating_sub(status.started_at_unix_ms) / 1000);
             println!("ranges:     {}", status.ranges.len());
             println!("leading:    {}", status.ranges.iter().filter(|r| r.leader_node_id == status.node_id).count());
+            println!("snapshots:  {}", status.snapshots.len());
+            print_snapshots(&status);
             Ok(())
         }
+    }
+}
+
+/// One line per snapshot this node is sending, receiving or installing.
+fn print_snapshots(status: &NodeStatusResponse) {
+    for snapshot in &status.snapshots {
+        let seconds = snapshot.elapsed_ms as f64 / 1000.0;
+        let rate = if seconds > 0.0 { human_bytes((snapshot.bytes as f64 / seconds) as u64) } else { "-".into() };
+        let other = match snapshot.direction.as_str() {
+            "sending" => format!("to node {}", snapshot.peer_node_id),
+            "receiving" => format!("from node {}", snapshot.peer_node_id),
+            _ => "into the engine".into(),
+        };
+        println!(
+            "  snapshot of range {} {} {}: {} in {seconds:.1}s ({rate}/s)",
+            snapshot.range_id,
+            snapshot.direction,
+            other,
+            human_bytes(snapshot.bytes)
+        );
     }
 }
 
@@ -142,8 +164,9 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
             .chain(range.learners.iter().map(|l| format!("({l})")))
             .collect::<Vec<_>>()
             .join(",");
+        let restoring = if range.restoring { " (installing a snapshot)" } else { "" };
         println!(
-            "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} {}",
+            "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} {}{restoring}",
             descriptor.range_id,
             span(&descriptor.start_key, &descriptor.end_key),
             replicas,
@@ -155,5 +178,6 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
             human_bytes(range.approximate_size_bytes)
         );
     }
+    print_snapshots(&status);
     Ok(())
 }

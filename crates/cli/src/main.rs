@@ -107,6 +107,23 @@ struct StartArgs {
     /// history until an etcd Compact.
     #[arg(long, default_value_t = 600)]
     mvcc_retention_secs: u64,
+    /// Send rate of one range snapshot to a lagging or new replica, in MiB/s (0: unlimited).
+    /// Lower it to leave more disk and network to clients while replicas catch up.
+    #[arg(long, default_value_t = atoll_types::limits::SNAPSHOT_RATE_BYTES_PER_SECOND / (1024 * 1024))]
+    snapshot_rate_mb: u64,
+    /// Largest peer frame (a batch of Raft messages) sent or accepted, in bytes. Snapshots are
+    /// streamed in chunks and do not count against it. For tests of large snapshots.
+    #[arg(long, hide = true, default_value_t = atoll_types::limits::PEER_MESSAGE_BYTES_MAX)]
+    peer_message_bytes_max: usize,
+    /// Applied Raft log entries kept before truncation (for tests that need snapshots soon).
+    #[arg(long, hide = true, default_value_t = atoll_types::limits::RAFT_LOG_ENTRIES_KEPT)]
+    raft_log_entries_kept: u64,
+    /// Entries a leader keeps beyond that for a lagging follower before it needs a snapshot.
+    #[arg(long, hide = true, default_value_t = atoll_types::limits::RAFT_LOG_LAG_ENTRIES_MAX)]
+    raft_log_lag_entries_max: u64,
+    /// Bytes of log a leader keeps for a lagging follower before it needs a snapshot.
+    #[arg(long, hide = true, default_value_t = atoll_types::limits::RAFT_LOG_LAG_BYTES_MAX)]
+    raft_log_lag_bytes_max: u64,
 }
 
 impl StartArgs {
@@ -131,6 +148,11 @@ impl StartArgs {
             unsafe_timeless_lease: self.unsafe_timeless_lease,
             cache_bytes: self.cache_size_mb.saturating_mul(1024 * 1024),
             mvcc_retention: (self.mvcc_retention_secs > 0).then(|| Duration::from_secs(self.mvcc_retention_secs)),
+            peer_message_bytes_max: self.peer_message_bytes_max,
+            snapshot_rate_bytes_per_second: self.snapshot_rate_mb.saturating_mul(1024 * 1024),
+            raft_log_entries_kept: self.raft_log_entries_kept.max(2),
+            raft_log_lag_entries_max: self.raft_log_lag_entries_max,
+            raft_log_lag_bytes_max: self.raft_log_lag_bytes_max,
         }
     }
 }

@@ -157,11 +157,16 @@ impl Runner {
                 self.read(RangeRequest { key: arg(1), range_end, revision, limit, sort_order, ..Default::default() })
             }
             Some("restore") => {
-                let data = self.machine.snapshot().expect("snapshot");
                 let mut fresh = Runner::open(Arc::new(MemoryEngine::new()));
-                let mut batch = WriteBatch::new();
-                fresh.machine.restore(self.index, &[1], &data, &mut batch).expect("restore");
-                fresh.engine.write(batch, false).expect("write restore");
+                let engine = fresh.engine.clone();
+                crate::snapshot::must_install(
+                    self.machine.snapshot().expect("snapshot"),
+                    &mut fresh.machine,
+                    engine.as_ref(),
+                    self.index,
+                    &[1],
+                    64,
+                );
                 fresh.index = self.index;
                 *self = fresh;
                 format!("restored at index {}", self.index)

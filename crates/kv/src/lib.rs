@@ -33,6 +33,7 @@ pub mod executor;
 pub mod gc;
 pub mod locks;
 pub mod mvcc;
+pub mod snapshot;
 pub mod staged;
 pub mod state;
 pub mod state_machine;

@@ -446,6 +446,9 @@ mod tests {
         fn size_bytes(&self) -> u64 {
             self.inner.size_bytes()
         }
+        fn snapshot(&self) -> Box<dyn atoll_storage::EngineSnapshot> {
+            self.inner.snapshot()
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ const COMPACT: &[u8] = b"/compact";
 const DESCRIPTOR: &[u8] = b"/descriptor";
 const NEXT_NODE_ID: &[u8] = b"/next_node_id";
 const MEMBER: &[u8] = b"/member/";
+const RESTORING: &[u8] = b"/restoring";
 
 /// The prefix of every state key of `range_id`.
 pub fn prefix(range_id: RangeId) -> Vec<u8> {
@@ -24,6 +25,11 @@ pub fn prefix(range_id: RangeId) -> Vec<u8> {
 
 fn key(range_id: RangeId, name: &[u8]) -> Vec<u8> {
     [prefix(range_id).as_slice(), name].concat()
+}
+
+/// The key of the marker of a snapshot being installed (see `crate::snapshot`).
+pub fn restore_marker_key(range_id: RangeId) -> Vec<u8> {
+    key(range_id, RESTORING)
 }
 
 fn member_key(range_id: RangeId, node_id: u64) -> Vec<u8> {

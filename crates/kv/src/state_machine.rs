@@ -3,18 +3,15 @@
 use crate::executor::{execute_txn, View};
 use crate::state::{self, AppliedState};
 use crate::{mvcc, staged, Error, Result};
-use atoll_proto::atoll::{
-    command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor, RangeSnapshotData,
-    SnapshotPair,
-};
+use atoll_proto::atoll::{command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor};
 use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, RangeRequest, RangeResponse, ResponseHeader};
 use atoll_proto::Message;
+use atoll_replication::snapshot::{RestoreJob, SnapshotReader};
 use atoll_replication::{Fatal, StateMachine};
 use atoll_storage::{Engine, Keyspace, WriteBatch};
 use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, STAGED_TXN_OPS_MAX, TXN_OPS_MAX};
 use atoll_types::RangeId;
-use std::ops::Bound;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// What other threads may read about a range without going through the store loop. Updated
@@ -29,6 +26,8 @@ pub struct RangeShared {
     /// Bumped when a snapshot replaces the range's data; a garbage collector's chunk checks it
     /// and writes under this lock (see [`crate::gc`]).
     pub(crate) gc_epoch: Mutex<u64>,
+    /// Whether a snapshot is being installed: the data on disk is not the range's state.
+    restoring: AtomicBool,
 }
 
 impl RangeShared {
@@ -57,6 +56,11 @@ impl RangeShared {
         self.members.read().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// Whether a snapshot is being installed (reads are refused meanwhile).
+    pub fn restoring(&self) -> bool {
+        self.restoring.load(Ordering::Acquire)
+    }
+
     /// A read view at the latest applied revision.
     pub fn view<'a>(&self, engine: &'a dyn Engine) -> View<'a> {
         View::new(engine, self.revision(), self.compact_revision())
@@ -66,6 +70,9 @@ impl RangeShared {
     /// revision is checked again after the read: garbage collection runs concurrently (see
     /// [`crate::gc`]), and a read that a compaction overtook may have missed versions.
     pub fn read(&self, engine: &dyn Engine, request: &RangeRequest) -> Result<RangeResponse> {
+        if self.restoring() {
+            return Err(Error::Unavailable("etcdserver: this replica is installing a snapshot; retry".into()));
+        }
         let view = self.view(engine);
         let revision = if request.revision > 0 { request.revision } else { view.current_revision };
         let response = view.range(request)?;
@@ -122,6 +129,8 @@ impl KvStateMachine {
         });
         let members = state::load_members(engine.as_ref(), range_id)?;
         shared.publish(&state, Some(members));
+        let restoring = crate::snapshot::load_marker(engine.as_ref(), range_id)?.is_some();
+        shared.restoring.store(restoring, Ordering::Release);
         Ok(KvStateMachine { engine, state, shared })
     }
 
@@ -321,77 +330,53 @@ impl StateMachine for KvStateMachine {
         self.commit(WriteBatch::new(), next, false)
     }
 
-    fn snapshot(&self) -> std::result::Result<Vec<u8>, Fatal> {
-        let prefix = state::prefix(self.range_id());
-        let collect =
-            |keyspace: Keyspace, items: atoll_storage::ScanIter<'_>| -> std::result::Result<Vec<SnapshotPair>, Fatal> {
-                let _ = keyspace;
-                items.map(|item| item.map(|(key, value)| SnapshotPair { key, value }).map_err(Fatal::from)).collect()
-            };
-        let state = collect(
-            Keyspace::RangeState,
-            atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix),
-        )?;
-        let mvcc =
-            collect(Keyspace::Mvcc, self.engine.scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded, false))?;
-        Ok(RangeSnapshotData { state, mvcc }.encode_to_vec())
+    fn snapshot(&self) -> std::result::Result<Box<dyn SnapshotReader>, Fatal> {
+        Ok(Box::new(crate::snapshot::KvSnapshotReader::new(self.engine.snapshot(), self.range_id())))
     }
 
-    fn restore(
+    fn begin_restore(
         &mut self,
         index: u64,
         voters: &[u64],
-        data: &[u8],
+        file: &std::path::Path,
         batch: &mut WriteBatch,
     ) -> std::result::Result<(), Fatal> {
-        let snapshot = RangeSnapshotData::decode(data).map_err(|e| Fatal(format!("undecodable snapshot: {e}")))?;
-        // A garbage collector's chunk computed from the data replaced here must not be written.
-        *self.shared.gc_epoch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
-        let prefix = state::prefix(self.range_id());
-        for item in atoll_storage::scan_prefix(self.engine.as_ref(), Keyspace::RangeState, &prefix) {
-            batch.delete(Keyspace::RangeState, item?.0);
-        }
-        for keyspace in [Keyspace::Mvcc, Keyspace::MvccLatest, Keyspace::MvccGarbage] {
-            for item in self.engine.scan(keyspace, Bound::Unbounded, Bound::Unbounded, false) {
-                batch.delete(keyspace, item?.0);
-            }
-        }
-        // Decode the snapshot's range state through a scratch engine, with the same code that
-        // loads it from disk.
-        let scratch = atoll_storage::MemoryEngine::new();
-        let mut state_batch = WriteBatch::new();
-        for pair in snapshot.state {
-            if !pair.key.starts_with(&prefix) {
-                return Err(Fatal("snapshot holds state of another range".into()));
-            }
-            state_batch.put(Keyspace::RangeState, pair.key.clone(), pair.value.clone());
-            batch.put(Keyspace::RangeState, pair.key, pair.value);
-        }
-        scratch.write(state_batch, false)?;
-        // The snapshot carries the history; the newest versions and the garbage index follow
-        // from it.
-        let mut derived = mvcc::Derived::default();
-        for pair in &snapshot.mvcc {
-            derived.feed(&pair.key, &pair.value, batch).map_err(fatal)?;
-        }
-        derived.finish(batch);
-        for pair in snapshot.mvcc {
-            batch.put(Keyspace::Mvcc, pair.key, pair.value);
-        }
-        let mut state = AppliedState::load(&scratch, self.range_id())
-            .map_err(fatal)?
-            .ok_or_else(|| Fatal("snapshot without range state".into()))?;
-        let members = state::load_members(&scratch, self.range_id()).map_err(fatal)?;
         assert!(
-            state.applied_index <= index,
-            "snapshot state applied {} beyond its index {index}",
-            state.applied_index
+            index > self.state.applied_index,
+            "range {}: a snapshot at {index} behind the applied {}",
+            self.range_id(),
+            self.state.applied_index
         );
-        state.applied_index = index;
-        state.descriptor.replicas = voters.to_vec();
-        state.save(batch);
+        self.shared.restoring.store(true, Ordering::Release);
+        let marker = crate::snapshot::encode_marker(index, voters, file);
+        batch.put(Keyspace::RangeState, state::restore_marker_key(self.range_id()), marker);
+        Ok(())
+    }
+
+    fn pending_restore(&self) -> std::result::Result<Option<(u64, Box<dyn RestoreJob>)>, Fatal> {
+        let Some(marker) = crate::snapshot::load_marker(self.engine.as_ref(), self.range_id()).map_err(fatal)? else {
+            return Ok(None);
+        };
+        let job = crate::snapshot::KvRestoreJob {
+            engine: self.engine.clone(),
+            shared: self.shared.clone(),
+            range_id: self.range_id(),
+            index: marker.index,
+            voters: marker.voters,
+            file: marker.file.into(),
+        };
+        Ok(Some((marker.index, Box::new(job))))
+    }
+
+    fn finish_restore(&mut self) -> std::result::Result<(), Fatal> {
+        let range_id = self.range_id();
+        let state = AppliedState::load(self.engine.as_ref(), range_id)
+            .map_err(fatal)?
+            .ok_or_else(|| Fatal(format!("range {range_id}: no state after a snapshot install")))?;
+        let members = state::load_members(self.engine.as_ref(), range_id).map_err(fatal)?;
         self.state = state;
         self.shared.publish(&self.state, Some(members));
+        self.shared.restoring.store(false, Ordering::Release);
         Ok(())
     }
 }

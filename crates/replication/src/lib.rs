@@ -43,6 +43,7 @@ pub mod metrics;
 mod peer;
 mod proposal;
 pub mod raft_storage;
+pub mod snapshot;
 mod store;
 
 pub use store::{Store, StoreConfig, StoreHandle};
@@ -110,19 +111,29 @@ pub trait StateMachine: Send + 'static {
     /// membership change) was applied. `voters` is the new replica set after a conf change.
     fn apply_other(&mut self, index: u64, voters: Option<&[u64]>) -> Result<(), Fatal>;
 
-    /// The whole applied state, to send to a replica that is too far behind.
-    fn snapshot(&self) -> Result<Vec<u8>, Fatal>;
+    /// A reader of the whole applied state as of now, to send to a replica that is too far
+    /// behind. Called on the store thread, so it must be cheap (take an engine snapshot); the
+    /// reading happens on another thread (see [`snapshot`]).
+    fn snapshot(&self) -> Result<Box<dyn snapshot::SnapshotReader>, Fatal>;
 
-    /// Replaces the whole state with a snapshot taken at `index`. The writes go into `batch`,
-    /// which the store commits atomically with the Raft log's own snapshot state, so a crash
-    /// leaves either the old replica or the new one, never a mix.
-    fn restore(
+    /// Starts replacing the whole state with the snapshot in `file`, taken at `index`: adds to
+    /// `batch` a durable marker naming the file. The store commits `batch` atomically with the
+    /// Raft log's own snapshot state and then runs [`Self::pending_restore`]'s job off the
+    /// loop. Until that job ends, the replica's old state must not be read as current.
+    fn begin_restore(
         &mut self,
         index: u64,
         voters: &[u64],
-        data: &[u8],
+        file: &std::path::Path,
         batch: &mut atoll_storage::WriteBatch,
     ) -> Result<(), Fatal>;
+
+    /// The restore recorded by [`Self::begin_restore`] and not finished (also after a crash):
+    /// its snapshot index and the job that installs it.
+    fn pending_restore(&self) -> Result<Option<(u64, Box<dyn snapshot::RestoreJob>)>, Fatal>;
+
+    /// Called on the store thread once the restore job succeeded: load the new state.
+    fn finish_restore(&mut self) -> Result<(), Fatal>;
 }
 
 /// Builds the state machine of a range when the store creates or loads a replica.
@@ -139,6 +150,10 @@ pub struct Envelope {
 /// Delivery is best effort; Raft retransmits what is lost.
 pub trait Transport: Send + 'static {
     fn send(&self, to: NodeId, messages: Vec<Envelope>);
+
+    /// Streams a snapshot to `to` (see [`snapshot`]) and reports the outcome through
+    /// `snapshot.done`. Must not block: the work happens on other threads.
+    fn send_snapshot(&self, snapshot: snapshot::OutgoingSnapshot);
 }
 
 /// What one range looks like from this node, for status and admin tools.
@@ -155,6 +170,8 @@ pub struct RangeRaftStatus {
     pub is_leader: bool,
     /// On the leader: how far each replica's log matches the leader's, `(node, index)`.
     pub matched: Vec<(u64, u64)>,
+    /// Whether this replica is installing a snapshot (it serves nothing meanwhile).
+    pub restoring: bool,
 }
 
 /// A change of a range's replica set.

@@ -19,6 +19,12 @@ pub struct StoreMetrics {
     pub ranges: IntGauge,
     pub snapshots_sent: IntCounter,
     pub snapshots_applied: IntCounter,
+    pub snapshot_bytes_sent: IntCounter,
+    pub snapshot_bytes_received: IntCounter,
+    pub snapshot_bytes_applied: IntCounter,
+    pub snapshot_send_failures: IntCounter,
+    pub snapshot_send_seconds: Histogram,
+    pub snapshot_apply_seconds: Histogram,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -105,6 +111,38 @@ impl StoreMetrics {
                 registry,
                 "atoll_raft_snapshots_applied_total",
                 "Raft snapshots applied on this node.",
+            ),
+            snapshot_bytes_sent: counter(
+                registry,
+                "atoll_snapshot_bytes_sent_total",
+                "Bytes of range snapshots streamed to other nodes.",
+            ),
+            snapshot_bytes_received: counter(
+                registry,
+                "atoll_snapshot_bytes_received_total",
+                "Bytes of range snapshots received from other nodes.",
+            ),
+            snapshot_bytes_applied: counter(
+                registry,
+                "atoll_snapshot_bytes_applied_total",
+                "Bytes of received range snapshots installed into the engine.",
+            ),
+            snapshot_send_failures: counter(
+                registry,
+                "atoll_snapshot_send_failures_total",
+                "Snapshot streams that failed or were refused (the leader prepares another).",
+            ),
+            snapshot_send_seconds: histogram(
+                registry,
+                "atoll_snapshot_send_seconds",
+                "Duration of successful snapshot streams, from first chunk to the receiver's acknowledgement.",
+                prometheus::exponential_buckets(0.01, 2.0, 16).expect("valid buckets"),
+            ),
+            snapshot_apply_seconds: histogram(
+                registry,
+                "atoll_snapshot_apply_seconds",
+                "Duration of snapshot installs, off the store loop.",
+                prometheus::exponential_buckets(0.01, 2.0, 16).expect("valid buckets"),
             ),
         }
     }

@@ -52,6 +52,13 @@ pub(crate) struct Peer<S: StateMachine> {
     pub published: Arc<PublishedLease>,
     /// Requests by node, for moving leadership to the busiest one (see [`crate::load`]).
     pub load: LoadTracker,
+    /// The snapshot file being installed: while set, the replica neither ticks, steps
+    /// messages nor handles readies (see [`crate::snapshot`]).
+    pub restoring: Option<std::path::PathBuf>,
+    /// Committed entries handed out while the snapshot before them was being installed.
+    pub deferred: Vec<raft::eraftpb::Entry>,
+    /// The received snapshot file last stepped into raft-rs, not yet accepted in a Ready.
+    pub incoming_snapshot: Option<u64>,
 }
 
 impl<S: StateMachine> Peer<S> {
@@ -74,6 +81,9 @@ impl<S: StateMachine> Peer<S> {
             renew_lease: false,
             published,
             load: LoadTracker::new(Instant::now()),
+            restoring: None,
+            deferred: Vec::new(),
+            incoming_snapshot: None,
         }
     }
 
@@ -120,7 +130,7 @@ impl<S: StateMachine> Peer<S> {
     /// or when a new leader has not yet committed an entry of its term; without a retry those
     /// reads would wait for their full timeout after every election.
     pub fn retry_reads(&mut self, now: Instant, patience: std::time::Duration) {
-        if self.leader_id() == 0 {
+        if self.leader_id() == 0 || self.restoring.is_some() {
             return;
         }
         for (id, round) in self.reads_in_flight.iter_mut() {

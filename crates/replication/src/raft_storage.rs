@@ -12,9 +12,11 @@
 //!                                                entry removed by truncation or snapshot
 //! ```
 //!
-//! Snapshots are not stored: [`RaftStorage::snapshot`] asks the range's state machine for its
-//! applied state when raft-rs needs to send one.
+//! Snapshots are not stored: [`RaftStorage::snapshot`] asks the range's state machine for a
+//! reader of its applied state when raft-rs needs to send one, and registers it in the node's
+//! [`SnapshotSlots`]; the Raft snapshot carries only the reader's id (see [`crate::snapshot`]).
 
+use crate::snapshot::{encode_id, SnapshotSlots};
 use crate::{Fatal, StateMachine};
 use atoll_storage::{Engine, Keyspace, WriteBatch};
 use atoll_types::RangeId;
@@ -23,6 +25,7 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The log index at which a bootstrapped range's initial state counts as applied.
@@ -51,16 +54,28 @@ pub struct RaftStorage<S> {
     range_id: RangeId,
     memory: MemStorage,
     state_machine: Arc<Mutex<S>>,
+    slots: Arc<SnapshotSlots>,
+    /// Approximate bytes of the entries in the log (data and context), for truncation.
+    log_bytes: AtomicU64,
+}
+
+fn entry_bytes(entry: &Entry) -> u64 {
+    (entry.data.len() + entry.context.len()) as u64
 }
 
 impl<S: StateMachine> RaftStorage<S> {
     /// Creates the storage for a replica that has no log yet (it waits for a snapshot).
-    pub fn new_empty(range_id: RangeId, state_machine: Arc<Mutex<S>>) -> Self {
-        RaftStorage { range_id, memory: MemStorage::new(), state_machine }
+    pub fn new_empty(range_id: RangeId, state_machine: Arc<Mutex<S>>, slots: Arc<SnapshotSlots>) -> Self {
+        RaftStorage { range_id, memory: MemStorage::new(), state_machine, slots, log_bytes: AtomicU64::new(0) }
     }
 
     /// Loads the log of `range_id` from the engine.
-    pub fn load(engine: &dyn Engine, range_id: RangeId, state_machine: Arc<Mutex<S>>) -> Result<Self, Fatal> {
+    pub fn load(
+        engine: &dyn Engine,
+        range_id: RangeId,
+        state_machine: Arc<Mutex<S>>,
+        slots: Arc<SnapshotSlots>,
+    ) -> Result<Self, Fatal> {
         let memory = MemStorage::new();
         let get = |name| engine.get(Keyspace::RaftState, &state_key(range_id, name));
         let conf_state = match get(CONF_STATE)? {
@@ -78,6 +93,7 @@ impl<S: StateMachine> RaftStorage<S> {
             Some(_) => return Err(corrupt("truncated state", "wrong length")),
             None => (0, 0),
         };
+        let log_bytes;
         {
             let mut core = memory.wl();
             if truncated_index > 0 {
@@ -96,6 +112,7 @@ impl<S: StateMachine> RaftStorage<S> {
                 entries.push(Entry::parse_from_bytes(&value).map_err(|e| corrupt("raft entry", e))?);
             }
             let last_index = entries.last().map_or(truncated_index, |e| e.index);
+            log_bytes = entries.iter().map(entry_bytes).sum();
             core.append(&entries).map_err(|e| corrupt("raft log", e))?;
             if let Some(bytes) = get(HARD_STATE)? {
                 let mut hard_state = HardState::parse_from_bytes(&bytes).map_err(|e| corrupt("hard state", e))?;
@@ -107,7 +124,7 @@ impl<S: StateMachine> RaftStorage<S> {
                 core.set_hardstate(hard_state);
             }
         }
-        Ok(RaftStorage { range_id, memory, state_machine })
+        Ok(RaftStorage { range_id, memory, state_machine, slots, log_bytes: AtomicU64::new(log_bytes) })
     }
 
     /// Writes the initial state of a brand-new range whose first replicas are `voters`.
@@ -157,6 +174,11 @@ impl<S: StateMachine> RaftStorage<S> {
         Storage::last_index(&self.memory).unwrap_or(0)
     }
 
+    /// Approximate bytes of the entries in the log.
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes.load(Ordering::Relaxed)
+    }
+
     /// The in-memory log, for the store loop.
     pub fn memory(&self) -> &MemStorage {
         &self.memory
@@ -167,6 +189,8 @@ impl<S: StateMachine> RaftStorage<S> {
         let Some(first) = entries.first() else { return Ok(()) };
         let last_before = self.last_index_now();
         self.memory.wl().append(entries).map_err(|e| Fatal(format!("append: {e}")))?;
+        // A suffix overwritten by a new leader stays counted until truncation: an estimate.
+        self.log_bytes.fetch_add(entries.iter().map(entry_bytes).sum(), Ordering::Relaxed);
         for entry in entries {
             let bytes = entry.write_to_bytes().map_err(|e| Fatal(e.to_string()))?;
             batch.put(Keyspace::RaftLog, log_key(self.range_id, entry.index), bytes);
@@ -215,6 +239,7 @@ impl<S: StateMachine> RaftStorage<S> {
         let first_before = self.first_index_now();
         let last_before = self.last_index_now();
         self.memory.wl().apply_snapshot(snapshot.clone()).map_err(|e| Fatal(format!("apply snapshot: {e}")))?;
+        self.log_bytes.store(0, Ordering::Relaxed);
         for index in first_before..=last_before {
             batch.delete(Keyspace::RaftLog, log_key(self.range_id, index));
         }
@@ -237,6 +262,14 @@ impl<S: StateMachine> RaftStorage<S> {
             return Ok(());
         }
         let term = self.memory.term(index - 1).map_err(|e| Fatal(format!("truncate: {e}")))?;
+        let removed = self
+            .memory
+            .entries(first, index, None, GetEntriesContext::empty(false))
+            .map_err(|e| Fatal(format!("truncate: {e}")))?;
+        let removed_bytes: u64 = removed.iter().map(entry_bytes).sum();
+        let _ = self
+            .log_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(removed_bytes)));
         self.memory.wl().compact(index).map_err(|e| Fatal(format!("truncate: {e}")))?;
         for old in first..index {
             batch.delete(Keyspace::RaftLog, log_key(self.range_id, old));
@@ -273,19 +306,25 @@ impl<S: StateMachine> Storage for RaftStorage<S> {
         self.memory.last_index()
     }
 
-    /// Builds a snapshot of the applied state. raft-rs asks for one at least at
-    /// `request_index`; if the state machine has not applied that far yet, it retries later.
+    /// Prepares a snapshot of the applied state: a reader registered in the node's slots,
+    /// named by its id (see [`crate::snapshot`]). raft-rs asks for one at least at
+    /// `request_index`; if the state machine has not applied that far yet, or the node sends
+    /// as many snapshots as it may, it asks again later.
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         let unavailable = || raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable);
+        if !self.slots.has_room() {
+            return Err(unavailable());
+        }
         let state_machine = self.state_machine.lock().map_err(|_| unavailable())?;
         let applied = state_machine.applied_index();
         if applied < request_index {
             return Err(unavailable());
         }
         let term = self.memory.term(applied)?;
-        let data = state_machine.snapshot().map_err(|e| raft::Error::Store(StorageError::Other(Box::new(e))))?;
+        let reader = state_machine.snapshot().map_err(|e| raft::Error::Store(StorageError::Other(Box::new(e))))?;
+        let id = self.slots.prepare(reader);
         let mut snapshot = Snapshot::default();
-        snapshot.set_data(data.into());
+        snapshot.set_data(encode_id(id).into());
         let meta = snapshot.mut_metadata();
         meta.index = applied;
         meta.term = term;

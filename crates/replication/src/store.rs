@@ -1,23 +1,29 @@
 //! The store loop: one thread that drives every range replica on the node (see the crate docs).
 
+mod snapshots;
+
+use snapshots::begin_restore;
+
 use crate::lease::{lease_duration, PublishedLease};
 use crate::load::{read_context, read_context_id, read_context_reads};
 use crate::metrics::StoreMetrics;
 use crate::peer::{Peer, ReadRound, ReadWaiter};
 use crate::proposal::ProposalContext;
 use crate::raft_storage::RaftStorage;
+use crate::snapshot::{RestoreJob, SnapshotEvent, SnapshotFiles, SnapshotProgress, SnapshotSlots};
 use crate::{Envelope, Error, Fatal, RangeRaftStatus, ReplicaChange, StateMachine, StateMachineFactory, Transport};
 use atoll_storage::{Engine, WriteBatch};
 use atoll_types::limits::{
-    RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX,
-    STORE_ITERATION_REQUESTS_MAX,
+    RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_LOG_LAG_BYTES_MAX, RAFT_LOG_LAG_ENTRIES_MAX,
+    RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX, STORE_ITERATION_REQUESTS_MAX,
 };
 use atoll_types::{NodeId, RangeId};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Message, MessageType};
-use raft::{RawNode, ReadOnlyOption, SnapshotStatus};
+use raft::{RawNode, ReadOnlyOption};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
@@ -44,11 +50,19 @@ pub struct StoreConfig {
     /// Whether a leader hands leadership to the follower that sends most requests (see
     /// [`crate::load`]).
     pub leader_follows_load: bool,
+    /// Where received snapshots wait to be installed (see [`crate::snapshot`]).
+    pub snapshot_dir: PathBuf,
+    /// Applied entries kept before the log is truncated (see [`maybe_truncate`]).
+    pub log_entries_kept: u64,
+    /// How much more log a leader keeps for a lagging follower, in entries and in bytes.
+    pub log_lag_entries_max: u64,
+    pub log_lag_bytes_max: u64,
 }
 
 impl StoreConfig {
-    /// Defaults: 100 ms ticks, 300 ms heartbeats, 1-2 s election timeout, 5 s request timeout.
-    pub fn new(node_id: NodeId) -> Self {
+    /// Defaults: 100 ms ticks, 300 ms heartbeats, 1-2 s election timeout, 5 s request timeout,
+    /// the log limits of `atoll_types::limits`; received snapshots go to `snapshot_dir`.
+    pub fn new(node_id: NodeId, snapshot_dir: PathBuf) -> Self {
         StoreConfig {
             node_id,
             tick_interval: Duration::from_millis(100),
@@ -58,6 +72,10 @@ impl StoreConfig {
             leader_lease: true,
             unsafe_timeless_lease: false,
             leader_follows_load: true,
+            snapshot_dir,
+            log_entries_kept: RAFT_LOG_ENTRIES_KEPT,
+            log_lag_entries_max: RAFT_LOG_LAG_ENTRIES_MAX,
+            log_lag_bytes_max: RAFT_LOG_LAG_BYTES_MAX,
         }
     }
 
@@ -68,12 +86,38 @@ impl StoreConfig {
 }
 
 enum Request<R> {
-    Propose { range_id: RangeId, data: Vec<u8>, reply: oneshot::Sender<Result<R, Error>> },
-    ReadIndex { range_id: RangeId, reply: oneshot::Sender<Result<(), Error>> },
-    ChangeReplica { range_id: RangeId, node_id: u64, change: ReplicaChange, reply: oneshot::Sender<Result<(), Error>> },
-    Step { range_id: RangeId, message: Message },
-    CreateReplica { range_id: RangeId, reply: oneshot::Sender<Result<(), Error>> },
-    Status { reply: oneshot::Sender<Vec<RangeRaftStatus>> },
+    Propose {
+        range_id: RangeId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<R, Error>>,
+    },
+    ReadIndex {
+        range_id: RangeId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    ChangeReplica {
+        range_id: RangeId,
+        node_id: u64,
+        change: ReplicaChange,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Step {
+        range_id: RangeId,
+        message: Message,
+    },
+    /// A `MsgSnapshot` whose state is in the received snapshot file `file_id`.
+    StepSnapshot {
+        range_id: RangeId,
+        message: Message,
+        file_id: u64,
+    },
+    CreateReplica {
+        range_id: RangeId,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Status {
+        reply: oneshot::Sender<Vec<RangeRaftStatus>>,
+    },
 }
 
 enum Pending<R> {
@@ -113,6 +157,8 @@ pub struct StoreHandle<R> {
     node_id: NodeId,
     leases: Leases,
     metrics: StoreMetrics,
+    files: Arc<SnapshotFiles>,
+    progress: SnapshotProgress,
 }
 
 impl<R> Clone for StoreHandle<R> {
@@ -122,6 +168,8 @@ impl<R> Clone for StoreHandle<R> {
             node_id: self.node_id,
             leases: self.leases.clone(),
             metrics: self.metrics.clone(),
+            files: self.files.clone(),
+            progress: self.progress.clone(),
         }
     }
 }
@@ -192,6 +240,27 @@ impl<R: Send + 'static> StoreHandle<R> {
         self.submit(Request::Step { range_id, message })
     }
 
+    /// Hands a received `MsgSnapshot` to its range, with the complete snapshot file that holds
+    /// its state (see [`crate::snapshot`]). The store owns the file from here on.
+    pub fn step_snapshot(&self, range_id: RangeId, message: Message, file_id: u64) -> Result<(), Error> {
+        self.submit(Request::StepSnapshot { range_id, message, file_id })
+    }
+
+    /// Where received snapshots are written.
+    pub fn snapshot_files(&self) -> &Arc<SnapshotFiles> {
+        &self.files
+    }
+
+    /// The snapshots this node is sending, receiving and installing.
+    pub fn snapshot_progress(&self) -> &SnapshotProgress {
+        &self.progress
+    }
+
+    /// The store loop's metrics (snapshot counters are kept by the transport too).
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
+    }
+
     /// The Raft status of every range on this node.
     pub async fn status(&self) -> Result<Vec<RangeRaftStatus>, Error> {
         let (reply, answer) = oneshot::channel();
@@ -217,6 +286,13 @@ pub struct Store<S: StateMachine, T: Transport> {
     /// [`crate::lease`]).
     started: Instant,
     logger: slog::Logger,
+    /// Snapshots prepared for and being sent (see [`crate::snapshot`]).
+    slots: Arc<SnapshotSlots>,
+    files: Arc<SnapshotFiles>,
+    progress: SnapshotProgress,
+    /// Ends of snapshot work done on other threads.
+    events: Receiver<SnapshotEvent>,
+    events_sender: Sender<SnapshotEvent>,
 }
 
 impl<S: StateMachine, T: Transport> Store<S, T> {
@@ -230,6 +306,8 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         metrics: StoreMetrics,
     ) -> Result<(Self, StoreHandle<S::Response>), Fatal> {
         let (sender, inbox) = std::sync::mpsc::sync_channel(STORE_INBOX_MAX);
+        let (events_sender, events) = std::sync::mpsc::channel();
+        let files = Arc::new(SnapshotFiles::open(config.snapshot_dir.clone())?);
         // Proposal ids start from the clock so that entries proposed by an earlier run of this
         // node, still being applied after a restart, cannot answer a new proposal.
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
@@ -247,15 +325,31 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             next_read_id: seed,
             started: Instant::now(),
             logger: slog::Logger::root(slog::Discard, slog::o!()),
+            slots: Arc::default(),
+            files,
+            progress: SnapshotProgress::default(),
+            events,
+            events_sender,
         };
+        let mut restores = Vec::new();
         for range_id in RaftStorage::<S>::list_ranges(store.engine.as_ref())? {
-            store.load_replica(range_id)?;
+            if let Some(job) = store.load_replica(range_id)? {
+                restores.push((range_id, job));
+            }
+        }
+        // Every snapshot file but those an interrupted install still needs is garbage.
+        let keep: Vec<PathBuf> = restores.iter().map(|(_, job)| job.file().to_path_buf()).collect();
+        store.files.clean(&keep);
+        for (range_id, job) in restores {
+            store.start_restore_job(range_id, job)?;
         }
         let handle = StoreHandle {
             inbox: sender,
             node_id: store.config.node_id,
             leases: store.leases.clone(),
             metrics: store.metrics.clone(),
+            files: store.files.clone(),
+            progress: store.progress.clone(),
         };
         Ok((store, handle))
     }
@@ -275,11 +369,21 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         }
     }
 
-    fn load_replica(&mut self, range_id: RangeId) -> Result<(), Fatal> {
+    /// Loads one replica; returns the job of a snapshot install that a crash interrupted,
+    /// which must run before the replica does anything else.
+    fn load_replica(&mut self, range_id: RangeId) -> Result<Option<Box<dyn RestoreJob>>, Fatal> {
         let state_machine = Arc::new(Mutex::new((self.factory)(range_id)?));
-        let storage = RaftStorage::load(self.engine.as_ref(), range_id, state_machine.clone())?;
-        let applied = state_machine.lock().map_err(|_| Fatal("poisoned".into()))?.applied_index();
-        self.add_replica(range_id, storage, state_machine, applied)
+        let storage = RaftStorage::load(self.engine.as_ref(), range_id, state_machine.clone(), self.slots.clone())?;
+        let (applied, pending) = {
+            let machine = state_machine.lock().map_err(|_| Fatal("poisoned".into()))?;
+            match machine.pending_restore()? {
+                // Raft's log already starts after the snapshot: that is where it resumes.
+                Some((index, job)) => (index, Some(job)),
+                None => (machine.applied_index(), None),
+            }
+        };
+        self.add_replica(range_id, storage, state_machine, applied)?;
+        Ok(pending)
     }
 
     fn add_replica(
@@ -320,6 +424,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                     Err(_) => break,
                 }
             }
+            self.handle_snapshot_events()?;
             self.issue_reads();
             let now = Instant::now();
             if now >= next_tick {
@@ -332,7 +437,14 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
 
     fn tick(&mut self, now: Instant) {
         let mut leaders = 0;
+        self.slots.expire(now);
         for peer in self.ranges.values_mut() {
+            if peer.restoring.is_some() {
+                // Installing a snapshot: no election timer, no heartbeats (see `crate::snapshot`).
+                peer.expire_reads(now);
+                peer.answer_reads(now);
+                continue;
+            }
             peer.raw.tick();
             peer.retry_reads(now, self.config.tick_interval * self.config.heartbeat_ticks as u32 * 2);
             peer.expire_reads(now);
@@ -360,11 +472,19 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             Request::ChangeReplica { range_id, node_id, change, reply } => {
                 self.change_replica(range_id, node_id, change, reply)
             }
-            Request::Step { range_id, message } => self.step(range_id, message),
+            Request::Step { range_id, message } => {
+                if message.get_msg_type() == MessageType::MsgSnapshot {
+                    // Only the snapshot stream, which stores the state first, delivers these.
+                    debug!(%range_id, from = message.from, "snapshot message outside a snapshot stream dropped");
+                } else {
+                    self.step(range_id, message)
+                }
+            }
+            Request::StepSnapshot { range_id, message, file_id } => self.step_snapshot(range_id, message, file_id),
             Request::CreateReplica { range_id, reply } => {
                 if !self.ranges.contains_key(&range_id) {
                     let state_machine = Arc::new(Mutex::new((self.factory)(range_id)?));
-                    let storage = RaftStorage::new_empty(range_id, state_machine.clone());
+                    let storage = RaftStorage::new_empty(range_id, state_machine.clone(), self.slots.clone());
                     self.add_replica(range_id, storage, state_machine, 0)?;
                 }
                 let _ = reply.send(Ok(()));
@@ -393,6 +513,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 } else {
                     Vec::new()
                 },
+                restoring: peer.restoring.is_some(),
             })
             .collect()
     }
@@ -520,6 +641,10 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             debug!(%range_id, from = message.from, "message for a range not on this node");
             return;
         };
+        if peer.restoring.is_some() {
+            // Raft retransmits; the replica takes messages again once its snapshot is in.
+            return;
+        }
         tracing::trace!(%range_id, from = message.from, kind = ?message.get_msg_type(), index = message.index, reject = message.reject, hint = message.reject_hint, "step");
         let vote = matches!(message.get_msg_type(), MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
         if vote && self.config.leader_lease && self.started.elapsed() < self.config.lease_duration() {
@@ -566,10 +691,8 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         for message in messages {
             tracing::trace!(%range_id, to = message.to, kind = ?message.get_msg_type(), index = message.index, reject = message.reject, "send");
             if message.get_msg_type() == MessageType::MsgSnapshot {
-                self.metrics.snapshots_sent.inc();
-                if let Some(peer) = self.ranges.get_mut(&range_id) {
-                    peer.raw.report_snapshot(message.to, SnapshotStatus::Finish);
-                }
+                self.send_snapshot(range_id, message);
+                continue;
             }
             by_node.entry(message.to).or_default().push(Envelope { range_id, message });
         }
@@ -588,9 +711,10 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         // batch below. Fsyncing it too made every commit cost two fsyncs on every node.
         let mut sync = false;
         let range_ids: Vec<RangeId> = self.ranges.keys().copied().collect();
+        let mut restores = Vec::new();
         for range_id in range_ids {
             let Some(peer) = self.ranges.get_mut(&range_id) else { continue };
-            if !peer.raw.has_ready() {
+            if peer.restoring.is_some() || !peer.raw.has_ready() {
                 continue;
             }
             let mut ready = peer.raw.ready();
@@ -601,13 +725,8 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             let messages = ready.take_messages();
             if !ready.snapshot().is_empty() {
                 let snapshot = ready.snapshot().clone();
-                peer.storage().apply_snapshot(&snapshot, &mut batch)?;
-                let meta = snapshot.get_metadata();
-                let voters = meta.get_conf_state().voters.clone();
-                let mut state_machine = peer.state_machine.lock().map_err(|_| Fatal("poisoned".into()))?;
-                state_machine.restore(meta.index, &voters, snapshot.get_data(), &mut batch)?;
-                self.metrics.snapshots_applied.inc();
-                info!(node_id = %self.config.node_id, %range_id, index = meta.index, voters = ?voters, bytes = snapshot.get_data().len(), "applied snapshot");
+                begin_restore(peer, &self.files, &snapshot, &mut batch)?;
+                restores.push(range_id);
             }
             for read_state in ready.take_read_states() {
                 resolve_read(peer, read_state.index, &read_state.request_ctx, self.config.lease_duration());
@@ -635,6 +754,10 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             self.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
             self.metrics.fsync_batch_entries.observe(entries as f64);
         }
+        for range_id in restores {
+            // The marker is durable with the Raft state: the install may start.
+            self.start_pending_restore(range_id)?;
+        }
         let mut batch = WriteBatch::new();
         for (range_id, mut ready) in readies {
             let persisted = ready.take_persisted_messages();
@@ -645,12 +768,18 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 peer.storage().set_commit(commit, &mut batch);
             }
             let messages = light.take_messages();
-            let committed = light.take_committed_entries();
+            let mut committed = light.take_committed_entries();
             self.send(range_id, messages);
+            if let Some(peer) = self.ranges.get_mut(&range_id).filter(|peer| peer.restoring.is_some()) {
+                // Entries after a snapshot being installed wait for it (see `crate::snapshot`).
+                peer.deferred.append(&mut committed);
+            }
             self.apply_entries(range_id, committed)?;
             if let Some(peer) = self.ranges.get_mut(&range_id) {
                 peer.raw.advance_apply();
-                maybe_truncate(peer, &mut batch)?;
+                if peer.restoring.is_none() {
+                    maybe_truncate(&self.config, peer, &mut batch)?;
+                }
             }
         }
         self.engine.write(batch, false)?;
@@ -883,13 +1012,32 @@ fn follow_load<S: StateMachine>(peer: &mut Peer<S>, now: Instant, metrics: &Stor
     }
 }
 
-/// Drops applied log entries beyond the retention limit; a follower that needs them later
-/// gets a snapshot instead.
-fn maybe_truncate<S: StateMachine>(peer: &mut Peer<S>, batch: &mut WriteBatch) -> Result<(), Fatal> {
+/// Drops applied log entries beyond the retention limit. A leader keeps what its slowest
+/// follower still needs, within `log_lag_entries_max` and `log_lag_bytes_max`: entries are the
+/// cheapest way to catch up a follower that is a little behind. A follower further behind
+/// gets a snapshot.
+fn maybe_truncate<S: StateMachine>(
+    config: &StoreConfig,
+    peer: &mut Peer<S>,
+    batch: &mut WriteBatch,
+) -> Result<(), Fatal> {
     let applied = peer.applied_index();
     let first = peer.storage().first_index_now();
-    if applied > first + RAFT_LOG_ENTRIES_KEPT {
-        peer.storage().truncate(applied - RAFT_LOG_ENTRIES_KEPT / 2, batch)?;
+    if applied <= first + config.log_entries_kept {
+        return Ok(());
+    }
+    let mut index = applied - config.log_entries_kept / 2;
+    if peer.leader_state().is_leader {
+        let slowest = peer.raw.raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(applied);
+        let within_bounds = applied.saturating_sub(slowest) <= config.log_lag_entries_max
+            && peer.storage().log_bytes() <= config.log_lag_bytes_max;
+        if within_bounds && slowest < index {
+            index = slowest + 1;
+        }
+    }
+    if index > first {
+        assert!(index <= applied, "truncating the log of range {} past its applied index {applied}", peer.range_id);
+        peer.storage().truncate(index, batch)?;
     }
     Ok(())
 }

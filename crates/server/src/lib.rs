@@ -19,6 +19,7 @@ pub mod mvcc_gc;
 pub mod node;
 pub mod peer_service;
 pub mod replicate;
+pub mod snapshot_stream;
 pub mod sql;
 pub mod staged_gc;
 pub mod transport;

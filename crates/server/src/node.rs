@@ -2,6 +2,7 @@
 
 use crate::etcd::EtcdApi;
 use crate::peer_service::PeerService;
+use crate::snapshot_stream::SnapshotSender;
 use crate::transport::{AddressBook, GrpcTransport, LinkFaults};
 use atoll_kv::{KvStateMachine, RangeShared};
 use atoll_proto::atoll::peer_client::PeerClient;
@@ -12,7 +13,7 @@ use atoll_replication::metrics::StoreMetrics;
 use atoll_replication::raft_storage::RaftStorage;
 use atoll_replication::{Fatal, Store, StoreConfig, StoreHandle};
 use atoll_storage::{Engine, FjallEngine, Keyspace, WriteBatch};
-use atoll_types::limits::{GRPC_MESSAGE_BYTES_MAX, PEER_MESSAGE_BYTES_MAX};
+use atoll_types::limits::GRPC_MESSAGE_BYTES_MAX;
 use atoll_types::{NodeId, RangeId, FIRST_NODE_ID, FIRST_RANGE_ID};
 use prometheus::{HistogramOpts, HistogramVec, Registry};
 use std::collections::HashMap;
@@ -70,6 +71,15 @@ pub struct NodeConfig {
     /// How long MVCC history stays readable before it is compacted and collected; `None`:
     /// only an explicit etcd Compact removes history.
     pub mvcc_retention: Option<Duration>,
+    /// Largest peer frame sent or accepted (Raft message batches; snapshots are chunked).
+    pub peer_message_bytes_max: usize,
+    /// Send rate of one snapshot stream, in bytes per second (0: unlimited).
+    pub snapshot_rate_bytes_per_second: u64,
+    /// Applied log entries kept before truncation, and how much more a leader keeps for a
+    /// lagging follower (see `atoll_types::limits`).
+    pub raft_log_entries_kept: u64,
+    pub raft_log_lag_entries_max: u64,
+    pub raft_log_lag_bytes_max: u64,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -132,6 +142,10 @@ pub struct NodeContext {
     pub registry: Registry,
     pub metrics: ServerMetrics,
     pub started_at_unix_ms: u64,
+    /// Snapshot streams this node may receive at once.
+    pub snapshot_receives: Arc<tokio::sync::Semaphore>,
+    /// Largest peer frame accepted.
+    pub peer_message_bytes_max: usize,
     raft_term: AtomicU64,
     last_heard: Mutex<HashMap<u64, Instant>>,
 }
@@ -287,9 +301,25 @@ impl Node {
         });
         let addresses: AddressBook = Arc::default();
         let faults = Arc::new(LinkFaults::default());
-        let transport =
-            GrpcTransport::new(node_id, addresses.clone(), tokio::runtime::Handle::current(), faults.clone());
-        let mut store_config = StoreConfig::new(node_id);
+        let snapshots = SnapshotSender {
+            from: node_id.0,
+            addresses: addresses.clone(),
+            faults: faults.clone(),
+            metrics: store_metrics.clone(),
+            rate_bytes_per_second: config.snapshot_rate_bytes_per_second,
+            message_bytes_max: config.peer_message_bytes_max,
+        };
+        let transport = GrpcTransport::new(
+            node_id,
+            addresses.clone(),
+            tokio::runtime::Handle::current(),
+            faults.clone(),
+            snapshots,
+        );
+        let mut store_config = StoreConfig::new(node_id, config.data_dir.join("snapshots"));
+        store_config.log_entries_kept = config.raft_log_entries_kept;
+        store_config.log_lag_entries_max = config.raft_log_lag_entries_max;
+        store_config.log_lag_bytes_max = config.raft_log_lag_bytes_max;
         store_config.leader_lease = config.leader_lease;
         store_config.unsafe_timeless_lease = config.unsafe_timeless_lease;
         store_config.leader_follows_load = config.leader_follows_load;
@@ -324,6 +354,8 @@ impl Node {
                 .unwrap_or(0),
             raft_term: AtomicU64::new(0),
             last_heard: Mutex::new(HashMap::new()),
+            snapshot_receives: Arc::new(tokio::sync::Semaphore::new(atoll_types::limits::SNAPSHOT_RECEIVES_MAX)),
+            peer_message_bytes_max: config.peer_message_bytes_max,
         });
         for member in
             join_members.iter().chain(context.range(FIRST_RANGE_ID).map(|r| r.members()).unwrap_or_default().iter())
@@ -442,8 +474,9 @@ fn incoming(listener: TcpListener) -> impl tokio_stream::Stream<Item = std::io::
 }
 
 async fn serve_peer(context: Arc<NodeContext>, listener: TcpListener) {
+    let frame_max = context.peer_message_bytes_max;
     let service = atoll_proto::atoll::peer_server::PeerServer::new(PeerService::new(context))
-        .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX);
+        .max_decoding_message_size(frame_max);
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(service)

@@ -75,6 +75,10 @@ impl Peer for PeerService {
         Ok(Response::new(RaftAck {}))
     }
 
+    async fn snapshot(&self, request: Request<Streaming<SnapshotChunk>>) -> Result<Response<SnapshotAck>, Status> {
+        crate::snapshot_stream::receive(&self.context, request.into_inner()).await.map(Response::new)
+    }
+
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
         let node =
             request.into_inner().node.ok_or_else(|| Status::invalid_argument("join request without node info"))?;
@@ -114,7 +118,22 @@ impl Peer for PeerService {
                     // A full count of live keys: fine for an admin command, not for a hot path.
                     key_count: shared.as_ref().map_or(0, |s| live_keys(s, self.context.engine.as_ref())),
                     learners: r.learners.clone(),
+                    restoring: r.restoring,
                 }
+            })
+            .collect();
+        let snapshots = self
+            .context
+            .store
+            .snapshot_progress()
+            .list()
+            .into_iter()
+            .map(|entry| SnapshotInProgress {
+                range_id: entry.range_id.0,
+                peer_node_id: entry.peer,
+                direction: entry.direction.name().into(),
+                bytes: entry.bytes,
+                elapsed_ms: entry.elapsed.as_millis() as u64,
             })
             .collect();
         Ok(Response::new(NodeStatusResponse {
@@ -124,6 +143,7 @@ impl Peer for PeerService {
             ranges,
             started_at_unix_ms: self.context.started_at_unix_ms,
             version: atoll_types::VERSION.into(),
+            snapshots,
         }))
     }
 }

@@ -6,10 +6,12 @@
 //! When the queue is full, new messages are dropped: Raft retransmits what it needs, and a
 //! dead peer must not make the store loop wait or grow memory without bound.
 
+use crate::snapshot_stream::SnapshotSender;
 use atoll_proto::atoll::peer_client::PeerClient;
 use atoll_proto::atoll::{RaftBatch, RaftEnvelope};
+use atoll_replication::snapshot::OutgoingSnapshot;
 use atoll_replication::{Envelope, Transport};
-use atoll_types::limits::{PEER_MESSAGE_BYTES_MAX, PEER_QUEUE_MESSAGES_MAX};
+use atoll_types::limits::PEER_QUEUE_MESSAGES_MAX;
 use atoll_types::NodeId;
 use protobuf::Message as _;
 use std::collections::HashMap;
@@ -74,17 +76,19 @@ pub struct GrpcTransport {
     queues: Arc<Mutex<HashMap<u64, mpsc::Sender<RaftEnvelope>>>>,
     runtime: tokio::runtime::Handle,
     faults: Arc<LinkFaults>,
+    snapshots: SnapshotSender,
 }
 
 impl GrpcTransport {
-    /// A transport for `node_id` whose tasks run on `runtime`.
+    /// A transport for `node_id` whose tasks run on `runtime`; `snapshots` sends snapshots.
     pub fn new(
         node_id: NodeId,
         addresses: AddressBook,
         runtime: tokio::runtime::Handle,
         faults: Arc<LinkFaults>,
+        snapshots: SnapshotSender,
     ) -> Self {
-        GrpcTransport { node_id, addresses, queues: Arc::default(), runtime, faults }
+        GrpcTransport { node_id, addresses, queues: Arc::default(), runtime, faults, snapshots }
     }
 
     fn queue(&self, to: u64) -> Option<mpsc::Sender<RaftEnvelope>> {
@@ -100,6 +104,7 @@ impl GrpcTransport {
             addresses: self.addresses.clone(),
             receiver,
             faults: self.faults.clone(),
+            message_bytes_max: self.snapshots.message_bytes_max,
         };
         self.runtime.spawn(task.run());
         Some(sender)
@@ -122,6 +127,10 @@ impl Transport for GrpcTransport {
             }
         }
     }
+
+    fn send_snapshot(&self, snapshot: OutgoingSnapshot) {
+        self.runtime.spawn(self.snapshots.clone().run(snapshot));
+    }
 }
 
 /// The task that owns the stream to one peer.
@@ -131,6 +140,7 @@ struct PeerSender {
     addresses: AddressBook,
     receiver: mpsc::Receiver<RaftEnvelope>,
     faults: Arc<LinkFaults>,
+    message_bytes_max: usize,
 }
 
 /// Messages packed into one batch at most: bounds a frame when a queue has piled up.
@@ -184,7 +194,7 @@ impl PeerSender {
             }
         };
         debug!(to = self.to, %address, "peer stream opened");
-        let mut client = PeerClient::new(channel).max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
+        let mut client = PeerClient::new(channel).max_encoding_message_size(self.message_bytes_max);
         let (sender, receiver) = mpsc::channel::<RaftBatch>(16);
         let mut call = tokio::spawn(async move { client.raft(ReceiverStream::new(receiver)).await });
         loop {

@@ -1,6 +1,7 @@
 //! The fjall-backed [`Engine`].
 
-use super::{Engine, Error, Keyspace, Result, ScanIter, WriteBatch};
+use super::{Engine, EngineSnapshot, Error, Keyspace, Result, ScanIter, WriteBatch};
+use fjall::Readable as _;
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
@@ -92,5 +93,32 @@ impl Engine for FjallEngine {
 
     fn size_bytes(&self) -> u64 {
         self.db.disk_space().unwrap_or(0)
+    }
+
+    fn snapshot(&self) -> Box<dyn EngineSnapshot> {
+        Box::new(FjallSnapshot { snapshot: self.db.snapshot(), keyspaces: self.keyspaces.clone() })
+    }
+}
+
+/// fjall's cross-keyspace snapshot (a sequence number) with handles to the keyspaces.
+struct FjallSnapshot {
+    snapshot: fjall::Snapshot,
+    keyspaces: Vec<fjall::Keyspace>,
+}
+
+impl EngineSnapshot for FjallSnapshot {
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let value = self.snapshot.get(&self.keyspaces[keyspace.index()], key).map_err(io_error)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter<'_> {
+        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) = (&start, &end) {
+            if s > e {
+                return Box::new(std::iter::empty());
+            }
+        }
+        let iter = self.snapshot.range::<Vec<u8>, _>(&self.keyspaces[keyspace.index()], (start, end));
+        Box::new(iter.map(|guard| guard.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io_error)))
     }
 }

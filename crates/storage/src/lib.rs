@@ -14,7 +14,12 @@
 //! What fjall lacks compared with RocksDB, and how we design around it: there is no range
 //! delete, so truncating a Raft log or clearing a range on snapshot deletes keys one by one in
 //! one batch (bounded by the log retention limit); there is no ingestion of prebuilt files, so a
-//! snapshot is applied as one write batch.
+//! snapshot is applied as a sequence of ordinary write batches (the replication layer keeps a
+//! durable "restoring" marker so that a crash midway redoes the whole install).
+//!
+//! [`Engine::snapshot`] gives a consistent point-in-time view of every keyspace (fjall's
+//! cross-keyspace snapshot: a sequence number, no copy), which a range snapshot is streamed
+//! from on another thread while the store loop goes on writing.
 
 mod fjall_engine;
 mod memory;
@@ -177,6 +182,20 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Approximate bytes on disk (or in memory), for metrics and status.
     fn size_bytes(&self) -> u64;
+
+    /// A consistent view of every keyspace as of now: later writes are not visible through it.
+    /// Cheap to take; old versions are kept on disk while it lives, so drop it soon.
+    fn snapshot(&self) -> Box<dyn EngineSnapshot>;
+}
+
+/// A read-only, point-in-time view of an [`Engine`] (see [`Engine::snapshot`]). It owns what
+/// it needs, so it can be read on another thread than the one that took it.
+pub trait EngineSnapshot: Send + Sync + 'static {
+    /// Reads one key as of the snapshot.
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Iterates `[start, end)` in key order as of the snapshot.
+    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter<'_>;
 }
 
 /// Iterates all keys starting with `prefix`.

@@ -1,6 +1,6 @@
 //! An in-memory [`Engine`] for tests: one ordered map per keyspace behind a lock.
 
-use super::{Engine, Keyspace, KvPair, Result, ScanIter, WriteBatch};
+use super::{Engine, EngineSnapshot, Keyspace, KvPair, Result, ScanIter, WriteBatch};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
@@ -56,5 +56,21 @@ impl Engine for MemoryEngine {
     fn size_bytes(&self) -> u64 {
         let maps = self.maps.read().unwrap_or_else(|poison| poison.into_inner());
         maps.iter().flat_map(|m| m.iter()).map(|(k, v)| (k.len() + v.len()) as u64).sum()
+    }
+
+    fn snapshot(&self) -> Box<dyn EngineSnapshot> {
+        // A copy: fine for the small data sets of unit tests.
+        let maps = self.maps.read().unwrap_or_else(|poison| poison.into_inner()).clone();
+        Box::new(MemoryEngine { maps: RwLock::new(maps) })
+    }
+}
+
+impl EngineSnapshot for MemoryEngine {
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Engine::get(self, keyspace, key)
+    }
+
+    fn scan(&self, keyspace: Keyspace, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter<'_> {
+        Engine::scan(self, keyspace, start, end, false)
     }
 }

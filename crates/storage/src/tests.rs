@@ -68,3 +68,37 @@ fn last_write_of_a_key_in_a_batch_wins() {
         assert_eq!(engine.get(Keyspace::Mvcc, b"j").expect("get"), None);
     }
 }
+
+#[test]
+fn a_snapshot_sees_neither_later_writes_nor_later_deletes_and_reads_from_another_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fjall = FjallEngine::open(dir.path(), 8 << 20).expect("open");
+    let memory = MemoryEngine::new();
+    for engine in [&fjall as &dyn Engine, &memory] {
+        let mut batch = WriteBatch::new();
+        batch.put(Keyspace::Mvcc, b"a", b"1");
+        batch.put(Keyspace::RangeState, b"applied", b"7");
+        engine.write(batch, false).expect("write");
+        let snapshot = engine.snapshot();
+        let mut batch = WriteBatch::new();
+        batch.put(Keyspace::Mvcc, b"b", b"2");
+        batch.delete(Keyspace::Mvcc, b"a");
+        batch.put(Keyspace::RangeState, b"applied", b"8");
+        engine.write(batch, false).expect("write");
+        let seen = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let pairs: Vec<_> = snapshot
+                        .scan(Keyspace::Mvcc, Bound::Unbounded, Bound::Unbounded)
+                        .collect::<Result<_>>()
+                        .expect("scan");
+                    (pairs, snapshot.get(Keyspace::RangeState, b"applied").expect("get"))
+                })
+                .join()
+                .expect("reader thread")
+        });
+        assert_eq!(seen.0, vec![(b"a".to_vec(), b"1".to_vec())]);
+        assert_eq!(seen.1, Some(b"7".to_vec()), "every keyspace as of the same moment");
+        assert_eq!(engine.get(Keyspace::RangeState, b"applied").expect("get"), Some(b"8".to_vec()));
+    }
+}

@@ -9,6 +9,7 @@ use atoll_proto::etcdserverpb::{request_op, PutRequest, RangeRequest, RangeRespo
 use atoll_proto::Message;
 use atoll_replication::metrics::StoreMetrics;
 use atoll_replication::raft_storage::RaftStorage;
+use atoll_replication::snapshot::OutgoingSnapshot;
 use atoll_replication::{Envelope, Error, Fatal, Store, StoreConfig, StoreHandle, Transport};
 use atoll_storage::{Engine, FjallEngine, WriteBatch};
 use atoll_types::{NodeId, RangeId, FIRST_RANGE_ID};
@@ -49,6 +50,36 @@ impl Network {
     }
 }
 
+impl Network {
+    /// Streams a snapshot the way the server does: chunks into a file of the receiver's,
+    /// then the message with that file. A cut link fails it.
+    fn deliver_snapshot(&self, from: u64, snapshot: OutgoingSnapshot) {
+        let OutgoingSnapshot { range_id, to, mut message, mut reader, done } = snapshot;
+        let handle = match self.state.lock() {
+            Ok(state) if !state.cut.contains(&(from, to.0)) => state.handles.get(&to.0).cloned(),
+            _ => None,
+        };
+        let Some(handle) = handle else { return done.finish(false) };
+        let Ok(mut writer) = handle.snapshot_files().create() else { return done.finish(false) };
+        loop {
+            match reader.next_chunk(atoll_replication::snapshot::SNAPSHOT_CHUNK_BYTES_MAX) {
+                Ok(Some(chunk)) => {
+                    if writer.write_chunk(&chunk).is_err() {
+                        return done.finish(false);
+                    }
+                    done.progress().add(chunk.len() as u64);
+                }
+                Ok(None) => break,
+                Err(_) => return done.finish(false),
+            }
+        }
+        let Ok(file_id) = writer.finish() else { return done.finish(false) };
+        message.mut_snapshot().set_data(atoll_replication::snapshot::encode_id(file_id).into());
+        let stepped = handle.step_snapshot(range_id, message, file_id).is_ok();
+        done.finish(stepped);
+    }
+}
+
 /// A node's view of the [`Network`].
 pub struct ChannelTransport {
     from: u64,
@@ -58,6 +89,12 @@ pub struct ChannelTransport {
 impl Transport for ChannelTransport {
     fn send(&self, to: NodeId, messages: Vec<Envelope>) {
         self.network.deliver(self.from, to.0, messages);
+    }
+
+    fn send_snapshot(&self, snapshot: OutgoingSnapshot) {
+        let network = self.network.clone();
+        let from = self.from;
+        std::thread::spawn(move || network.deliver_snapshot(from, snapshot));
     }
 }
 
@@ -77,14 +114,19 @@ pub struct Cluster {
 }
 
 /// Short timeouts so that tests notice unavailability quickly.
-fn store_config(node_id: u64) -> StoreConfig {
-    let mut config = StoreConfig::new(NodeId(node_id));
+fn store_config(node_id: u64, snapshot_dir: std::path::PathBuf) -> StoreConfig {
+    let mut config = StoreConfig::new(NodeId(node_id), snapshot_dir);
     config.tick_interval = Duration::from_millis(20);
     config.request_timeout = Duration::from_secs(2);
     config
 }
 
-fn start_store(node_id: u64, engine: Arc<dyn Engine>, network: &Arc<Network>) -> TestNode {
+fn start_store(
+    node_id: u64,
+    engine: Arc<dyn Engine>,
+    snapshot_dir: std::path::PathBuf,
+    network: &Arc<Network>,
+) -> TestNode {
     let shared_slot: Arc<Mutex<Option<Arc<RangeShared>>>> = Arc::default();
     let slot = shared_slot.clone();
     let factory_engine = engine.clone();
@@ -99,8 +141,8 @@ fn start_store(node_id: u64, engine: Arc<dyn Engine>, network: &Arc<Network>) ->
     });
     let transport = ChannelTransport { from: node_id, network: network.clone() };
     let metrics = StoreMetrics::new(&prometheus::Registry::new());
-    let (store, handle) =
-        Store::open(store_config(node_id), engine.clone(), transport, factory, metrics).expect("store opens");
+    let (store, handle) = Store::open(store_config(node_id, snapshot_dir), engine.clone(), transport, factory, metrics)
+        .expect("store opens");
     std::thread::spawn(move || store.run().expect("store loop"));
     if let Ok(mut state) = network.state.lock() {
         state.handles.insert(node_id, handle.clone());
@@ -127,7 +169,7 @@ impl Cluster {
                 KvStateMachine::bootstrap(&mut batch, FIRST_RANGE_ID, &info);
                 engine.write(batch, true).expect("bootstrap");
             }
-            nodes.push(start_store(node_id, engine, &network));
+            nodes.push(start_store(node_id, engine, dir.path().join(format!("n{node_id}-snapshots")), &network));
         }
         let cluster = Cluster { network, nodes, _dir: dir };
         cluster.must_wait_for_leader(Duration::from_secs(10)).await;

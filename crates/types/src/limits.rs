@@ -40,9 +40,45 @@ pub const STAGED_TXN_PARTS_MAX: u32 = 4 * (STAGED_TXN_BYTES_MAX / STAGED_PART_BY
 /// at most this long.
 pub const STAGED_TXN_TTL_MS: i64 = 10 * 60 * 1000;
 
-/// Largest Raft message batch a peer may send us in one frame. A snapshot of the single range
-/// travels in one message today, so this also bounds the snapshot size (see architecture.md).
+/// Largest Raft message batch a peer may send us in one frame (the default of
+/// `atoll start --peer-message-bytes-max`). It must hold the largest Raft entry
+/// ([`INTERNAL_TXN_BYTES_MAX`]) with room to spare; snapshots do not count against it, since
+/// they travel as a stream of [`SNAPSHOT_CHUNK_BYTES_MAX`] chunks.
 pub const PEER_MESSAGE_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Bytes of range state in one snapshot chunk: large enough that per-chunk costs (a gRPC
+/// frame, a CRC, a file write) vanish, small enough that a sender and a receiver each hold
+/// only a few of them in memory whatever the range's size.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 1024 * 1024;
+
+/// Chunks queued between the thread that reads a snapshot from the engine and the stream that
+/// sends it: a little read-ahead, and the memory bound of one outgoing snapshot.
+pub const SNAPSHOT_CHUNKS_IN_FLIGHT_MAX: usize = 4;
+
+/// Snapshots one node sends at a time. Each reads the engine and uses the network for up to a
+/// minute; two let two lagging replicas catch up at once without starving foreground traffic
+/// (CockroachDB sends one per store by default).
+pub const SNAPSHOT_SENDS_MAX: usize = 2;
+
+/// Snapshots one node receives at a time; a sender over the limit is refused and tries again.
+pub const SNAPSHOT_RECEIVES_MAX: usize = 2;
+
+/// Default send rate of snapshots, per snapshot (`atoll start --snapshot-rate-mb`). 32 MiB/s
+/// as CockroachDB's default: a 2 GiB range moves in about a minute, and on a shared 2-core
+/// machine foreground writes keep most of the disk and the CPU.
+pub const SNAPSHOT_RATE_BYTES_PER_SECOND: u64 = 32 * 1024 * 1024;
+
+/// Largest snapshot a node accepts. A range is meant to split long before this (64 MiB by
+/// default once splits exist); the bound keeps a confused or hostile peer from filling the disk.
+pub const SNAPSHOT_BYTES_MAX: u64 = 64 * 1024 * 1024 * 1024;
+
+/// A snapshot stream that moves no chunk for this long is abandoned by both sides, so a dead
+/// peer never holds a send or receive slot for ever.
+pub const SNAPSHOT_STALL_TIMEOUT_SECONDS: u64 = 30;
+
+/// Bytes of writes per batch while a received snapshot is installed (off the store loop):
+/// each batch is one fjall batch, so this bounds the memory the install holds at once.
+pub const SNAPSHOT_APPLY_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Raft messages queued for one peer before new ones are dropped (Raft retransmits).
 pub const PEER_QUEUE_MESSAGES_MAX: usize = 4096;
@@ -57,8 +93,20 @@ pub const RAFT_MESSAGE_ENTRIES_BYTES_MAX: u64 = 1024 * 1024;
 /// Appends in flight to one follower before the leader waits for acknowledgements.
 pub const RAFT_INFLIGHT_MESSAGES_MAX: usize = 256;
 
-/// Applied log entries kept before the log is truncated; followers further behind get a snapshot.
+/// Applied log entries kept before the log is truncated (`atoll start --raft-log-entries-kept`);
+/// the log is then cut to half of this behind the applied index, unless a follower still
+/// needs the entries (below).
 pub const RAFT_LOG_ENTRIES_KEPT: u64 = 10_000;
+
+/// How much more log a leader keeps for a lagging follower beyond [`RAFT_LOG_ENTRIES_KEPT`],
+/// in entries and in bytes (`--raft-log-lag-entries-max`, `--raft-log-lag-bytes-max`).
+/// Sending up to 64 MiB of entries is cheaper than a snapshot of a range of any real size, and
+/// the log lives in memory, so beyond that the follower gets a snapshot (TiKV's
+/// `raft-log-gc-size-limit` plays the same role).
+pub const RAFT_LOG_LAG_ENTRIES_MAX: u64 = 200_000;
+
+/// See [`RAFT_LOG_LAG_ENTRIES_MAX`].
+pub const RAFT_LOG_LAG_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 /// Proposals one store loop iteration takes from its inbox before it persists, so one
 /// iteration's write batch (and its latency) stays bounded under load.

@@ -196,6 +196,9 @@ impl Engine for Interfering {
     fn size_bytes(&self) -> u64 {
         self.inner.size_bytes()
     }
+    fn snapshot(&self) -> Box<dyn atoll_storage::EngineSnapshot> {
+        self.inner.snapshot()
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ use atoll_proto::etcdserverpb::{
 use atoll_proto::mvccpb::KeyValue;
 use atoll_storage::MemoryEngine;
 use atoll_types::keys::prefix_end;
+use std::ops::Bound;
 
 const RANGE: RangeId = RangeId(1);
 
@@ -794,19 +795,23 @@ fn snapshot_restored_on_another_engine_reads_the_same() {
     source.must_delete("p/b"); // 5
     source.must_put("q", "4"); // 6
     must_register(&mut source, "10.0.0.2:7000");
-    let data = source.sm.snapshot().expect("snapshot");
 
     let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
-    let mut target = must_open(engine);
-    let mut batch = WriteBatch::new();
-    target.sm.restore(source.index, &[1, 2], &data, &mut batch).expect("restore");
-    target.engine.write(batch, false).expect("write restore batch");
+    let mut target = must_open(engine.clone());
+    // Chunks of a few pairs each, so that state and history cross chunk boundaries.
+    crate::snapshot::must_install(
+        source.sm.snapshot().expect("snapshot"),
+        &mut target.sm,
+        engine.as_ref(),
+        source.index,
+        &[1, 2],
+        100,
+    );
 
     assert_eq!(target.revision(), 6);
     assert_eq!(target.sm.applied_index(), source.index);
     assert_eq!(target.shared.members(), source.shared.members());
     assert_eq!(target.shared.descriptor().replicas, [1, 2]);
-    let everything = |revision: i64| RangeRequest { key: vec![0], range_end: vec![0], revision, ..Default::default() };
     for revision in [0, 1, 3, 4, 6] {
         assert_eq!(target.must_range(&everything(revision)), source.must_range(&everything(revision)), "at {revision}");
     }
@@ -818,20 +823,136 @@ fn restored_state_machine_continues_from_the_snapshot() {
     let mut source = must_bootstrap();
     source.must_put("k", "v"); // 2
     must_register(&mut source, "10.0.0.2:7000");
-    let data = source.sm.snapshot().expect("snapshot");
 
     let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
-    let mut target = must_open(engine);
+    let mut target = must_open(engine.clone());
     target.must_put("stale", "replaced by the snapshot");
-    let mut batch = WriteBatch::new();
-    target.sm.restore(10, &[1, 2], &data, &mut batch).expect("restore");
-    target.engine.write(batch, false).expect("write restore batch");
+    crate::snapshot::must_install(
+        source.sm.snapshot().expect("snapshot"),
+        &mut target.sm,
+        engine.as_ref(),
+        10,
+        &[1, 2],
+        1 << 20,
+    );
     target.index = 10;
 
     assert_eq!(target.must_get("stale"), None);
     assert_eq!(target.must_put("k", "w").header.map(|h| h.revision), Some(3));
     assert_eq!(must_register(&mut target, "10.0.0.3:7000").node_id, 3);
     assert_eq!(must_open(target.engine.clone()).sm.applied_index(), target.index);
+}
+
+fn everything(revision: i64) -> RangeRequest {
+    RangeRequest { key: vec![0], range_end: vec![0], revision, ..Default::default() }
+}
+
+/// The first range bootstrapped on a fjall engine, whose snapshots are sequence numbers.
+fn must_bootstrap_on_disk(dir: &std::path::Path) -> Fixture {
+    let engine: Arc<dyn Engine> = Arc::new(atoll_storage::FjallEngine::open(dir, 1 << 20).expect("fjall"));
+    let mut batch = WriteBatch::new();
+    KvStateMachine::bootstrap(&mut batch, RANGE, &first_node());
+    engine.write(batch, false).expect("write bootstrap batch");
+    must_open(engine)
+}
+
+#[test]
+fn a_snapshot_reads_the_state_as_of_when_it_was_taken_in_bounded_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = must_bootstrap_on_disk(&dir.path().join("source"));
+    for i in 0..60 {
+        source.must_put(&format!("k{i:02}"), &"x".repeat(100));
+    }
+    source.must_delete("k07");
+    let (index, expected) = (source.index, source.must_range(&everything(0)));
+    let mut reader = source.sm.snapshot().expect("snapshot");
+    // Writes after the snapshot was taken, while it is being read: none may be in it.
+    for i in 0..60 {
+        source.must_put(&format!("k{i:02}"), "after");
+    }
+    source.must_put("new", "after");
+    let mut chunks = Vec::new();
+    while let Some(chunk) = reader.next_chunk(1000).expect("chunk") {
+        // A chunk ends with the pair that reaches the bound: at most one pair over it.
+        assert!(chunk.len() <= 1000 + 200, "chunk of {} bytes", chunk.len());
+        chunks.push(chunk);
+    }
+    assert!(chunks.len() >= 7, "{} chunks for about 7 KB", chunks.len());
+
+    let replay = ChunkList(chunks);
+    let engine: Arc<dyn Engine> =
+        Arc::new(atoll_storage::FjallEngine::open(&dir.path().join("target"), 1 << 20).expect("fjall"));
+    let mut target = must_open(engine.clone());
+    crate::snapshot::must_install(Box::new(replay), &mut target.sm, engine.as_ref(), index, &[1, 2], 1000);
+    assert_eq!(target.must_range(&everything(0)), expected);
+    assert_eq!(target.sm.applied_index(), index);
+    assert_eq!(target.must_get("new"), None);
+}
+
+/// Chunks read before, replayed.
+struct ChunkList(Vec<Vec<u8>>);
+
+impl atoll_replication::snapshot::SnapshotReader for ChunkList {
+    fn next_chunk(&mut self, _bytes_max: usize) -> std::result::Result<Option<Vec<u8>>, Fatal> {
+        Ok(if self.0.is_empty() { None } else { Some(self.0.remove(0)) })
+    }
+}
+
+#[test]
+fn an_install_cut_short_by_a_crash_is_redone_at_the_next_open_and_reads_wait_for_it() {
+    let mut source = must_bootstrap();
+    for i in 0..20 {
+        source.must_put(&format!("k{i}"), &format!("v{i}"));
+    }
+    must_register(&mut source, "10.0.0.2:7000");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = atoll_replication::snapshot::SnapshotFiles::open(dir.path().to_path_buf()).expect("dir");
+    let mut reader = source.sm.snapshot().expect("snapshot");
+    let mut writer = files.create().expect("file");
+    while let Some(chunk) = reader.next_chunk(200).expect("chunk") {
+        writer.write_chunk(&chunk).expect("write");
+    }
+    let path = files.path(writer.finish().expect("finish"));
+
+    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+    let mut target = must_open(engine.clone());
+    target.must_put("stale", "replaced by the snapshot");
+    let mut batch = WriteBatch::new();
+    target.sm.begin_restore(source.index, &[1, 2], &path, &mut batch).expect("begin");
+    engine.write(batch, true).expect("marker");
+    assert!(target.shared.restoring());
+    assert!(target.shared.read(engine.as_ref(), &everything(0)).is_err(), "reads during an install must be refused");
+    // The install deletes the old state, then the node dies before writing the new one.
+    let (_, job) = target.sm.pending_restore().expect("marker").expect("pending");
+    let job = crate::snapshot::KvRestoreJob {
+        engine: engine.clone(),
+        shared: target.shared.clone(),
+        range_id: RANGE,
+        index: source.index,
+        voters: vec![1, 2],
+        file: job.file().to_path_buf(),
+    };
+    job.delete_old().expect("delete");
+    drop(target);
+
+    let mut reopened = must_open(engine.clone());
+    assert!(reopened.shared.restoring(), "a marker left by a crash must keep reads away");
+    assert!(reopened.shared.read(engine.as_ref(), &everything(0)).is_err());
+    let (index, job) = reopened.sm.pending_restore().expect("marker").expect("the install must be redone");
+    assert_eq!(index, source.index);
+    job.run(&|_| {}).expect("install");
+    reopened.sm.finish_restore().expect("finish");
+    assert!(!reopened.shared.restoring());
+    for revision in [0, 5, 12] {
+        assert_eq!(
+            reopened.must_range(&everything(revision)),
+            source.must_range(&everything(revision)),
+            "at {revision}"
+        );
+    }
+    assert_eq!(reopened.shared.members(), source.shared.members());
+    assert_eq!(reopened.sm.applied_index(), source.index);
+    assert!(must_open(engine).sm.pending_restore().expect("marker").is_none(), "a finished install leaves no marker");
 }
 
 #[test]

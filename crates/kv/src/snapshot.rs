@@ -1,0 +1,266 @@
+//! A range's state as a snapshot stream: what a chunk holds, how it is read from an engine
+//! snapshot, and how a received file is installed (the replication crate's `snapshot` module
+//! describes the whole life of one).
+//!
+//! A chunk is an encoded [`RangeSnapshotData`]: first the range's `range_state` keys (applied
+//! index, revision, descriptor, members, staged parts; never the restore marker), then its
+//! MVCC history in key order. The derived keyspaces (`mvcc_latest`, `mvcc_garbage`) are not
+//! sent: the receiver rebuilds them from the history as it installs it ([`mvcc::Derived`]).
+//!
+//! The install ([`KvRestoreJob::run`]) holds the range's GC lock for its whole run, deletes
+//! the range's old state and data in batches, writes the chunks in batches, and in its last,
+//! fsynced batch writes the new applied state and deletes the marker. Until then the marker
+//! says the range's data is not its state; a crash makes the next start run it again.
+
+use crate::state::{self, AppliedState};
+use crate::state_machine::RangeShared;
+use crate::{mvcc, Error};
+use atoll_proto::atoll::{RangeSnapshotData, SnapshotPair, SnapshotRestore};
+use atoll_proto::Message;
+use atoll_replication::snapshot::{RestoreJob, SnapshotFileReader, SnapshotReader, SNAPSHOT_APPLY_BATCH_BYTES};
+use atoll_replication::Fatal;
+use atoll_storage::{Engine, EngineSnapshot, Keyspace, WriteBatch};
+use atoll_types::RangeId;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn fatal(e: impl std::fmt::Display) -> Fatal {
+    Fatal(e.to_string())
+}
+
+/// Which part of the range the reader is in.
+enum Phase {
+    State,
+    Mvcc,
+    Done,
+}
+
+/// Reads one range's state from an engine snapshot, chunk by chunk.
+pub struct KvSnapshotReader {
+    snapshot: Box<dyn EngineSnapshot>,
+    range_id: RangeId,
+    phase: Phase,
+    /// The last key read in the current phase: the next chunk starts after it.
+    after: Option<Vec<u8>>,
+}
+
+impl KvSnapshotReader {
+    /// A reader of `range_id` as of `snapshot`.
+    pub fn new(snapshot: Box<dyn EngineSnapshot>, range_id: RangeId) -> Self {
+        KvSnapshotReader { snapshot, range_id, phase: Phase::State, after: None }
+    }
+
+    /// Fills `pairs` from the current phase's keyspace until `bytes_max`; returns whether the
+    /// phase is done.
+    fn fill(&mut self, pairs: &mut Vec<SnapshotPair>, bytes: &mut usize, bytes_max: usize) -> Result<bool, Fatal> {
+        let prefix = state::prefix(self.range_id);
+        let marker = state::restore_marker_key(self.range_id);
+        let (keyspace, end) = match self.phase {
+            Phase::State => (Keyspace::RangeState, Bound::Excluded(atoll_types::keys::prefix_end(&prefix))),
+            _ => (Keyspace::Mvcc, Bound::Unbounded),
+        };
+        let start = match self.after.take() {
+            Some(after) => Bound::Excluded(after),
+            None if matches!(self.phase, Phase::State) => Bound::Included(prefix),
+            None => Bound::Unbounded,
+        };
+        for item in self.snapshot.scan(keyspace, start, end) {
+            let (key, value) = item.map_err(fatal)?;
+            if key == marker {
+                continue;
+            }
+            *bytes += key.len() + value.len() + 8;
+            self.after = Some(key.clone());
+            pairs.push(SnapshotPair { key, value });
+            if *bytes >= bytes_max {
+                return Ok(false);
+            }
+        }
+        self.after = None;
+        Ok(true)
+    }
+}
+
+impl SnapshotReader for KvSnapshotReader {
+    fn next_chunk(&mut self, bytes_max: usize) -> Result<Option<Vec<u8>>, Fatal> {
+        let mut data = RangeSnapshotData::default();
+        let mut bytes = 0;
+        if matches!(self.phase, Phase::State) {
+            if self.fill(&mut data.state, &mut bytes, bytes_max)? {
+                self.phase = Phase::Mvcc;
+            } else {
+                return Ok(Some(data.encode_to_vec()));
+            }
+        }
+        if matches!(self.phase, Phase::Mvcc) && self.fill(&mut data.mvcc, &mut bytes, bytes_max)? {
+            self.phase = Phase::Done;
+        }
+        if data.state.is_empty() && data.mvcc.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(data.encode_to_vec()))
+    }
+}
+
+/// The marker's value.
+pub(crate) fn encode_marker(index: u64, voters: &[u64], file: &Path) -> Vec<u8> {
+    SnapshotRestore { index, voters: voters.to_vec(), file: file.to_string_lossy().into_owned() }.encode_to_vec()
+}
+
+/// The restore recorded for `range_id`, if any.
+pub(crate) fn load_marker(engine: &dyn Engine, range_id: RangeId) -> crate::Result<Option<SnapshotRestore>> {
+    let Some(bytes) = engine.get(Keyspace::RangeState, &state::restore_marker_key(range_id))? else {
+        return Ok(None);
+    };
+    SnapshotRestore::decode(bytes.as_slice()).map(Some).map_err(|e| Error::Corrupt(format!("restore marker: {e}")))
+}
+
+/// Installs one received snapshot file into the engine (see the module docs).
+pub struct KvRestoreJob {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) shared: Arc<RangeShared>,
+    pub(crate) range_id: RangeId,
+    pub(crate) index: u64,
+    pub(crate) voters: Vec<u64>,
+    pub(crate) file: PathBuf,
+}
+
+/// Writes `batch` once it holds [`SNAPSHOT_APPLY_BATCH_BYTES`].
+fn flush_if_full(engine: &dyn Engine, batch: &mut WriteBatch) -> Result<(), Fatal> {
+    if batch.size_bytes() >= SNAPSHOT_APPLY_BATCH_BYTES {
+        engine.write(std::mem::take(batch), false)?;
+    }
+    Ok(())
+}
+
+impl KvRestoreJob {
+    /// Deletes the range's state (but the marker) and every MVCC key, in batches.
+    pub(crate) fn delete_old(&self) -> Result<(), Fatal> {
+        let engine = self.engine.as_ref();
+        let marker = state::restore_marker_key(self.range_id);
+        let mut batch = WriteBatch::new();
+        for item in atoll_storage::scan_prefix(engine, Keyspace::RangeState, &state::prefix(self.range_id)) {
+            let key = item?.0;
+            if key != marker {
+                batch.delete(Keyspace::RangeState, key);
+            }
+        }
+        // MVCC keys carry no range id yet: the one range owns the whole keyspace.
+        for keyspace in [Keyspace::Mvcc, Keyspace::MvccLatest, Keyspace::MvccGarbage] {
+            loop {
+                let keys: Vec<Vec<u8>> = engine
+                    .scan(keyspace, Bound::Unbounded, Bound::Unbounded, false)
+                    .take(10_000)
+                    .map(|item| item.map(|(key, _)| key))
+                    .collect::<Result<_, _>>()?;
+                if keys.is_empty() {
+                    break;
+                }
+                for key in keys {
+                    batch.delete(keyspace, key);
+                }
+                engine.write(std::mem::take(&mut batch), false)?;
+            }
+        }
+        Ok(engine.write(batch, false)?)
+    }
+
+    /// Writes the file's chunks; returns the range state they carried (through a scratch
+    /// engine, with the same code that loads it from disk) and the bytes read.
+    fn write_chunks(&self, progress: &dyn Fn(u64)) -> Result<(atoll_storage::MemoryEngine, u64), Fatal> {
+        let engine = self.engine.as_ref();
+        let prefix = state::prefix(self.range_id);
+        let scratch = atoll_storage::MemoryEngine::new();
+        let mut reader = SnapshotFileReader::open(&self.file)?;
+        let mut derived = mvcc::Derived::default();
+        let mut batch = WriteBatch::new();
+        let mut bytes = 0u64;
+        while let Some(chunk) = reader.next_chunk()? {
+            bytes += chunk.len() as u64;
+            let data = RangeSnapshotData::decode(chunk.as_slice())
+                .map_err(|e| fatal(format!("undecodable snapshot chunk: {e}")))?;
+            let mut state_batch = WriteBatch::new();
+            for pair in data.state {
+                if !pair.key.starts_with(&prefix) {
+                    return Err(Fatal("snapshot holds state of another range".into()));
+                }
+                state_batch.put(Keyspace::RangeState, pair.key.clone(), pair.value.clone());
+                batch.put(Keyspace::RangeState, pair.key, pair.value);
+            }
+            scratch.write(state_batch, false)?;
+            for pair in data.mvcc {
+                derived.feed(&pair.key, &pair.value, &mut batch).map_err(fatal)?;
+                batch.put(Keyspace::Mvcc, pair.key, pair.value);
+                flush_if_full(engine, &mut batch)?;
+            }
+            flush_if_full(engine, &mut batch)?;
+            progress(bytes);
+        }
+        derived.finish(&mut batch);
+        engine.write(batch, false)?;
+        Ok((scratch, bytes))
+    }
+}
+
+impl RestoreJob for KvRestoreJob {
+    fn file(&self) -> &Path {
+        &self.file
+    }
+
+    fn run(self: Box<Self>, progress: &dyn Fn(u64)) -> Result<(), Fatal> {
+        // No garbage collector chunk may write while the data is replaced, nor one computed
+        // from the old data afterwards (the epoch moves).
+        let mut epoch = self.shared.gc_epoch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *epoch += 1;
+        self.delete_old()?;
+        let (scratch, _) = self.write_chunks(progress)?;
+        let mut state = AppliedState::load(&scratch, self.range_id)
+            .map_err(fatal)?
+            .ok_or_else(|| Fatal("snapshot without range state".into()))?;
+        assert!(
+            state.applied_index <= self.index,
+            "range {}: snapshot state applied {} beyond its index {}",
+            self.range_id,
+            state.applied_index,
+            self.index
+        );
+        assert_eq!(state.descriptor.range_id, self.range_id.0, "snapshot of another range");
+        state.applied_index = self.index;
+        state.descriptor.replicas = self.voters.clone();
+        let mut batch = WriteBatch::new();
+        state.save(&mut batch);
+        batch.delete(Keyspace::RangeState, state::restore_marker_key(self.range_id));
+        self.engine.write(batch, true)?;
+        Ok(())
+    }
+}
+
+/// Moves a snapshot's state into `target` the way two nodes do: read in chunks of
+/// `chunk_bytes`, through a snapshot file, a marker and an install job.
+#[cfg(test)]
+pub(crate) fn must_install(
+    mut reader: Box<dyn SnapshotReader>,
+    target: &mut crate::KvStateMachine,
+    engine: &dyn Engine,
+    index: u64,
+    voters: &[u64],
+    chunk_bytes: usize,
+) {
+    use atoll_replication::snapshot::SnapshotFiles;
+    use atoll_replication::StateMachine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = SnapshotFiles::open(dir.path().join("snapshots")).expect("snapshot dir");
+    let mut writer = files.create().expect("snapshot file");
+    while let Some(chunk) = reader.next_chunk(chunk_bytes).expect("chunk") {
+        writer.write_chunk(&chunk).expect("write chunk");
+    }
+    let path = files.path(writer.finish().expect("finish"));
+    let mut batch = WriteBatch::new();
+    target.begin_restore(index, voters, &path, &mut batch).expect("begin restore");
+    engine.write(batch, true).expect("write marker");
+    let (marker_index, job) = target.pending_restore().expect("marker").expect("a pending restore");
+    assert_eq!(marker_index, index);
+    job.run(&|_| {}).expect("install");
+    target.finish_restore().expect("finish restore");
+}

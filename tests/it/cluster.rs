@@ -67,6 +67,13 @@ impl TestNode {
         self.child.is_some()
     }
 
+    /// Sends a signal (`-STOP`, `-CONT`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("node running").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().expect("kill(1)");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
     pub async fn status(&self) -> Result<NodeStatusResponse, String> {
         let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.peer))
             .map_err(|e| e.to_string())?

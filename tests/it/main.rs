@@ -12,6 +12,7 @@ mod metrics;
 mod pgbench;
 mod placement;
 mod python;
+mod snapshot;
 mod sql;
 
 /// crates/cli, as cargo names it when it runs the tests rather than where the binary was

@@ -1,0 +1,274 @@
+//! A follower that falls behind the leader's log catches up by a streamed snapshot: larger
+//! than a peer frame, while the term stays put and clients keep writing; kill -9 of the
+//! receiver or of the sender in the middle of the stream only makes the snapshot start over.
+//!
+//! The nodes run with a small log retention (so a short pause needs a snapshot), a 4 MiB peer
+//! frame limit (so the 12 MiB of data could never travel as one message), and no leadership
+//! moves by load (so the term changes only through elections).
+
+use crate::cluster::{TestCluster, TestNode};
+use crate::metrics::{metric, must_http_get};
+use atoll_proto::etcdserverpb::kv_client::KvClient;
+use atoll_proto::etcdserverpb::{request_op, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// Data written while the follower is paused: 16 transactions of 100 values of 8 KiB.
+const BULK_TXNS: usize = 16;
+const BULK_KEYS_PER_TXN: usize = 100;
+const BULK_VALUE_BYTES: usize = 8 * 1024;
+const FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+fn args(snapshot_rate_mb: u64) -> Vec<String> {
+    [
+        "--peer-message-bytes-max".to_string(),
+        FRAME_BYTES_MAX.to_string(),
+        "--raft-log-entries-kept".into(),
+        "200".into(),
+        "--raft-log-lag-entries-max".into(),
+        "50".into(),
+        "--raft-log-lag-bytes-max".into(),
+        "65536".into(),
+        "--snapshot-rate-mb".into(),
+        snapshot_rate_mb.to_string(),
+        "--no-leader-follows-load".into(),
+    ]
+    .to_vec()
+}
+
+async fn client(address: &str) -> Option<KvClient<Channel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .ok()?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10));
+    Some(KvClient::new(endpoint.connect().await.ok()?))
+}
+
+async fn must_client(address: &str) -> KvClient<Channel> {
+    client(address).await.expect("connect")
+}
+
+/// A put through any of `endpoints`, retried through elections for up to `within`.
+async fn must_put(cluster: &TestCluster, endpoints: &[String], key: String, value: Vec<u8>, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut attempt = 0;
+    loop {
+        let address = &endpoints[attempt % endpoints.len()];
+        attempt += 1;
+        let request = PutRequest { key: key.clone().into_bytes(), value: value.clone(), ..Default::default() };
+        let outcome = match client(address).await {
+            Some(mut kv) => kv.put(request).await.map(|_| ()).map_err(|e| e.to_string()),
+            None => Err("cannot connect".into()),
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => eprintln!("put {key} through {address}: {e}; retrying"),
+            Err(e) => panic!("put {key} not acknowledged within {within:?}: {e}\n{}", snapshot_lines(cluster)),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Writes the bulk data (12.5 MiB) and 300 small keys (enough entries to pass the log
+/// retention), all under `prefix/`.
+async fn must_write_bulk(endpoint: &str, prefix: &str) {
+    let mut kv = must_client(endpoint).await;
+    for txn in 0..BULK_TXNS {
+        let success = (0..BULK_KEYS_PER_TXN)
+            .map(|i| {
+                let key = format!("{prefix}/bulk/{txn:03}/{i:03}").into_bytes();
+                let value = vec![b'a' + (i % 26) as u8; BULK_VALUE_BYTES];
+                RequestOp {
+                    request: Some(request_op::Request::RequestPut(PutRequest { key, value, ..Default::default() })),
+                }
+            })
+            .collect();
+        kv.txn(TxnRequest { success, ..Default::default() }).await.expect("bulk txn");
+    }
+    for i in 0..300 {
+        let request = PutRequest {
+            key: format!("{prefix}/small/{i:04}").into_bytes(),
+            value: b"v".to_vec(),
+            ..Default::default()
+        };
+        kv.put(request).await.expect("small put");
+    }
+}
+
+/// Count and FNV-1a hash of every key and value on one node's local replica, read in pages;
+/// `None` while the replica cannot answer (installing a snapshot, restarting).
+async fn checksum(node: &TestNode) -> Option<(usize, u64)> {
+    let mut kv = client(&node.etcd).await?;
+    let (mut count, mut hash) = (0usize, 0xcbf29ce484222325u64);
+    let mut from = vec![0u8];
+    loop {
+        let request = RangeRequest {
+            key: from.clone(),
+            range_end: vec![0],
+            limit: 100,
+            serializable: true,
+            ..Default::default()
+        };
+        let response = kv.range(request).await.ok()?.into_inner();
+        for pair in &response.kvs {
+            for byte in pair.key.iter().chain(b"=").chain(pair.value.iter()).chain(b";") {
+                hash = (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3);
+            }
+            count += 1;
+        }
+        match (response.more, response.kvs.last()) {
+            (true, Some(last)) => from = [last.key.as_slice(), &[0]].concat(),
+            _ => return Some((count, hash)),
+        }
+    }
+}
+
+/// The applied index and term of the range on `node`.
+async fn applied_and_term(node: &TestNode) -> Option<(u64, u64)> {
+    let status = node.status().await.ok()?;
+    let range = status.ranges.first()?;
+    Some((range.applied_index, range.term))
+}
+
+fn snapshot_bytes_sent(node: &TestNode) -> f64 {
+    metric(&must_http_get(&node.http, "/metrics").1, "atoll_snapshot_bytes_sent_total")
+}
+
+/// Waits until `node` reports a snapshot of at least `bytes` moving in `direction`.
+async fn must_see_snapshot(cluster: &TestCluster, index: usize, direction: &str, bytes: u64) {
+    let node = &cluster.nodes[index];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(status) = node.status().await {
+            if status.snapshots.iter().any(|s| s.direction == direction && s.bytes >= bytes) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {} never showed a snapshot {direction} {bytes} bytes; what the logs say of snapshots:\n{}",
+            node.index,
+            snapshot_lines(cluster)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The lines of every node's log that mention snapshots, warnings or errors.
+fn snapshot_lines(cluster: &TestCluster) -> String {
+    let mut out = String::new();
+    for node in &cluster.nodes {
+        let log = std::fs::read_to_string(node.data_dir.with_extension("log")).unwrap_or_default();
+        out.push_str(&format!("--- node {}:\n", node.index));
+        for line in log.lines().filter(|l| l.contains("snapshot") || l.contains("WARN") || l.contains("ERROR")) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Waits until every running node has the same data, and returns it.
+async fn must_converge(cluster: &TestCluster) -> (usize, u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut sums = Vec::new();
+        for node in cluster.nodes.iter().filter(|n| n.is_running()) {
+            sums.push(checksum(node).await);
+        }
+        if sums.iter().all(Option::is_some) && sums.windows(2).all(|pair| pair[0] == pair[1]) {
+            return sums[0].unwrap_or_default();
+        }
+        if Instant::now() >= deadline {
+            panic!("replicas did not converge: {sums:?}\n{}", snapshot_lines(cluster));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_paused_past_the_log_catches_up_by_a_stream_larger_than_a_peer_frame_without_an_election() {
+    let args = args(16);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cluster = TestCluster::must_start_with(3, &args).await;
+    let leader = cluster.must_find_leader().await;
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let sent_before = snapshot_bytes_sent(&cluster.nodes[leader]);
+
+    cluster.nodes[follower].signal("-STOP");
+    must_write_bulk(&cluster.nodes[leader].etcd, "lag").await;
+    let (_, term) = applied_and_term(&cluster.nodes[leader]).await.expect("leader status");
+    cluster.nodes[follower].signal("-CONT");
+
+    // Clients keep writing while the follower catches up; each write must be acknowledged.
+    let endpoints = vec![cluster.nodes[leader].etcd.clone()];
+    let started = Instant::now();
+    let mut writes = 0;
+    loop {
+        must_put(&cluster, &endpoints, format!("during/{writes:05}"), b"w".to_vec(), Duration::from_secs(20)).await;
+        writes += 1;
+        let (leader_applied, _) = applied_and_term(&cluster.nodes[leader]).await.expect("leader status");
+        let caught_up =
+            applied_and_term(&cluster.nodes[follower]).await.is_some_and(|(applied, _)| applied >= leader_applied);
+        if caught_up {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "the follower did not catch up within 90 s");
+    }
+    eprintln!("follower caught up in {} ms with {writes} writes meanwhile", started.elapsed().as_millis());
+    let sent = snapshot_bytes_sent(&cluster.nodes[leader]) - sent_before;
+    assert!(
+        sent > FRAME_BYTES_MAX as f64 * 2.0,
+        "the catch-up must be a snapshot larger than a frame; sent {sent} bytes"
+    );
+    for node in &cluster.nodes {
+        let (_, now) = applied_and_term(node).await.expect("status");
+        assert_eq!(now, term, "node {}: a snapshot must not cause an election", node.index);
+    }
+
+    // The caught-up follower now counts in the quorum: stop the other one and write.
+    cluster.nodes[other].kill();
+    must_put(&cluster, &endpoints, "after/other-stopped".into(), b"ok".to_vec(), Duration::from_secs(20)).await;
+    let (count, _) = must_converge(&cluster).await;
+    assert!(count > BULK_TXNS * BULK_KEYS_PER_TXN + 300 + writes, "{count} keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_receiver_and_then_of_the_sender_mid_snapshot_only_makes_it_start_over() {
+    // 1 MiB/s: the 12.5 MiB snapshot takes about 12 s, time enough to kill either side in it.
+    let args = args(1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cluster = TestCluster::must_start_with(3, &args).await;
+    let leader = cluster.must_find_leader().await;
+    let follower = (leader + 1) % 3;
+
+    // The receiver dies with part of the snapshot on disk.
+    cluster.nodes[follower].signal("-STOP");
+    must_write_bulk(&cluster.nodes[leader].etcd, "one").await;
+    cluster.nodes[follower].signal("-CONT");
+    must_see_snapshot(&cluster, follower, "receiving", 2 << 20).await;
+    cluster.nodes[follower].kill();
+    let snapshots = cluster.nodes[follower].data_dir.join("snapshots");
+    assert!(std::fs::read_dir(&snapshots).expect("snapshot dir").count() > 0, "a partial file was being written");
+    cluster.nodes[follower].must_spawn(None);
+    let first = must_converge(&cluster).await;
+    assert!(first.0 >= BULK_TXNS * BULK_KEYS_PER_TXN + 300, "{first:?}");
+
+    // The sender dies in the middle of the next one; the new leader sends another.
+    cluster.nodes[follower].signal("-STOP");
+    must_write_bulk(&cluster.nodes[leader].etcd, "two").await;
+    cluster.nodes[follower].signal("-CONT");
+    must_see_snapshot(&cluster, leader, "sending", 2 << 20).await;
+    cluster.nodes[leader].kill();
+    // The survivors elect a leader at once, but it commits nothing until the lagging node is
+    // caught up by a snapshot of its own (25 MiB at 1 MiB/s): two of three replicas must ack.
+    let survivors: Vec<String> = cluster.nodes.iter().filter(|n| n.is_running()).map(|n| n.etcd.clone()).collect();
+    must_put(&cluster, &survivors, "after/sender-killed".into(), b"ok".to_vec(), Duration::from_secs(90)).await;
+    let second = must_converge(&cluster).await;
+    assert_eq!(second.0, first.0 + BULK_TXNS * BULK_KEYS_PER_TXN + 300 + 1);
+    cluster.nodes[leader].must_spawn(None);
+    assert_eq!(must_converge(&cluster).await, second);
+    let leftovers: Vec<_> = std::fs::read_dir(&snapshots).expect("snapshot dir").flatten().map(|e| e.path()).collect();
+    assert!(leftovers.is_empty(), "installed snapshots must be deleted: {leftovers:?}");
+}

@@ -17,10 +17,44 @@ fn registers_stay_linearizable_through_kills_pauses_and_partitions() {
     assert!(report.contains("faults injected: "), "{report}");
 }
 
+/// Snapshots the nodes installed in a run, from its report (two are the joins of nodes 2, 3).
+fn snapshots_installed(report: &str) -> f64 {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("snapshots installed: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[test]
 fn acknowledged_writes_survive_repeated_kill_9() {
-    let (ok, report) = run_chaos(&["--workload", "durability", "--kill-cycles", "6", "--seed", "12"]);
+    // A small log: every restarted node catches up by a snapshot.
+    let (ok, report) =
+        run_chaos(&["--workload", "durability", "--kill-cycles", "6", "--seed", "12", "--small-raft-log"]);
     assert!(ok && report.contains("verdict: no acknowledged write lost"), "{report}");
+    assert!(snapshots_installed(&report) > 2.0, "no restarted node needed a snapshot:\n{report}");
+}
+
+#[test]
+fn the_durability_checker_catches_replicas_caught_up_by_snapshots_without_their_data() {
+    let args = ["--workload", "durability", "--kill-cycles", "4", "--seed", "12", "--small-raft-log"];
+    let (ok, report) = run_chaos(&[args.as_slice(), &["--unsafe-snapshot-drop-history"]].concat());
+    assert!(!ok, "snapshots without their data passed the durability checker:\n{report}");
+    assert!(snapshots_installed(&report) > 2.0, "{report}");
+}
+
+#[test]
+fn registers_stay_linearizable_while_followers_lag_into_snapshots() {
+    let (ok, report) = run_chaos(&["--duration-secs", "15", "--seed", "24", "--nemesis", "lag"]);
+    assert!(ok && report.contains("verdict: linearizable"), "{report}");
+    assert!(snapshots_installed(&report) > 2.0, "no lagging follower needed a snapshot:\n{report}");
+}
+
+#[test]
+fn bank_transfers_conserve_money_while_followers_lag_into_snapshots() {
+    let (ok, report) = run_chaos(&["--workload", "bank", "--duration-secs", "15", "--seed", "25", "--nemesis", "lag"]);
+    assert!(ok && report.contains("verdict: every snapshot sums to"), "{report}");
+    assert!(snapshots_installed(&report) > 2.0, "no lagging follower needed a snapshot:\n{report}");
 }
 
 #[test]

@@ -170,6 +170,24 @@ pub fn http_post(address: &str, path: &str) -> Result<(), String> {
     }
 }
 
+/// A tiny HTTP GET of a text page (the metrics); the body, or an error.
+pub fn http_get(address: &str, path: &str) -> Result<String, String> {
+    let mut stream = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).map_err(|e| e.to_string())?;
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) if head.contains(" 200 ") => Ok(body.to_string()),
+        _ => Err(format!("{address}{path}: {}", response.lines().next().unwrap_or_default())),
+    }
+}
+
+/// The value of a counter or gauge without labels in a Prometheus text page.
+pub fn metric_value(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// A local cluster of node processes.
 pub struct LocalCluster {
     pub root: PathBuf,

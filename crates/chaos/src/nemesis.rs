@@ -20,6 +20,10 @@ pub enum FaultKind {
     Bridge,
     /// Make a random node's links lose 30 % of the messages and add 100 ms per batch.
     Degrade,
+    /// SIGSTOP a random follower for the hold time: with a small Raft log (`atoll chaos
+    /// --small-raft-log`, implied by this fault) it falls behind the leader's log and catches
+    /// up by a snapshot streamed while the others go on.
+    Lag,
 }
 
 impl std::str::FromStr for FaultKind {
@@ -32,9 +36,10 @@ impl std::str::FromStr for FaultKind {
             "isolate-leader" => Ok(FaultKind::IsolateLeader),
             "bridge" => Ok(FaultKind::Bridge),
             "degrade" => Ok(FaultKind::Degrade),
-            other => {
-                Err(format!("unknown fault {other:?}: use kill, pause, isolate, isolate-leader, bridge or degrade"))
-            }
+            "lag" => Ok(FaultKind::Lag),
+            other => Err(format!(
+                "unknown fault {other:?}: use kill, pause, isolate, isolate-leader, bridge, degrade or lag"
+            )),
         }
     }
 }
@@ -77,6 +82,11 @@ pub async fn run(
                 Some(leader) => leader,
                 None => rng.random_range(0..cluster.nodes.len()),
             },
+            FaultKind::Lag => {
+                let leader = cluster.leader().await;
+                let followers: Vec<usize> = (0..cluster.nodes.len()).filter(|n| Some(*n) != leader).collect();
+                followers[rng.random_range(0..followers.len())]
+            }
             _ => rng.random_range(0..cluster.nodes.len()),
         };
         let started = run_started.elapsed();
@@ -96,7 +106,7 @@ fn inject(cluster: &mut LocalCluster, kind: FaultKind, node: usize) -> Result<()
             cluster.nodes[node].kill();
             Ok(())
         }
-        FaultKind::Pause => cluster.nodes[node].pause(),
+        FaultKind::Pause | FaultKind::Lag => cluster.nodes[node].pause(),
         FaultKind::Isolate | FaultKind::IsolateLeader => cluster.isolate(node),
         FaultKind::Bridge => cluster.cut(node, (node + 1) % cluster.nodes.len()),
         FaultKind::Degrade => cluster.degrade(node, 30, 100),
@@ -106,7 +116,7 @@ fn inject(cluster: &mut LocalCluster, kind: FaultKind, node: usize) -> Result<()
 fn heal(cluster: &mut LocalCluster, kind: FaultKind, node: usize) -> Result<(), String> {
     match kind {
         FaultKind::Kill => cluster.restart(node),
-        FaultKind::Pause => cluster.nodes[node].resume(),
+        FaultKind::Pause | FaultKind::Lag => cluster.nodes[node].resume(),
         FaultKind::Isolate | FaultKind::IsolateLeader | FaultKind::Bridge | FaultKind::Degrade => cluster.heal(),
     }
 }

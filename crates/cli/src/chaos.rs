@@ -30,7 +30,7 @@ pub struct ChaosArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Faults to inject: kill, pause, isolate, isolate-leader, bridge, degrade (lossy and slow
-    /// links), or none.
+    /// links), lag (pause a follower until it needs a snapshot), or none.
     #[arg(long, value_delimiter = ',', default_value = "kill,pause,isolate,isolate-leader,bridge,degrade")]
     nemesis: Vec<String>,
     /// Mean time between faults, in milliseconds.
@@ -60,6 +60,14 @@ pub struct ChaosArgs {
     /// periodic compaction and garbage collection run during the faults.
     #[arg(long)]
     mvcc_retention_secs: Option<u64>,
+    /// Start the nodes with a Raft log of 100 entries (plus 20 for a lagging follower), so any
+    /// fault longer than a moment ends in a snapshot. Implied by the `lag` fault.
+    #[arg(long)]
+    small_raft_log: bool,
+    /// Start the nodes with snapshots that leave out the MVCC history (deliberately broken),
+    /// to prove the durability checker catches a replica caught up from a bad snapshot.
+    #[arg(long, hide = true)]
+    unsafe_snapshot_drop_history: bool,
     /// Start the nodes with a deliberately broken read path, to prove the checker catches it.
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
@@ -92,6 +100,14 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
     if let Some(secs) = args.mvcc_retention_secs {
         extra.extend(["--mvcc-retention-secs".to_string(), secs.to_string()]);
     }
+    if args.small_raft_log || kinds(&args)?.contains(&FaultKind::Lag) {
+        let small =
+            ["--raft-log-entries-kept", "100", "--raft-log-lag-entries-max", "20", "--raft-log-lag-bytes-max", "65536"];
+        extra.extend(small.map(String::from));
+    }
+    if args.unsafe_snapshot_drop_history {
+        extra.push("--unsafe-snapshot-drop-history".to_string());
+    }
     let mut cluster =
         LocalCluster::start_on_free_ports(exe, args.nodes, extra, &mut |step| eprintln!("{step} ...")).await?;
     println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());
@@ -107,6 +123,7 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
         }
         other => Err(format!("unknown workload {other:?}: use registers, list-append, bank, sql-bank or durability")),
     };
+    print_snapshots(&cluster);
     if args.keep || result.is_err() {
         let kept = cluster.keep();
         println!("data and logs kept in {}", kept.display());
@@ -247,6 +264,16 @@ async fn registers(
             Err(format!("linearizability violation on {key} (seed {seed})"))
         }
     }
+}
+
+/// How many snapshots the nodes installed (two of them are the joins of nodes 2 and 3).
+fn print_snapshots(cluster: &LocalCluster) {
+    let mut installed = 0.0;
+    for node in &cluster.nodes {
+        let page = atoll_chaos::local::http_get(&node.http, "/metrics").unwrap_or_default();
+        installed += atoll_chaos::local::metric_value(&page, "atoll_raft_snapshots_applied_total").unwrap_or(0.0);
+    }
+    println!("snapshots installed: {installed}");
 }
 
 fn kinds(args: &ChaosArgs) -> Result<Vec<FaultKind>, String> {

@@ -88,6 +88,9 @@ struct StartArgs {
     /// BROKEN ON PURPOSE: serve linearizable reads without ReadIndex (proves the checkers fail).
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
+    /// BROKEN ON PURPOSE: snapshots sent leave out the MVCC history (proves the checkers fail).
+    #[arg(long, hide = true)]
+    unsafe_snapshot_drop_history: bool,
     /// BROKEN ON PURPOSE: a leader's lease never runs out in its term (proves the checkers fail).
     #[arg(long, hide = true)]
     unsafe_timeless_lease: bool,
@@ -153,6 +156,7 @@ impl StartArgs {
             raft_log_entries_kept: self.raft_log_entries_kept.max(2),
             raft_log_lag_entries_max: self.raft_log_lag_entries_max,
             raft_log_lag_bytes_max: self.raft_log_lag_bytes_max,
+            unsafe_snapshot_drop_history: self.unsafe_snapshot_drop_history,
         }
     }
 }
@@ -177,6 +181,11 @@ async fn shutdown_signal() {
 async fn start(args: StartArgs) -> Result<(), String> {
     if args.unsafe_timeless_lease {
         tracing::warn!("UNSAFE: the leader's lease ignores the clock and may serve stale reads (test-only switch)");
+    }
+    if args.unsafe_snapshot_drop_history {
+        tracing::warn!(
+            "UNSAFE: snapshots sent leave out the data, replicas caught up by them lose writes (test-only switch)"
+        );
     }
     if args.unsafe_stale_reads {
         tracing::warn!("UNSAFE: linearizable reads skip ReadIndex and may return stale data (test-only switch)");

@@ -80,6 +80,8 @@ pub struct NodeConfig {
     pub raft_log_entries_kept: u64,
     pub raft_log_lag_entries_max: u64,
     pub raft_log_lag_bytes_max: u64,
+    /// BROKEN ON PURPOSE, for tests of the checkers: snapshots sent carry no MVCC history.
+    pub unsafe_snapshot_drop_history: bool,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -308,6 +310,7 @@ impl Node {
             metrics: store_metrics.clone(),
             rate_bytes_per_second: config.snapshot_rate_bytes_per_second,
             message_bytes_max: config.peer_message_bytes_max,
+            unsafe_drop_history: config.unsafe_snapshot_drop_history,
         };
         let transport = GrpcTransport::new(
             node_id,

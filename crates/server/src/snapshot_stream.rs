@@ -43,6 +43,8 @@ pub struct SnapshotSender {
     /// Bytes per second of one snapshot stream.
     pub rate_bytes_per_second: u64,
     pub message_bytes_max: usize,
+    /// BROKEN ON PURPOSE, for tests of the checkers: chunks are sent without their MVCC pairs.
+    pub unsafe_drop_history: bool,
 }
 
 impl SnapshotSender {
@@ -103,6 +105,7 @@ impl SnapshotSender {
             rate: self.rate_bytes_per_second,
             faults: self.faults.clone(),
             to,
+            unsafe_drop_history: self.unsafe_drop_history,
         };
         let metrics = self.metrics.clone();
         let reading = tokio::task::spawn_blocking(move || producer.run(first, &metrics));
@@ -146,6 +149,20 @@ struct Producer {
     rate: u64,
     faults: Arc<LinkFaults>,
     to: u64,
+    unsafe_drop_history: bool,
+}
+
+/// BROKEN ON PURPOSE: the chunk without its MVCC pairs (the range state stays, so the install
+/// succeeds and the replica silently lacks data).
+fn drop_history(data: Vec<u8>) -> Vec<u8> {
+    use atoll_proto::Message as _;
+    match atoll_proto::atoll::RangeSnapshotData::decode(data.as_slice()) {
+        Ok(mut chunk) => {
+            chunk.mvcc.clear();
+            chunk.encode_to_vec()
+        }
+        Err(_) => data,
+    }
 }
 
 impl Producer {
@@ -156,7 +173,10 @@ impl Producer {
         loop {
             let data = self.reader.next_chunk(SNAPSHOT_CHUNK_BYTES_MAX).map_err(|e| e.to_string())?;
             let last = data.is_none();
-            let data = data.unwrap_or_default();
+            let mut data = data.unwrap_or_default();
+            if self.unsafe_drop_history {
+                data = drop_history(data);
+            }
             bytes += data.len() as u64;
             if self.faults.is_blocked(self.to) {
                 return Err("link to the receiver cut".into());

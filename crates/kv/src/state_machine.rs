@@ -6,7 +6,7 @@ use crate::{mvcc, staged, Error, Result};
 use atoll_proto::atoll::{command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor};
 use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, RangeRequest, RangeResponse, ResponseHeader};
 use atoll_proto::Message;
-use atoll_replication::snapshot::{RestoreJob, SnapshotReader};
+use atoll_replication::snapshot::SnapshotReader;
 use atoll_replication::{Fatal, StateMachine};
 use atoll_storage::{Engine, Keyspace, WriteBatch};
 use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, STAGED_TXN_OPS_MAX, TXN_OPS_MAX};
@@ -353,7 +353,7 @@ impl StateMachine for KvStateMachine {
         Ok(())
     }
 
-    fn pending_restore(&self) -> std::result::Result<Option<(u64, Box<dyn RestoreJob>)>, Fatal> {
+    fn pending_restore(&self) -> std::result::Result<Option<atoll_replication::snapshot::PendingRestore>, Fatal> {
         let Some(marker) = crate::snapshot::load_marker(self.engine.as_ref(), self.range_id()).map_err(fatal)? else {
             return Ok(None);
         };

@@ -130,7 +130,7 @@ pub trait StateMachine: Send + 'static {
 
     /// The restore recorded by [`Self::begin_restore`] and not finished (also after a crash):
     /// its snapshot index and the job that installs it.
-    fn pending_restore(&self) -> Result<Option<(u64, Box<dyn snapshot::RestoreJob>)>, Fatal>;
+    fn pending_restore(&self) -> Result<Option<snapshot::PendingRestore>, Fatal>;
 
     /// Called on the store thread once the restore job succeeded: load the new state.
     fn finish_restore(&mut self) -> Result<(), Fatal>;

@@ -68,6 +68,9 @@ pub trait RestoreJob: Send + 'static {
     fn run(self: Box<Self>, progress: &dyn Fn(u64)) -> Result<(), Fatal>;
 }
 
+/// A restore that must run: its snapshot index and the job that installs it.
+pub type PendingRestore = (u64, Box<dyn RestoreJob>);
+
 /// What the store tells itself about snapshot work done on other threads.
 pub(crate) enum SnapshotEvent {
     /// A send ended: acknowledged by the receiver (`ok`) or failed.

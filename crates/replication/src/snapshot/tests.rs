@@ -86,8 +86,7 @@ fn sends_are_bounded_and_a_dropped_send_reports_failure_and_frees_its_slot() {
         assert!(ids.len() <= SNAPSHOT_SENDS_MAX, "the slots must be bounded");
     }
     assert_eq!(ids.len(), SNAPSHOT_SENDS_MAX);
-    let mut message = Message::default();
-    message.to = 3;
+    let mut message = Message { to: 3, ..Default::default() };
     message.mut_snapshot().set_data(encode_id(ids[0]).into());
     let sending = outgoing(&slots, &progress, &events, RangeId(1), message.clone()).expect("prepared");
     assert_eq!(slots.sending(), 1);

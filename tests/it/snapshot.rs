@@ -69,8 +69,12 @@ async fn must_put(cluster: &TestCluster, endpoints: &[String], key: String, valu
     }
 }
 
-/// Writes the bulk data (12.5 MiB) and 300 small keys (enough entries to pass the log
-/// retention), all under `prefix/`.
+/// Small keys written after the bulk: more entries than a leader keeps in flight to a silent
+/// follower (256 appends, raft-rs's window) plus the 200 the log keeps, so a paused follower
+/// cannot catch up from appends already queued for it.
+const SMALL_KEYS: usize = 800;
+
+/// Writes the bulk data (12.5 MiB) and [`SMALL_KEYS`] small keys, all under `prefix/`.
 async fn must_write_bulk(endpoint: &str, prefix: &str) {
     let mut kv = must_client(endpoint).await;
     for txn in 0..BULK_TXNS {
@@ -85,7 +89,7 @@ async fn must_write_bulk(endpoint: &str, prefix: &str) {
             .collect();
         kv.txn(TxnRequest { success, ..Default::default() }).await.expect("bulk txn");
     }
-    for i in 0..300 {
+    for i in 0..SMALL_KEYS {
         let request = PutRequest {
             key: format!("{prefix}/small/{i:04}").into_bytes(),
             value: b"v".to_vec(),
@@ -130,8 +134,8 @@ async fn applied_and_term(node: &TestNode) -> Option<(u64, u64)> {
     Some((range.applied_index, range.term))
 }
 
-fn snapshot_bytes_sent(node: &TestNode) -> f64 {
-    metric(&must_http_get(&node.http, "/metrics").1, "atoll_snapshot_bytes_sent_total")
+fn snapshot_bytes_received(node: &TestNode) -> f64 {
+    metric(&must_http_get(&node.http, "/metrics").1, "atoll_snapshot_bytes_received_total")
 }
 
 /// Waits until `node` reports a snapshot of at least `bytes` moving in `direction`.
@@ -194,7 +198,7 @@ async fn a_follower_paused_past_the_log_catches_up_by_a_stream_larger_than_a_pee
     let leader = cluster.must_find_leader().await;
     let follower = (leader + 1) % 3;
     let other = (leader + 2) % 3;
-    let sent_before = snapshot_bytes_sent(&cluster.nodes[leader]);
+    let received_before = snapshot_bytes_received(&cluster.nodes[follower]);
 
     cluster.nodes[follower].signal("-STOP");
     must_write_bulk(&cluster.nodes[leader].etcd, "lag").await;
@@ -217,10 +221,11 @@ async fn a_follower_paused_past_the_log_catches_up_by_a_stream_larger_than_a_pee
         assert!(started.elapsed() < Duration::from_secs(90), "the follower did not catch up within 90 s");
     }
     eprintln!("follower caught up in {} ms with {writes} writes meanwhile", started.elapsed().as_millis());
-    let sent = snapshot_bytes_sent(&cluster.nodes[leader]) - sent_before;
+    let received = snapshot_bytes_received(&cluster.nodes[follower]) - received_before;
     assert!(
-        sent > FRAME_BYTES_MAX as f64 * 2.0,
-        "the catch-up must be a snapshot larger than a frame; sent {sent} bytes"
+        received > FRAME_BYTES_MAX as f64 * 2.0,
+        "the catch-up must be a snapshot larger than a frame; received {received} bytes\n{}",
+        snapshot_lines(&cluster)
     );
     for node in &cluster.nodes {
         let (_, now) = applied_and_term(node).await.expect("status");
@@ -231,7 +236,7 @@ async fn a_follower_paused_past_the_log_catches_up_by_a_stream_larger_than_a_pee
     cluster.nodes[other].kill();
     must_put(&cluster, &endpoints, "after/other-stopped".into(), b"ok".to_vec(), Duration::from_secs(20)).await;
     let (count, _) = must_converge(&cluster).await;
-    assert!(count > BULK_TXNS * BULK_KEYS_PER_TXN + 300 + writes, "{count} keys");
+    assert!(count > BULK_TXNS * BULK_KEYS_PER_TXN + SMALL_KEYS + writes, "{count} keys");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +258,7 @@ async fn kill_9_of_the_receiver_and_then_of_the_sender_mid_snapshot_only_makes_i
     assert!(std::fs::read_dir(&snapshots).expect("snapshot dir").count() > 0, "a partial file was being written");
     cluster.nodes[follower].must_spawn(None);
     let first = must_converge(&cluster).await;
-    assert!(first.0 >= BULK_TXNS * BULK_KEYS_PER_TXN + 300, "{first:?}");
+    assert!(first.0 >= BULK_TXNS * BULK_KEYS_PER_TXN + SMALL_KEYS, "{first:?}");
 
     // The sender dies in the middle of the next one; the new leader sends another.
     cluster.nodes[follower].signal("-STOP");
@@ -266,7 +271,7 @@ async fn kill_9_of_the_receiver_and_then_of_the_sender_mid_snapshot_only_makes_i
     let survivors: Vec<String> = cluster.nodes.iter().filter(|n| n.is_running()).map(|n| n.etcd.clone()).collect();
     must_put(&cluster, &survivors, "after/sender-killed".into(), b"ok".to_vec(), Duration::from_secs(90)).await;
     let second = must_converge(&cluster).await;
-    assert_eq!(second.0, first.0 + BULK_TXNS * BULK_KEYS_PER_TXN + 300 + 1);
+    assert_eq!(second.0, first.0 + BULK_TXNS * BULK_KEYS_PER_TXN + SMALL_KEYS + 1);
     cluster.nodes[leader].must_spawn(None);
     assert_eq!(must_converge(&cluster).await, second);
     let leftovers: Vec<_> = std::fs::read_dir(&snapshots).expect("snapshot dir").flatten().map(|e| e.path()).collect();

@@ -167,7 +167,8 @@ impl KvRestoreJob {
     }
 
     /// Writes the file's chunks; returns the range state they carried (through a scratch
-    /// engine, with the same code that loads it from disk) and the bytes read.
+    /// engine, with the same code that loads it from disk; staged commit parts left out) and
+    /// the bytes read.
     fn write_chunks(&self, progress: &dyn Fn(u64)) -> Result<(atoll_storage::MemoryEngine, u64), Fatal> {
         let engine = self.engine.as_ref();
         let prefix = state::prefix(self.range_id);
@@ -185,8 +186,12 @@ impl KvRestoreJob {
                 if !pair.key.starts_with(&prefix) {
                     return Err(Fatal("snapshot holds state of another range".into()));
                 }
-                state_batch.put(Keyspace::RangeState, pair.key.clone(), pair.value.clone());
+                // Staged parts of a large commit (up to 512 MiB) need not be held twice.
+                if !pair.key[prefix.len()..].starts_with(b"/staged") {
+                    state_batch.put(Keyspace::RangeState, pair.key.clone(), pair.value.clone());
+                }
                 batch.put(Keyspace::RangeState, pair.key, pair.value);
+                flush_if_full(engine, &mut batch)?;
             }
             scratch.write(state_batch, false)?;
             for pair in data.mvcc {

@@ -39,7 +39,7 @@
 //!    state, deletes the file and takes up Raft where the snapshot left it.
 
 use crate::Fatal;
-use atoll_types::limits::{SNAPSHOT_BYTES_MAX, SNAPSHOT_SENDS_MAX};
+use atoll_types::limits::{SNAPSHOT_BYTES_MAX, SNAPSHOT_CHUNK_FRAME_BYTES_MAX, SNAPSHOT_SENDS_MAX};
 use atoll_types::{NodeId, RangeId};
 use raft::eraftpb::Message;
 use std::collections::{BTreeMap, HashMap};
@@ -391,10 +391,10 @@ impl SnapshotFileWriter {
         self.id
     }
 
-    /// Appends one chunk. Refuses chunks over [`SNAPSHOT_CHUNK_BYTES_MAX`] (with room for
-    /// framing) and snapshots over [`SNAPSHOT_BYTES_MAX`]: input from a peer.
+    /// Appends one chunk. Refuses chunks over [`SNAPSHOT_CHUNK_FRAME_BYTES_MAX`] and
+    /// snapshots over [`SNAPSHOT_BYTES_MAX`]: input from a peer.
     pub fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), String> {
-        if chunk.len() > 2 * SNAPSHOT_CHUNK_BYTES_MAX {
+        if chunk.len() > SNAPSHOT_CHUNK_FRAME_BYTES_MAX {
             return Err(format!("snapshot chunk of {} bytes is over the limit", chunk.len()));
         }
         self.bytes += chunk.len() as u64;
@@ -464,7 +464,7 @@ impl SnapshotFileReader {
         self.file.read_exact(&mut header[1..]).map_err(|e| io_fatal("read frame header", &self.path, e))?;
         let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        if length > 2 * SNAPSHOT_CHUNK_BYTES_MAX {
+        if length > SNAPSHOT_CHUNK_FRAME_BYTES_MAX {
             return Err(io_fatal("frame", &self.path, format!("chunk length {length} over the limit")));
         }
         let mut chunk = vec![0u8; length];

@@ -51,6 +51,10 @@ pub const PEER_MESSAGE_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// only a few of them in memory whatever the range's size.
 pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 1024 * 1024;
 
+/// Largest snapshot chunk a receiver accepts: a chunk ends with the pair that reaches
+/// [`SNAPSHOT_CHUNK_BYTES_MAX`], and no pair is larger than one Raft entry.
+pub const SNAPSHOT_CHUNK_FRAME_BYTES_MAX: usize = SNAPSHOT_CHUNK_BYTES_MAX + INTERNAL_TXN_BYTES_MAX;
+
 /// Chunks queued between the thread that reads a snapshot from the engine and the stream that
 /// sends it: a little read-ahead, and the memory bound of one outgoing snapshot.
 pub const SNAPSHOT_CHUNKS_IN_FLIGHT_MAX: usize = 4;

@@ -1,4 +1,5 @@
 use super::*;
+use atoll_types::limits::SNAPSHOT_CHUNK_FRAME_BYTES_MAX;
 
 struct Chunks(Vec<Vec<u8>>);
 
@@ -72,7 +73,7 @@ fn a_corrupt_or_torn_file_is_fatal_not_data() {
 fn oversized_chunks_from_a_peer_are_refused() {
     let (_dir, files) = must_files();
     let mut writer = files.create().expect("create");
-    assert!(writer.write_chunk(&vec![0u8; 2 * SNAPSHOT_CHUNK_BYTES_MAX + 1]).is_err());
+    assert!(writer.write_chunk(&vec![0u8; SNAPSHOT_CHUNK_FRAME_BYTES_MAX + 1]).is_err());
 }
 
 #[test]

@@ -5,7 +5,8 @@
 # the peak memory (VmHWM) of every node, and the snapshot bytes from the metrics.
 #
 # Env: SCALE (10), CLIENTS (8), THREADS (2), LOAD_SECS (25: the TPC-B run while paused),
-# BASE_PORT (24100), SNAPSHOT_RATE_MB (unset: the default).
+# BASE_PORT (24100). Run it in the foreground of a shell that stays alive: a stopped process
+# in an orphaned process group gets SIGHUP from the kernel, which ends node 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-10}
@@ -31,8 +32,9 @@ pid3=$(sed -n 's/^node 3 pid=\([0-9]*\).*/\1/p' "$log")
 pids=$(sed -n 's/^node [0-9]* pid=\([0-9]*\).*/\1/p' "$log" | tr '\n' ' ')
 host=${addr%:*}; port=${addr#*:}
 PGB=(pgbench -h "$host" -p "$port" -U atoll)
-applied() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $6}'; }
-term() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $5}'; }
+# `range ls` columns: id, span (two words), replicas, leader, term, applied, ...
+applied() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $7}'; }
+term() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $6}'; }
 metric() { curl -s "http://$(field "$1" http | sed 's#http://##')/metrics" | awk -v m="$2" '$1==m {print $2}'; }
 {
   echo "# $(date -Is) atoll 3 nodes (release); node 3 paused during the load; host load: $(cat /proc/loadavg)"
@@ -47,17 +49,22 @@ metric() { curl -s "http://$(field "$1" http | sed 's#http://##')/metrics" | awk
   (cd "$work" && "${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T 600 -l bench >/dev/null 2>&1) &
   bench=$!
   sleep 2
+  # Peak memory from here on: clear_refs 5 resets VmHWM.
+  for pid in $pids; do echo 5 >"/proc/$pid/clear_refs"; done
   start=$(date +%s.%N)
   kill -CONT "$pid3"
   while true; do
-    a1=$(applied "$peer1"); a3=$(applied "$peer3")
+    # A status call may time out under load: try again.
+    a1=$(applied "$peer1" || true); a3=$(applied "$peer3" || true)
     if [[ -n $a1 && -n $a3 && $a3 -ge $a1 ]]; then break; fi
+    kill -0 "$pid3" 2>/dev/null || { echo "node 3 exited" >&2; exit 1; }
+    if (( $(echo "$(date +%s.%N) - $start > 900" | bc) )); then echo "no catch-up within 15 min" >&2; exit 1; fi
     "$atoll" node status --host "$peer1" 2>/dev/null | grep "snapshot of" || true
     sleep 1
   done
   end=$(date +%s.%N)
   kill -INT $bench 2>/dev/null; wait $bench 2>/dev/null || true
-  echo "catch-up: $(echo "$end - $start" | bc) s; term before $before, after $(term "$peer1")"
+  echo "catch-up: $(echo "$end - $start" | bc) s; term before $before, after $(term "$peer1" || true)"
   # pgbench -l: one line per transaction, field 3 = latency in microseconds, 5/6 = end time.
   cat "$work"/pgbench_log.* | awk -v s="$start" -v e="$end" '$5+$6/1e6 >= s && $5+$6/1e6 <= e {print $3}' | sort -n >"$work/lat"
   n=$(wc -l <"$work/lat")
@@ -65,7 +72,7 @@ metric() { curl -s "http://$(field "$1" http | sed 's#http://##')/metrics" | awk
     "p99 $(awk -v n="$n" 'NR==int(n*0.99)+1 {print $1/1000}' "$work/lat") ms, max $(tail -1 "$work/lat" | awk '{print $1/1000}') ms"
   for i in 1 2 3; do
     pid=$(sed -n "s/^node $i pid=\([0-9]*\).*/\1/p" "$log")
-    echo "node $i: VmHWM $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$pid/status), VmRSS $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$pid/status)," \
+    echo "node $i: VmHWM since the resume $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$pid/status), VmRSS $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$pid/status)," \
       "snapshot bytes sent $(metric $i atoll_snapshot_bytes_sent_total), received $(metric $i atoll_snapshot_bytes_received_total)," \
       "applied $(metric $i atoll_snapshot_bytes_applied_total)"
   done

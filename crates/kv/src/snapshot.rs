@@ -146,21 +146,13 @@ impl KvRestoreJob {
                 batch.delete(Keyspace::RangeState, key);
             }
         }
-        // MVCC keys carry no range id yet: the one range owns the whole keyspace.
+        // MVCC keys carry no range id yet: the one range owns the whole keyspace. One pass per
+        // keyspace: a scan started again from the beginning after each batch would step over
+        // every tombstone written so far, and the install would take quadratic time.
         for keyspace in [Keyspace::Mvcc, Keyspace::MvccLatest, Keyspace::MvccGarbage] {
-            loop {
-                let keys: Vec<Vec<u8>> = engine
-                    .scan(keyspace, Bound::Unbounded, Bound::Unbounded, false)
-                    .take(10_000)
-                    .map(|item| item.map(|(key, _)| key))
-                    .collect::<Result<_, _>>()?;
-                if keys.is_empty() {
-                    break;
-                }
-                for key in keys {
-                    batch.delete(keyspace, key);
-                }
-                engine.write(std::mem::take(&mut batch), false)?;
+            for item in engine.scan(keyspace, Bound::Unbounded, Bound::Unbounded, false) {
+                batch.delete(keyspace, item?.0);
+                flush_if_full(engine, &mut batch)?;
             }
         }
         Ok(engine.write(batch, false)?)

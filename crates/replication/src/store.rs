@@ -1028,7 +1028,13 @@ fn maybe_truncate<S: StateMachine>(
     }
     let mut index = applied - config.log_entries_kept / 2;
     if peer.leader_state().is_leader {
-        let slowest = peer.raw.raft.prs().iter().map(|(_, progress)| progress.matched).min().unwrap_or(applied);
+        // A follower being sent a snapshot needs the log from the snapshot on: cut there and
+        // it would need another snapshot as soon as this one is in.
+        let needed = |progress: &raft::Progress| match progress.state {
+            raft::ProgressState::Snapshot => progress.pending_snapshot,
+            _ => progress.matched,
+        };
+        let slowest = peer.raw.raft.prs().iter().map(|(_, progress)| needed(progress)).min().unwrap_or(applied);
         let within_bounds = applied.saturating_sub(slowest) <= config.log_lag_entries_max
             && peer.storage().log_bytes() <= config.log_lag_bytes_max;
         if within_bounds && slowest < index {

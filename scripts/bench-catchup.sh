@@ -5,8 +5,9 @@
 # the peak memory (VmHWM) of every node, and the snapshot bytes from the metrics.
 #
 # Env: SCALE (10), CLIENTS (8), THREADS (2), LOAD_SECS (25: the TPC-B run while paused),
-# BASE_PORT (24100). Run it in the foreground of a shell that stays alive: a stopped process
-# in an orphaned process group gets SIGHUP from the kernel, which ends node 3.
+# BASE_PORT (24100), KEEP (set: keep the cluster's data and node logs). Run it in the
+# foreground of a shell that stays alive: a stopped process in an orphaned process group gets
+# SIGHUP from the kernel, which ends node 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-10}
@@ -21,7 +22,7 @@ cargo build --release --locked --quiet
 log=$(mktemp)
 work=$(mktemp -d)
 atoll="${CARGO_TARGET_DIR:-target}"/release/atoll
-"$atoll" demo --no-shell --base-port "${BASE_PORT:-24100}" >"$log" 2>/dev/null &
+"$atoll" demo --no-shell --base-port "${BASE_PORT:-24100}" ${KEEP:+--keep} >"$log" 2>/dev/null &
 demo=$!
 trap 'kill -CONT $pid3 2>/dev/null; kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -rf "$log" "$work"' EXIT
 for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done
@@ -37,7 +38,8 @@ applied() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $7}'; 
 term() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $6}'; }
 metric() { curl -s "http://$(field "$1" http | sed 's#http://##')/metrics" | awk -v m="$2" '$1==m {print $2}'; }
 {
-  echo "# $(date -Is) atoll 3 nodes (release); node 3 paused during the load; host load: $(cat /proc/loadavg)"
+  echo "# $(date -Is) atoll 3 nodes (release) at $(git rev-parse --short HEAD); node 3 paused during the load; host load: $(cat /proc/loadavg)"
+  if [[ -n ${KEEP:-} ]]; then sed -n 's/^atoll demo: .* up in \(.*\)/cluster data and logs (kept): \1/p' "$log"; fi
   psql -h "$host" -p "$port" -U atoll -d postgres -qc "CREATE DATABASE bench"
   kill -STOP "$pid3"
   echo "## node 3 paused; pgbench -i -s $SCALE, then pgbench -c $CLIENTS -j $THREADS -T $LOAD_SECS"

@@ -126,10 +126,11 @@ pub struct KvRestoreJob {
     pub(crate) file: PathBuf,
 }
 
-/// Writes `batch` once it holds [`SNAPSHOT_APPLY_BATCH_BYTES`].
+/// Writes and syncs `batch` once it holds [`SNAPSHOT_APPLY_BATCH_BYTES`] (synced so the
+/// install's writes reach the disk steadily, not in one burst that stalls every fsync).
 fn flush_if_full(engine: &dyn Engine, batch: &mut WriteBatch) -> Result<(), Fatal> {
     if batch.size_bytes() >= SNAPSHOT_APPLY_BATCH_BYTES {
-        engine.write(std::mem::take(batch), false)?;
+        engine.write(std::mem::take(batch), true)?;
     }
     Ok(())
 }

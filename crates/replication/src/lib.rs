@@ -82,6 +82,10 @@ pub enum Error {
     /// A membership change was refused (another one is in progress); retry.
     #[error("membership change rejected: {0}")]
     ConfChangeRejected(String),
+    /// A received snapshot was not taken (the replica is installing an earlier one, or took
+    /// another this iteration): the sender reports the send failed and tries again later.
+    #[error("snapshot not taken: {0}")]
+    SnapshotNotTaken(&'static str),
 }
 
 /// A failure that must stop the node: the disk failed or returned garbage, so continuing could

@@ -59,6 +59,13 @@ pub(crate) struct Peer<S: StateMachine> {
     pub deferred: Vec<raft::eraftpb::Entry>,
     /// The received snapshot file last stepped into raft-rs, not yet accepted in a Ready.
     pub incoming_snapshot: Option<u64>,
+    /// Bytes of the last snapshot of this range sent in full: what another would cost, so the
+    /// log is worth keeping up to this size for a follower catching up (see `maybe_truncate`).
+    pub snapshot_bytes_sent: u64,
+    /// Followers sent a snapshot in full, by node, with its index, until they report having
+    /// it: raft-rs then probes them from after the snapshot while their `matched` is still
+    /// the old index, and only this says the log they need starts at the snapshot.
+    pub snapshots_delivered: HashMap<u64, u64>,
 }
 
 impl<S: StateMachine> Peer<S> {
@@ -84,6 +91,8 @@ impl<S: StateMachine> Peer<S> {
             restoring: None,
             deferred: Vec::new(),
             incoming_snapshot: None,
+            snapshot_bytes_sent: 0,
+            snapshots_delivered: HashMap::new(),
         }
     }
 

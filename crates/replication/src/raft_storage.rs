@@ -57,6 +57,10 @@ pub struct RaftStorage<S> {
     slots: Arc<SnapshotSlots>,
     /// Approximate bytes of the entries in the log (data and context), for truncation.
     log_bytes: AtomicU64,
+    /// Index and term of the last entry truncated away. raft-rs asks for the term of the entry
+    /// before the first one (to append from the first entry on); `MemStorage::compact` forgets
+    /// it, and a follower whose log ends there would be sent a needless snapshot.
+    truncated: Mutex<(u64, u64)>,
 }
 
 fn entry_bytes(entry: &Entry) -> u64 {
@@ -66,7 +70,14 @@ fn entry_bytes(entry: &Entry) -> u64 {
 impl<S: StateMachine> RaftStorage<S> {
     /// Creates the storage for a replica that has no log yet (it waits for a snapshot).
     pub fn new_empty(range_id: RangeId, state_machine: Arc<Mutex<S>>, slots: Arc<SnapshotSlots>) -> Self {
-        RaftStorage { range_id, memory: MemStorage::new(), state_machine, slots, log_bytes: AtomicU64::new(0) }
+        RaftStorage {
+            range_id,
+            memory: MemStorage::new(),
+            state_machine,
+            slots,
+            log_bytes: AtomicU64::new(0),
+            truncated: Mutex::new((0, 0)),
+        }
     }
 
     /// Loads the log of `range_id` from the engine.
@@ -124,7 +135,14 @@ impl<S: StateMachine> RaftStorage<S> {
                 core.set_hardstate(hard_state);
             }
         }
-        Ok(RaftStorage { range_id, memory, state_machine, slots, log_bytes: AtomicU64::new(log_bytes) })
+        Ok(RaftStorage {
+            range_id,
+            memory,
+            state_machine,
+            slots,
+            log_bytes: AtomicU64::new(log_bytes),
+            truncated: Mutex::new((truncated_index, truncated_term)),
+        })
     }
 
     /// Writes the initial state of a brand-new range whose first replicas are `voters`.
@@ -251,6 +269,7 @@ impl<S: StateMachine> RaftStorage<S> {
     }
 
     fn write_truncated(&self, index: u64, term: u64, batch: &mut WriteBatch) {
+        *self.truncated.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = (index, term);
         let value = [index.to_be_bytes(), term.to_be_bytes()].concat();
         batch.put(Keyspace::RaftState, state_key(self.range_id, TRUNCATED), value);
     }
@@ -261,7 +280,7 @@ impl<S: StateMachine> RaftStorage<S> {
         if index <= first {
             return Ok(());
         }
-        let term = self.memory.term(index - 1).map_err(|e| Fatal(format!("truncate: {e}")))?;
+        let term = Storage::term(self, index - 1).map_err(|e| Fatal(format!("truncate: {e}")))?;
         let removed = self
             .memory
             .entries(first, index, None, GetEntriesContext::empty(false))
@@ -295,6 +314,10 @@ impl<S: StateMachine> Storage for RaftStorage<S> {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
+        let (index, term) = *self.truncated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idx == index && idx > 0 {
+            return Ok(term);
+        }
         self.memory.term(idx)
     }
 
@@ -320,7 +343,7 @@ impl<S: StateMachine> Storage for RaftStorage<S> {
         if applied < request_index {
             return Err(unavailable());
         }
-        let term = self.memory.term(applied)?;
+        let term = Storage::term(self, applied)?;
         let reader = state_machine.snapshot().map_err(|e| raft::Error::Store(StorageError::Other(Box::new(e))))?;
         let id = self.slots.prepare(reader);
         let mut snapshot = Snapshot::default();
@@ -330,5 +353,60 @@ impl<S: StateMachine> Storage for RaftStorage<S> {
         meta.term = term;
         meta.set_conf_state(self.memory.initial_state()?.conf_state);
         Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atoll_storage::MemoryEngine;
+
+    /// The log's own tests need no replicated state: every state machine call is refused.
+    struct NoState;
+
+    impl StateMachine for NoState {
+        type Response = ();
+        fn applied_index(&self) -> u64 {
+            0
+        }
+        fn apply(&mut self, _: u64, _: &[u8]) -> Result<(), Fatal> {
+            Err(Fatal("no state in this test".into()))
+        }
+        fn apply_other(&mut self, _: u64, _: Option<&[u64]>) -> Result<(), Fatal> {
+            Err(Fatal("no state in this test".into()))
+        }
+        fn snapshot(&self) -> Result<Box<dyn crate::snapshot::SnapshotReader>, Fatal> {
+            Err(Fatal("no state in this test".into()))
+        }
+        fn begin_restore(&mut self, _: u64, _: &[u64], _: &std::path::Path, _: &mut WriteBatch) -> Result<(), Fatal> {
+            Err(Fatal("no state in this test".into()))
+        }
+        fn pending_restore(&self) -> Result<Option<crate::snapshot::PendingRestore>, Fatal> {
+            Ok(None)
+        }
+        fn finish_restore(&mut self) -> Result<(), Fatal> {
+            Err(Fatal("no state in this test".into()))
+        }
+    }
+
+    #[test]
+    fn the_term_before_the_first_entry_survives_truncation_live_and_after_a_restart() {
+        let engine = MemoryEngine::new();
+        let range_id = RangeId(1);
+        let storage = RaftStorage::new_empty(range_id, Arc::new(Mutex::new(NoState)), Arc::default());
+        let entries: Vec<Entry> =
+            (1..=10).map(|index| Entry { index, term: if index <= 5 { 2 } else { 3 }, ..Default::default() }).collect();
+        let mut batch = WriteBatch::new();
+        storage.append(&entries, &mut batch).expect("append");
+        storage.truncate(7, &mut batch).expect("truncate");
+        engine.write(batch, true).expect("write");
+        assert_eq!(storage.first_index_now(), 7);
+        // A leader appends from index 7 to a follower that has 6 only if it knows term(6).
+        assert_eq!(Storage::term(&storage, 6).expect("term of the last truncated entry"), 3);
+        assert!(Storage::term(&storage, 5).is_err(), "entries before it are gone");
+        let loaded = RaftStorage::load(&engine, range_id, Arc::new(Mutex::new(NoState)), Arc::default()).expect("load");
+        assert_eq!(loaded.first_index_now(), 7);
+        assert_eq!(Storage::term(&loaded, 6).expect("term after a restart"), 3);
+        assert_eq!(loaded.log_bytes(), storage.log_bytes());
     }
 }

@@ -39,7 +39,9 @@
 //!    state, deletes the file and takes up Raft where the snapshot left it.
 
 use crate::Fatal;
-use atoll_types::limits::{SNAPSHOT_BYTES_MAX, SNAPSHOT_CHUNK_FRAME_BYTES_MAX, SNAPSHOT_SENDS_MAX};
+use atoll_types::limits::{
+    SNAPSHOT_BYTES_MAX, SNAPSHOT_CHUNK_FRAME_BYTES_MAX, SNAPSHOT_FILE_SYNC_BYTES, SNAPSHOT_SENDS_MAX,
+};
 use atoll_types::{NodeId, RangeId};
 use raft::eraftpb::Message;
 use std::collections::{BTreeMap, HashMap};
@@ -73,8 +75,8 @@ pub type PendingRestore = (u64, Box<dyn RestoreJob>);
 
 /// What the store tells itself about snapshot work done on other threads.
 pub(crate) enum SnapshotEvent {
-    /// A send ended: acknowledged by the receiver (`ok`) or failed.
-    Sent { range_id: RangeId, to: u64, ok: bool },
+    /// A send ended: acknowledged by the receiver (`ok`) or failed, after `bytes`.
+    Sent { range_id: RangeId, to: u64, ok: bool, bytes: u64 },
     /// A restore job ended.
     Restored { range_id: RangeId, result: Result<(), Fatal> },
 }
@@ -188,7 +190,8 @@ impl SnapshotDone {
     fn report(&mut self, ok: bool) {
         if !self.reported {
             self.reported = true;
-            let _ = self.events.send(SnapshotEvent::Sent { range_id: self.range_id, to: self.to, ok });
+            let bytes = self.progress.bytes();
+            let _ = self.events.send(SnapshotEvent::Sent { range_id: self.range_id, to: self.to, ok, bytes });
         }
     }
 }
@@ -264,6 +267,13 @@ impl SnapshotProgress {
             entries.insert((range_id, peer, direction), (bytes.clone(), Instant::now()));
         }
         ProgressGuard { entries: self.entries.clone(), key: (range_id, peer, direction), bytes }
+    }
+
+    /// Whether this node is installing a snapshot of `range_id` now (a receiver refuses
+    /// another before it streams it in).
+    pub fn installing(&self, range_id: RangeId) -> bool {
+        let Ok(entries) = self.entries.lock() else { return false };
+        entries.keys().any(|(range, _, direction)| *range == range_id && *direction == Direction::Apply)
     }
 
     /// Everything in progress.
@@ -352,7 +362,14 @@ impl SnapshotFiles {
         let id = self.next_id.fetch_add(1, Ordering::AcqRel);
         let part = self.dir.join(format!("{id:020}.part"));
         let file = std::fs::File::create(&part).map_err(|e| io_fatal("create", &part, e))?;
-        Ok(SnapshotFileWriter { id, part, done: self.path(id), file: Some(std::io::BufWriter::new(file)), bytes: 0 })
+        Ok(SnapshotFileWriter {
+            id,
+            part,
+            done: self.path(id),
+            file: Some(std::io::BufWriter::new(file)),
+            bytes: 0,
+            unsynced: 0,
+        })
     }
 
     /// Deletes every file but those in `keep`: partial files and snapshots nobody installs.
@@ -383,6 +400,8 @@ pub struct SnapshotFileWriter {
     /// `None` once finished.
     file: Option<std::io::BufWriter<std::fs::File>>,
     bytes: u64,
+    /// Bytes written since the last sync (see [`SNAPSHOT_FILE_SYNC_BYTES`]).
+    unsynced: u64,
 }
 
 impl SnapshotFileWriter {
@@ -405,9 +424,19 @@ impl SnapshotFileWriter {
         header[..4].copy_from_slice(&(chunk.len() as u32).to_be_bytes());
         header[4..].copy_from_slice(&crc32fast::hash(chunk).to_be_bytes());
         let Some(file) = self.file.as_mut() else { return Err("snapshot file already finished".into()) };
+        self.unsynced += (FRAME_HEADER_BYTES + chunk.len()) as u64;
+        let sync = self.unsynced >= SNAPSHOT_FILE_SYNC_BYTES;
+        if sync {
+            self.unsynced = 0;
+        }
         let mut write = || {
             file.write_all(&header)?;
-            file.write_all(chunk)
+            file.write_all(chunk)?;
+            if sync {
+                file.flush()?;
+                file.get_ref().sync_data()?;
+            }
+            Ok::<(), std::io::Error>(())
         };
         write().map_err(|e| format!("writing {}: {e}", self.part.display()))
     }

@@ -14,8 +14,8 @@ use crate::snapshot::{RestoreJob, SnapshotEvent, SnapshotFiles, SnapshotProgress
 use crate::{Envelope, Error, Fatal, RangeRaftStatus, ReplicaChange, StateMachine, StateMachineFactory, Transport};
 use atoll_storage::{Engine, WriteBatch};
 use atoll_types::limits::{
-    RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_LOG_LAG_BYTES_MAX, RAFT_LOG_LAG_ENTRIES_MAX,
-    RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX, STORE_ITERATION_REQUESTS_MAX,
+    RAFT_INFLIGHT_MESSAGES_MAX, RAFT_LOG_CATCH_UP_BYTES_MAX, RAFT_LOG_ENTRIES_KEPT, RAFT_LOG_LAG_BYTES_MAX,
+    RAFT_LOG_LAG_ENTRIES_MAX, RAFT_MESSAGE_ENTRIES_BYTES_MAX, STORE_INBOX_MAX, STORE_ITERATION_REQUESTS_MAX,
 };
 use atoll_types::{NodeId, RangeId};
 use protobuf::Message as _;
@@ -110,6 +110,7 @@ enum Request<R> {
         range_id: RangeId,
         message: Message,
         file_id: u64,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     CreateReplica {
         range_id: RangeId,
@@ -241,9 +242,18 @@ impl<R: Send + 'static> StoreHandle<R> {
     }
 
     /// Hands a received `MsgSnapshot` to its range, with the complete snapshot file that holds
-    /// its state (see [`crate::snapshot`]). The store owns the file from here on.
-    pub fn step_snapshot(&self, range_id: RangeId, message: Message, file_id: u64) -> Result<(), Error> {
-        self.submit(Request::StepSnapshot { range_id, message, file_id })
+    /// its state (see [`crate::snapshot`]). The store owns the file from here on. The answer
+    /// says whether the replica took it: a sender must not report a snapshot the receiver
+    /// dropped as delivered, or its leader would append after a state the follower lacks.
+    pub fn step_snapshot(
+        &self,
+        range_id: RangeId,
+        message: Message,
+        file_id: u64,
+    ) -> Result<oneshot::Receiver<Result<(), Error>>, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::StepSnapshot { range_id, message, file_id, reply })?;
+        Ok(answer)
     }
 
     /// Where received snapshots are written.
@@ -413,7 +423,9 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         let mut next_tick = Instant::now() + self.config.tick_interval;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match self.inbox.recv_timeout(wait) {
+            let request = self.inbox.recv_timeout(wait);
+            let began = Instant::now();
+            match request {
                 Ok(request) => self.handle(request)?,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -432,6 +444,11 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                 self.tick(now);
             }
             self.process_ready()?;
+            let took = began.elapsed();
+            if took > self.config.tick_interval * (self.config.election_ticks as u32 / 2) {
+                // Half an election timeout without heartbeats: followers may start electing.
+                warn!(node_id = %self.config.node_id, ms = took.as_millis() as u64, "store loop iteration was slow");
+            }
         }
     }
 
@@ -480,7 +497,9 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
                     self.step(range_id, message)
                 }
             }
-            Request::StepSnapshot { range_id, message, file_id } => self.step_snapshot(range_id, message, file_id),
+            Request::StepSnapshot { range_id, message, file_id, reply } => {
+                let _ = reply.send(self.step_snapshot(range_id, message, file_id));
+            }
             Request::CreateReplica { range_id, reply } => {
                 if !self.ranges.contains_key(&range_id) {
                     let state_machine = Arc::new(Mutex::new((self.factory)(range_id)?));
@@ -751,7 +770,11 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         let started = Instant::now();
         self.engine.write(batch, sync)?;
         if sync {
-            self.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
+            let took = started.elapsed();
+            if took > self.config.tick_interval * (self.config.election_ticks as u32 / 2) {
+                warn!(node_id = %self.config.node_id, ms = took.as_millis() as u64, entries, "slow fsync of the Raft state");
+            }
+            self.metrics.fsync_seconds.observe(took.as_secs_f64());
             self.metrics.fsync_batch_entries.observe(entries as f64);
         }
         for range_id in restores {
@@ -1015,7 +1038,8 @@ fn follow_load<S: StateMachine>(peer: &mut Peer<S>, now: Instant, metrics: &Stor
 /// Drops applied log entries beyond the retention limit. A leader keeps what its slowest
 /// follower still needs, within `log_lag_entries_max` and `log_lag_bytes_max`: entries are the
 /// cheapest way to catch up a follower that is a little behind. A follower further behind
-/// gets a snapshot.
+/// gets a snapshot, and then the log from that snapshot on, up to the snapshot's size (another
+/// snapshot would cost as much) within [`RAFT_LOG_CATCH_UP_BYTES_MAX`].
 fn maybe_truncate<S: StateMachine>(
     config: &StoreConfig,
     peer: &mut Peer<S>,
@@ -1028,17 +1052,23 @@ fn maybe_truncate<S: StateMachine>(
     }
     let mut index = applied - config.log_entries_kept / 2;
     if peer.leader_state().is_leader {
-        // A follower being sent a snapshot needs the log from the snapshot on: cut there and
-        // it would need another snapshot as soon as this one is in.
-        let needed = |progress: &raft::Progress| match progress.state {
-            raft::ProgressState::Snapshot => progress.pending_snapshot,
-            _ => progress.matched,
-        };
-        let slowest = peer.raw.raft.prs().iter().map(|(_, progress)| needed(progress)).min().unwrap_or(applied);
-        let within_bounds = applied.saturating_sub(slowest) <= config.log_lag_entries_max
-            && peer.storage().log_bytes() <= config.log_lag_bytes_max;
+        let delivered = &mut peer.snapshots_delivered;
+        delivered.retain(|node, index| peer.raw.raft.prs().get(*node).is_some_and(|p| p.matched < *index));
+        let slowest = peer
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .map(|(node, progress)| entries_needed_after(progress, delivered.get(node).copied()))
+            .min()
+            .unwrap_or(applied);
+        let bytes_max = config.log_lag_bytes_max.max(peer.snapshot_bytes_sent.min(RAFT_LOG_CATCH_UP_BYTES_MAX));
+        let within_bounds =
+            applied.saturating_sub(slowest) <= config.log_lag_entries_max && peer.storage().log_bytes() <= bytes_max;
         if within_bounds && slowest < index {
             index = slowest + 1;
+        } else if slowest < index && slowest + 1 >= first {
+            info!(range_id = %peer.range_id, follower_at = slowest, applied, log_bytes = peer.storage().log_bytes(), bytes_max, "log cut past what a lagging follower needs: it will need a snapshot");
         }
     }
     if index > first {
@@ -1046,4 +1076,37 @@ fn maybe_truncate<S: StateMachine>(
         peer.storage().truncate(index, batch)?;
     }
     Ok(())
+}
+
+/// The index after which a follower still needs the leader's log: from its snapshot on while
+/// one is being sent or was `delivered` and not yet acknowledged (raft-rs then probes it while
+/// its `matched` is still the old index), else from what it has.
+fn entries_needed_after(progress: &raft::Progress, delivered: Option<u64>) -> u64 {
+    match progress.state {
+        raft::ProgressState::Snapshot => progress.pending_snapshot,
+        _ => progress.matched.max(delivered.unwrap_or(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entries_needed_after;
+    use raft::Progress;
+
+    #[test]
+    fn a_follower_is_owed_the_log_from_its_snapshot_while_sent_and_after_it_lands() {
+        let mut progress = Progress::new(11, 256);
+        progress.matched = 10;
+        assert_eq!(entries_needed_after(&progress, None), 10, "a probed follower from where it is");
+        progress.become_snapshot(5_000);
+        assert_eq!(entries_needed_after(&progress, None), 5_000, "while the snapshot is sent");
+        // raft-rs on a finished send: probe from after the snapshot, `matched` still old.
+        progress.become_probe();
+        assert_eq!(progress.matched, 10);
+        assert_eq!(entries_needed_after(&progress, Some(5_000)), 5_000, "after the snapshot was delivered");
+        assert_eq!(entries_needed_after(&progress, None), 10, "a new leader knows only what was acknowledged");
+        progress.become_replicate();
+        progress.maybe_update(6_000);
+        assert_eq!(entries_needed_after(&progress, Some(5_000)), 6_000, "a replicating follower from what it has");
+    }
 }

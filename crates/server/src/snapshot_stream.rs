@@ -226,6 +226,9 @@ pub async fn receive(context: &NodeContext, mut stream: Streaming<SnapshotChunk>
             "the first chunk must carry a snapshot message from its sender to this node",
         ));
     }
+    if context.store.snapshot_progress().installing(range_id) {
+        return Err(Status::unavailable("the replica is installing an earlier snapshot; retry later"));
+    }
     let _permit = context
         .snapshot_receives
         .clone()
@@ -263,9 +266,15 @@ pub async fn receive(context: &NodeContext, mut stream: Streaming<SnapshotChunk>
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(Status::internal)?;
     message.mut_snapshot().set_data(encode_id(file_id).into());
-    if let Err(e) = context.store.step_snapshot(range_id, message, file_id) {
+    // Past this call the store owns the file (and removes it if it does not take it).
+    let answer = context.store.step_snapshot(range_id, message, file_id).map_err(|e| {
         files.remove(file_id);
-        return Err(Status::unavailable(e.to_string()));
+        Status::unavailable(e.to_string())
+    })?;
+    match answer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Status::unavailable(e.to_string())),
+        Err(_) => return Err(Status::unavailable("the store stopped")),
     }
     info!(%range_id, from, bytes, "snapshot received");
     Ok(SnapshotAck { bytes })

@@ -75,7 +75,10 @@ impl Network {
         }
         let Ok(file_id) = writer.finish() else { return done.finish(false) };
         message.mut_snapshot().set_data(atoll_replication::snapshot::encode_id(file_id).into());
-        let stepped = handle.step_snapshot(range_id, message, file_id).is_ok();
+        let stepped = match handle.step_snapshot(range_id, message, file_id) {
+            Ok(answer) => matches!(answer.blocking_recv(), Ok(Ok(()))),
+            Err(_) => false,
+        };
         done.finish(stepped);
     }
 }

@@ -81,8 +81,14 @@ pub const SNAPSHOT_BYTES_MAX: u64 = 64 * 1024 * 1024 * 1024;
 pub const SNAPSHOT_STALL_TIMEOUT_SECONDS: u64 = 30;
 
 /// Bytes of writes per batch while a received snapshot is installed (off the store loop):
-/// each batch is one fjall batch, so this bounds the memory the install holds at once.
+/// each batch is one fjall batch, so this bounds the memory the install holds at once. Each
+/// batch is also synced: left to the end, hundreds of MiB of dirty pages flush at once and
+/// every fsync on the disk (the Raft state of every node on it) waits seconds behind them,
+/// long enough for elections (seen in `scripts/bench-catchup.sh`).
 pub const SNAPSHOT_APPLY_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// A received snapshot file is synced every this many bytes, for the same reason.
+pub const SNAPSHOT_FILE_SYNC_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Raft messages queued for one peer before new ones are dropped (Raft retransmits).
 pub const PEER_QUEUE_MESSAGES_MAX: usize = 4096;
@@ -111,6 +117,13 @@ pub const RAFT_LOG_LAG_ENTRIES_MAX: u64 = 200_000;
 
 /// See [`RAFT_LOG_LAG_ENTRIES_MAX`].
 pub const RAFT_LOG_LAG_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// A follower that was just sent a snapshot needs the log written since: cut it and the
+/// follower needs another snapshot, which under load is again overtaken (found by
+/// `scripts/bench-catchup.sh`). So a leader keeps up to as many bytes of log as its last
+/// snapshot of the range had, when that is more than `--raft-log-lag-bytes-max`, and never
+/// more than this (the log lives in memory).
+pub const RAFT_LOG_CATCH_UP_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
 /// Proposals one store loop iteration takes from its inbox before it persists, so one
 /// iteration's write batch (and its latency) stays bounded under load.

@@ -98,7 +98,7 @@ fn sends_are_bounded_and_a_dropped_send_reports_failure_and_frees_its_slot() {
     assert_eq!(slots.sending(), 0);
     assert!(progress.list().is_empty());
     match reports.try_recv() {
-        Ok(SnapshotEvent::Sent { range_id, to, ok }) => assert_eq!((range_id, to, ok), (RangeId(1), 3, false)),
+        Ok(SnapshotEvent::Sent { range_id, to, ok, .. }) => assert_eq!((range_id, to, ok), (RangeId(1), 3, false)),
         _ => panic!("a dropped send must report a failure"),
     }
     slots.expire(Instant::now() + PREPARED_TTL);

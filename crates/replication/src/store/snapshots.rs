@@ -5,7 +5,7 @@
 use super::Store;
 use crate::peer::Peer;
 use crate::snapshot::{self, Direction, RestoreJob, SnapshotEvent, SnapshotFiles};
-use crate::{Fatal, StateMachine, Transport};
+use crate::{Error, Fatal, StateMachine, Transport};
 use atoll_storage::WriteBatch;
 use atoll_types::RangeId;
 use raft::eraftpb::{Message, Snapshot};
@@ -64,21 +64,25 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
 
     /// Steps a received `MsgSnapshot` whose state is in the complete file `file_id`. The
     /// replica keeps at most one such file; a replica that is installing one takes no other.
-    pub(super) fn step_snapshot(&mut self, range_id: RangeId, message: Message, file_id: u64) {
-        let Some(peer) = self.ranges.get_mut(&range_id).filter(|peer| peer.restoring.is_none()) else {
-            debug!(%range_id, "received snapshot for a range not here or installing one; dropped");
+    pub(super) fn step_snapshot(&mut self, range_id: RangeId, message: Message, file_id: u64) -> Result<(), Error> {
+        let Some(peer) = self.ranges.get_mut(&range_id) else {
             self.files.remove(file_id);
-            return;
+            return Err(Error::RangeNotFound(range_id));
         };
-        if peer.raw.raft.raft_log.unstable_snapshot().is_some() {
-            // One accepted in this iteration waits for its Ready; this one is not needed.
+        if peer.restoring.is_some() {
+            debug!(%range_id, "received snapshot while installing one; refused");
             self.files.remove(file_id);
-            return;
+            return Err(Error::SnapshotNotTaken("the replica is installing an earlier snapshot"));
+        }
+        if peer.raw.raft.raft_log.unstable_snapshot().is_some() {
+            self.files.remove(file_id);
+            return Err(Error::SnapshotNotTaken("the replica took another snapshot that waits to be written"));
         }
         if let Some(previous) = peer.incoming_snapshot.replace(file_id) {
             self.files.remove(previous);
         }
         self.step(range_id, message);
+        Ok(())
     }
 
     /// After the marker is durable: runs the install of the snapshot a Ready brought.
@@ -119,10 +123,22 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
     pub(super) fn handle_snapshot_events(&mut self) -> Result<(), Fatal> {
         while let Ok(event) = self.events.try_recv() {
             match event {
-                SnapshotEvent::Sent { range_id, to, ok } => {
+                SnapshotEvent::Sent { range_id, to, ok, bytes } => {
                     let Some(peer) = self.ranges.get_mut(&range_id) else { continue };
                     let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
-                    info!(%range_id, to, ok, "snapshot send ended");
+                    let progress = peer.raw.raft.prs().get(to);
+                    let pending =
+                        progress.filter(|p| p.state == raft::ProgressState::Snapshot).map(|p| p.pending_snapshot);
+                    match pending {
+                        Some(index) if ok => {
+                            peer.snapshot_bytes_sent = bytes;
+                            peer.snapshots_delivered.insert(to, index);
+                        }
+                        _ => {
+                            peer.snapshots_delivered.remove(&to);
+                        }
+                    }
+                    info!(%range_id, to, ok, bytes, "snapshot send ended");
                     peer.raw.report_snapshot(to, status);
                 }
                 SnapshotEvent::Restored { range_id, result } => {

@@ -35,7 +35,9 @@ host=${addr%:*}; port=${addr#*:}
 PGB=(pgbench -h "$host" -p "$port" -U atoll)
 # `range ls` columns: id, span (two words), replicas, leader, term, applied, ...
 applied() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $7}'; }
-term() { "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $6}'; }
+term() {
+  for _ in 1 2 3 4 5; do "$atoll" range ls --host "$1" 2>/dev/null | awk 'NR==2 {print $6}' | grep . && return; sleep 1; done
+}
 metric() { curl -s "http://$(field "$1" http | sed 's#http://##')/metrics" | awk -v m="$2" '$1==m {print $2}'; }
 {
   echo "# $(date -Is) atoll 3 nodes (release) at $(git rev-parse --short HEAD); node 3 paused during the load; host load: $(cat /proc/loadavg)"
@@ -55,7 +57,9 @@ metric() { curl -s "http://$(field "$1" http | sed 's#http://##')/metrics" | awk
   for pid in $pids; do echo 5 >"/proc/$pid/clear_refs"; done
   start=$(date +%s.%N)
   kill -CONT "$pid3"
+  log_peak=0
   while true; do
+    log_bytes=$(metric 1 atoll_raft_log_bytes); log_peak=$(( ${log_bytes:-0} > log_peak ? ${log_bytes:-0} : log_peak ))
     # A status call may time out under load: try again.
     a1=$(applied "$peer1" || true); a3=$(applied "$peer3" || true)
     if [[ -n $a1 && -n $a3 && $a3 -ge $a1 ]]; then break; fi
@@ -66,7 +70,8 @@ metric() { curl -s "http://$(field "$1" http | sed 's#http://##')/metrics" | awk
   done
   end=$(date +%s.%N)
   kill -INT $bench 2>/dev/null; wait $bench 2>/dev/null || true
-  echo "catch-up: $(echo "$end - $start" | bc) s; term before $before, after $(term "$peer1" || true)"
+  echo "catch-up: $(echo "$end - $start" | bc) s; term before $before, after $(term "$peer1" || true);" \
+    "leader's Raft log in memory: peak $((log_peak / 1048576)) MiB (sampled each second)"
   # pgbench -l: one line per transaction, field 3 = latency in microseconds, 5/6 = end time.
   cat "$work"/pgbench_log.* | awk -v s="$start" -v e="$end" '$5+$6/1e6 >= s && $5+$6/1e6 <= e {print $3}' | sort -n >"$work/lat"
   n=$(wc -l <"$work/lat")

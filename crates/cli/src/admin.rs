@@ -174,7 +174,7 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
             range.term,
             range.applied_index,
             range.revision,
-            range.key_count,
+            range.key_count.map_or_else(|| "?".to_string(), |count| count.to_string()),
             human_bytes(range.approximate_size_bytes)
         );
     }

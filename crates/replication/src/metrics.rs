@@ -17,6 +17,7 @@ pub struct StoreMetrics {
     pub fsync_batch_entries: Histogram,
     pub leader_ranges: IntGauge,
     pub ranges: IntGauge,
+    pub raft_log_bytes: IntGauge,
     pub snapshots_sent: IntCounter,
     pub snapshots_applied: IntCounter,
     pub snapshot_bytes_sent: IntCounter,
@@ -102,6 +103,11 @@ impl StoreMetrics {
             ),
             leader_ranges: gauge(registry, "atoll_ranges_leader", "Ranges whose Raft leader is this node."),
             ranges: gauge(registry, "atoll_ranges", "Range replicas on this node."),
+            raft_log_bytes: gauge(
+                registry,
+                "atoll_raft_log_bytes",
+                "Bytes of Raft log entries held in memory for this node's ranges.",
+            ),
             snapshots_sent: counter(
                 registry,
                 "atoll_raft_snapshots_sent_total",

@@ -472,6 +472,8 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             }
         }
         self.metrics.leader_ranges.set(leaders);
+        let log_bytes: u64 = self.ranges.values().map(|peer| peer.storage().log_bytes()).sum();
+        self.metrics.raft_log_bytes.set(i64::try_from(log_bytes).unwrap_or(i64::MAX));
         let expired: Vec<u64> =
             self.pending.iter().filter(|(_, pending)| pending.deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {

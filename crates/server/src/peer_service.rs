@@ -7,7 +7,10 @@ use atoll_proto::atoll::*;
 use atoll_replication::raft::eraftpb::Message as RaftMessage;
 use atoll_types::{RangeId, FIRST_RANGE_ID};
 use protobuf::Message as _;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
@@ -15,11 +18,40 @@ use tracing::{debug, info};
 /// Serves peer RPC for one node.
 pub struct PeerService {
     context: Arc<NodeContext>,
+    /// A key count (a full scan) is running: a status call starts no second one.
+    counting: Arc<AtomicBool>,
 }
+
+/// How long a status call waits for its key counts before answering without them.
+const KEY_COUNT_WAIT: Duration = Duration::from_secs(1);
 
 impl PeerService {
     pub fn new(context: Arc<NodeContext>) -> Self {
-        PeerService { context }
+        PeerService { context, counting: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Live keys per range, counted on a blocking thread, one count at a time on this node.
+    /// A count is a full scan (a million keys under load take seconds), so a status call
+    /// answers without counts it did not get within [`KEY_COUNT_WAIT`]; `atoll range ls`
+    /// shows them as unknown.
+    async fn live_key_counts(&self, ranges: Vec<RangeId>) -> HashMap<RangeId, u64> {
+        if self.counting.swap(true, Ordering::AcqRel) {
+            return HashMap::new();
+        }
+        let context = self.context.clone();
+        let counting = self.counting.clone();
+        let count = tokio::task::spawn_blocking(move || {
+            let counts = ranges
+                .into_iter()
+                .filter_map(|id| context.range(id).map(|shared| (id, live_keys(&shared, context.engine.as_ref()))))
+                .collect();
+            counting.store(false, Ordering::Release);
+            counts
+        });
+        match tokio::time::timeout(KEY_COUNT_WAIT, count).await {
+            Ok(Ok(counts)) => counts,
+            _ => HashMap::new(),
+        }
     }
 
     /// Registers a joining node. Making it a replica is the replication queue's job
@@ -101,6 +133,7 @@ impl Peer for PeerService {
                 info: Some(info),
             })
             .collect();
+        let counts = self.live_key_counts(raft.iter().map(|r| r.range_id).collect()).await;
         let ranges = raft
             .into_iter()
             .map(|r| {
@@ -115,8 +148,7 @@ impl Peer for PeerService {
                     applied_index: r.applied_index,
                     revision: shared.as_ref().map_or(0, |s| s.revision()),
                     approximate_size_bytes: self.context.engine.size_bytes(),
-                    // A full count of live keys: fine for an admin command, not for a hot path.
-                    key_count: shared.as_ref().map_or(0, |s| live_keys(s, self.context.engine.as_ref())),
+                    key_count: counts.get(&r.range_id).copied(),
                     learners: r.learners.clone(),
                     restoring: r.restoring,
                 }

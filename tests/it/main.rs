@@ -8,6 +8,7 @@ mod cluster;
 mod etcdctl;
 mod failover;
 mod gc;
+mod hostile;
 mod metrics;
 mod pgbench;
 mod placement;

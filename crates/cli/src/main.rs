@@ -203,7 +203,13 @@ async fn start(args: StartArgs) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Statements are planned and run on these threads: sized so no statement within
+    // STATEMENT_DEPTH_MAX can overflow them (an overflow aborts the node).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(atoll_types::limits::RUNTIME_THREAD_STACK_BYTES)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -39,6 +39,7 @@ pub mod code {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const CONNECTION_FAILURE: &str = "08006";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const UNDEFINED_PARAMETER: &str = "42704";

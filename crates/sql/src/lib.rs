@@ -6,6 +6,7 @@ mod cancel;
 pub mod catalog;
 mod copy;
 mod ddl;
+pub mod depth;
 mod dml;
 pub mod encoding;
 pub mod error;

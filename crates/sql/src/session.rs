@@ -24,7 +24,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -142,6 +142,7 @@ enum Work<'a> {
 
 /// Parses SQL text into statements, with PostgreSQL's syntax error position.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    crate::depth::check(sql)?;
     // PostgreSQL's VACUUM options (`VACUUM ANALYZE t`, `VACUUM (FULL) t`) are not the parser's;
     // MVCC garbage is Atoll's own business, so any single VACUUM is accepted as a no-op.
     let single = sql.trim().trim_end_matches(';');
@@ -155,7 +156,19 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     } else {
         sql
     };
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(&e.to_string(), sql))
+    // The parser's own nesting limit (50 by default) would refuse what PostgreSQL takes; the
+    // depth check above already bounds every statement's depth.
+    Parser::new(&PostgreSqlDialect {})
+        .with_recursion_limit(atoll_types::limits::STATEMENT_DEPTH_MAX)
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|e| match e {
+            ParserError::RecursionLimitExceeded => SqlError::new(
+                crate::error::code::STATEMENT_TOO_COMPLEX,
+                "stack depth limit exceeded: the statement nests too deep",
+            ),
+            e => SqlError::syntax(&e.to_string(), sql),
+        })
 }
 
 /// PostgreSQL takes `on`/`off` for COPY's boolean options (pgbench sends `freeze on`); the

@@ -128,3 +128,14 @@ pub const RAFT_LOG_CATCH_UP_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 /// Proposals one store loop iteration takes from its inbox before it persists, so one
 /// iteration's write batch (and its latency) stays bounded under load.
 pub const STORE_ITERATION_REQUESTS_MAX: usize = 4096;
+
+/// Deepest tree a SQL statement may parse into (`atoll_sql::depth` bounds it from the tokens
+/// before parsing; deeper gets 54001). Parsing, planning, `Clone` and `Drop` of the tree
+/// recurse once per level, so this and [`RUNTIME_THREAD_STACK_BYTES`] go together: measured
+/// (`tests/it/hostile.rs`) to fit with room to spare.
+pub const STATEMENT_DEPTH_MAX: usize = 100_000;
+
+/// Stack of every thread of the node's async runtime, where statements are parsed, planned
+/// and run. Virtual memory: only what a deep statement touches becomes resident. A stack
+/// overflow aborts the process, so this is sized for [`STATEMENT_DEPTH_MAX`].
+pub const RUNTIME_THREAD_STACK_BYTES: usize = 1024 * 1024 * 1024;

@@ -53,3 +53,36 @@ async fn long_chains_are_answered_and_too_deep_nesting_gets_54001_without_killin
     assert!(cluster.nodes[0].is_running(), "the node survived every statement");
     assert_eq!(outcome(&address, "SELECT 1").await, Ok(1));
 }
+
+/// `SET statement_timeout` is honoured: a statement past it (here one waiting for a row lock)
+/// fails with 57014 and its session goes on; `SHOW` reports the setting; a value PostgreSQL
+/// would refuse gets 22023.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_cancels_a_waiting_statement_and_the_session_goes_on() {
+    let cluster = TestCluster::must_start(1).await;
+    let holder = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    let client = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    holder
+        .batch_execute("CREATE TABLE held (id INT PRIMARY KEY, n INT); INSERT INTO held VALUES (1, 0)")
+        .await
+        .expect("setup");
+    holder.batch_execute("BEGIN; UPDATE held SET n = n + 1 WHERE id = 1").await.expect("hold the row");
+    client.batch_execute("SET statement_timeout = '1s'").await.expect("set");
+    let shown: String = client.query_one("SHOW statement_timeout", &[]).await.expect("show").get(0);
+    assert_eq!(shown, "1s");
+    let started = std::time::Instant::now();
+    let error =
+        client.batch_execute("UPDATE held SET n = n + 10 WHERE id = 1").await.expect_err("the timeout stops it");
+    let db = error.as_db_error().expect("a SQL error");
+    assert_eq!(db.code().code(), "57014", "{error}");
+    assert!(db.message().contains("statement timeout"), "{}", db.message());
+    // A sanity bound, not a measurement: without the timeout it waits for the holder.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    let one: i64 = client.query_one("SELECT 1::BIGINT", &[]).await.expect("the session goes on").get(0);
+    assert_eq!(one, 1);
+    let error = client.batch_execute("SET statement_timeout = 'soon'").await.expect_err("refused");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("22023"), "{error}");
+    holder.batch_execute("COMMIT").await.expect("the holder commits");
+    let n: i32 = client.query_one("SELECT n FROM held WHERE id = 1", &[]).await.expect("read").get(0);
+    assert_eq!(n, 1, "only the holder's update happened");
+}

@@ -73,15 +73,25 @@ where
         *guard = Some(session);
     }
     let session = guard.as_mut().expect("session opened");
-    let outcome = match &cancel {
-        Some(cancel) => cancel.run(run(session)).await,
-        None => Some(run(session).await),
+    let limit = session.statement_timeout();
+    // A cancel request or `statement_timeout` drops the statement's future where it stood.
+    let outcome = {
+        let work = async {
+            match &cancel {
+                Some(cancel) => cancel.run(run(session)).await.ok_or("user request"),
+                None => Ok(run(session).await),
+            }
+        };
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or(Err("statement timeout")),
+            None => work.await,
+        }
     };
     match outcome {
-        Some(output) => Ok(output),
-        None => {
+        Ok(output) => Ok(output),
+        Err(reason) => {
             guard.as_mut().expect("session opened").interrupted().await;
-            Err(SqlError::new(code::QUERY_CANCELED, "canceling statement due to user request"))
+            Err(SqlError::new(code::QUERY_CANCELED, format!("canceling statement due to {reason}")))
         }
     }
 }

@@ -270,6 +270,11 @@ impl Session {
         self.vars.insert(name.to_lowercase(), value.to_string());
     }
 
+    /// `statement_timeout` as a duration; `None` when 0 (no limit), as in PostgreSQL.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.vars.get("statement_timeout").and_then(|value| parse_timeout(value).ok()).filter(|d| !d.is_zero())
+    }
+
     /// Runs one statement with bound parameters.
     pub async fn execute(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Output> {
         match statement {
@@ -708,6 +713,9 @@ impl Session {
                 if name == "transaction_isolation" || name == "default_transaction_isolation" {
                     check_isolation(&value)?;
                 }
+                if name == "statement_timeout" {
+                    parse_timeout(&value)?;
+                }
                 self.vars.insert(name, value);
                 Ok(Output::command("SET"))
             }
@@ -832,6 +840,36 @@ impl Session {
     }
 }
 
+/// A PostgreSQL time setting: an integer in milliseconds, or a number with a unit (`us`, `ms`,
+/// `s`, `min`, `h`, `d`).
+fn parse_timeout(value: &str) -> Result<std::time::Duration> {
+    let invalid = || {
+        SqlError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
+        )
+    };
+    let value = value.trim();
+    let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let millis_per_unit = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return Err(invalid()),
+    };
+    let millis = number * millis_per_unit;
+    // PostgreSQL's bound for the setting: INT_MAX milliseconds.
+    if !millis.is_finite() || millis > f64::from(i32::MAX) {
+        return Err(invalid());
+    }
+    Ok(std::time::Duration::from_secs_f64(millis / 1_000.0))
+}
+
 fn check_isolation(level: &str) -> Result<()> {
     let level = level.to_lowercase().replace('_', " ");
     match level.trim_matches('\'') {
@@ -886,6 +924,21 @@ pub fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn statement_timeouts_read_as_postgresql_reads_them() {
+        use super::parse_timeout;
+        use crate::error::code;
+        use std::time::Duration;
+        assert_eq!(parse_timeout("1500").expect("ms"), Duration::from_millis(1500));
+        assert_eq!(parse_timeout("1s").expect("s"), Duration::from_secs(1));
+        assert_eq!(parse_timeout("2 min").expect("min"), Duration::from_secs(120));
+        assert_eq!(parse_timeout("250ms").expect("ms"), Duration::from_millis(250));
+        assert_eq!(parse_timeout("0").expect("off"), Duration::ZERO);
+        for bad in ["", "soon", "1 fortnight", "-1s", "99999999999"] {
+            assert_eq!(parse_timeout(bad).expect_err(bad).code, code::INVALID_PARAMETER_VALUE, "{bad}");
+        }
+    }
+
     #[test]
     fn copy_boolean_options_take_on_and_off() {
         assert_eq!(super::copy_booleans("copy t from stdin with (freeze on)"), "copy t from stdin with (freeze true)");

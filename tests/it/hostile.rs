@@ -2,7 +2,7 @@
 //! right SQLSTATE, and the node still answers `SELECT 1` afterwards (issue 19).
 
 use crate::cluster::TestCluster;
-use crate::sql::must_connect;
+use crate::sql::{must_connect, must_hold_a_row};
 use atoll_types::limits::STATEMENT_DEPTH_MAX;
 
 fn joined(terms: impl Iterator<Item = String>, separator: &str) -> String {
@@ -60,13 +60,8 @@ async fn long_chains_are_answered_and_too_deep_nesting_gets_54001_without_killin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_timeout_cancels_a_waiting_statement_and_the_session_goes_on() {
     let cluster = TestCluster::must_start(1).await;
-    let holder = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    let holder = must_hold_a_row(&cluster.nodes[0].sql).await;
     let client = must_connect(&cluster.nodes[0].sql, "postgres").await;
-    holder
-        .batch_execute("CREATE TABLE held (id INT PRIMARY KEY, n INT); INSERT INTO held VALUES (1, 0)")
-        .await
-        .expect("setup");
-    holder.batch_execute("BEGIN; UPDATE held SET n = n + 1 WHERE id = 1").await.expect("hold the row");
     client.batch_execute("SET statement_timeout = '1s'").await.expect("set");
     let shown: String = client.query_one("SHOW statement_timeout", &[]).await.expect("show").get(0);
     assert_eq!(shown, "1s");

@@ -318,18 +318,25 @@ async fn explain_shows_the_key_spans_read() {
     assert!(plan("EXPLAIN SELECT k FROM s WHERE w = 1").await.contains("s: full scan of /s/primary"));
 }
 
-/// A cancel request (what psql sends on Ctrl-C) stops a statement that is waiting for a row
-/// lock with 57014; its block then only takes ROLLBACK, and the lock holder is unaffected.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancel_request_stops_a_waiting_statement() {
-    let cluster = TestCluster::must_start(3).await;
-    let holder = must_connect(&cluster.nodes[0].sql, "postgres").await;
-    let waiter = must_connect(&cluster.nodes[0].sql, "postgres").await;
+/// A connection whose open transaction has updated row 1 of a new table `held (id, n)` (n = 0
+/// before): any other writer of that row waits for its lock until this one ends.
+pub async fn must_hold_a_row(address: &str) -> Client {
+    let holder = must_connect(address, "postgres").await;
     holder
         .batch_execute("CREATE TABLE held (id INT PRIMARY KEY, n INT); INSERT INTO held VALUES (1, 0)")
         .await
         .expect("setup");
     holder.batch_execute("BEGIN; UPDATE held SET n = n + 1 WHERE id = 1").await.expect("hold the row");
+    holder
+}
+
+/// A cancel request (what psql sends on Ctrl-C) stops a statement that is waiting for a row
+/// lock with 57014; its block then only takes ROLLBACK, and the lock holder is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_a_waiting_statement() {
+    let cluster = TestCluster::must_start(3).await;
+    let holder = must_hold_a_row(&cluster.nodes[0].sql).await;
+    let waiter = must_connect(&cluster.nodes[0].sql, "postgres").await;
     waiter.batch_execute("BEGIN").await.expect("begin");
     let token = waiter.cancel_token();
     let waiting = tokio::spawn(async move {

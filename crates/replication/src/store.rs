@@ -83,6 +83,12 @@ impl StoreConfig {
     pub fn lease_duration(&self) -> Duration {
         lease_duration(self.tick_interval, self.election_ticks)
     }
+
+    /// A loop iteration or fsync longer than half an election timeout is logged: that long
+    /// without heartbeats, followers may start electing.
+    fn slow_step(&self) -> Duration {
+        self.tick_interval * (self.election_ticks as u32 / 2)
+    }
 }
 
 enum Request<R> {
@@ -445,8 +451,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
             }
             self.process_ready()?;
             let took = began.elapsed();
-            if took > self.config.tick_interval * (self.config.election_ticks as u32 / 2) {
-                // Half an election timeout without heartbeats: followers may start electing.
+            if took > self.config.slow_step() {
                 warn!(node_id = %self.config.node_id, ms = took.as_millis() as u64, "store loop iteration was slow");
             }
         }
@@ -773,7 +778,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         self.engine.write(batch, sync)?;
         if sync {
             let took = started.elapsed();
-            if took > self.config.tick_interval * (self.config.election_ticks as u32 / 2) {
+            if took > self.config.slow_step() {
                 warn!(node_id = %self.config.node_id, ms = took.as_millis() as u64, entries, "slow fsync of the Raft state");
             }
             self.metrics.fsync_seconds.observe(took.as_secs_f64());

@@ -6,7 +6,7 @@
 //! and a stack overflow aborts the whole node. So every statement's depth is bounded from its
 //! tokens first (the tokenizer does not recurse): a statement that could be deeper than
 //! [`STATEMENT_DEPTH_MAX`] gets 54001, as PostgreSQL answers past its `max_stack_depth`, and
-//! the SQL threads run on stacks sized for that depth (`SQL_THREAD_STACK_BYTES`).
+//! the runtime's threads run on stacks sized for that depth (`RUNTIME_THREAD_STACK_BYTES`).
 //!
 //! The bound is conservative: every tree level needs an operator or keyword token, or a pair
 //! of brackets, so the depth is at most, along the deepest chain of nested brackets, the
@@ -15,18 +15,15 @@
 
 use crate::error::{code, Result, SqlError};
 use atoll_types::limits::STATEMENT_DEPTH_MAX;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
-/// An upper bound of the depth of the trees `sql` parses into; `None` if it does not tokenize
-/// (the parser then reports the error).
-pub fn depth_bound(sql: &str) -> Option<usize> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+/// An upper bound of the depth of the trees the statements of `tokens` parse into.
+pub fn depth_bound(tokens: &[TokenWithSpan]) -> usize {
     // One entry per open bracket: the levels counted in it, and its deepest closed child.
     let mut open: Vec<(usize, usize)> = vec![(0, 0)];
-    for token in &tokens {
-        match token {
+    for token in tokens {
+        match &token.token {
             Token::LParen | Token::LBracket | Token::LBrace => open.push((0, 0)),
             // An unbalanced closing bracket is the parser's error to report.
             Token::RParen | Token::RBracket | Token::RBrace if open.len() > 1 => close(&mut open),
@@ -46,8 +43,7 @@ pub fn depth_bound(sql: &str) -> Option<usize> {
     while open.len() > 1 {
         close(&mut open);
     }
-    let deepest = open.pop().map_or(0, |(levels, child)| levels + child + 1);
-    Some(deepest)
+    open.pop().map_or(0, |(levels, child)| levels + child + 1)
 }
 
 /// Closes the innermost open bracket: its depth becomes a candidate for its parent's deepest
@@ -61,9 +57,9 @@ fn close(open: &mut Vec<(usize, usize)>) {
 }
 
 /// Refuses a statement whose trees could be deeper than [`STATEMENT_DEPTH_MAX`] (54001).
-pub fn check(sql: &str) -> Result<()> {
-    match depth_bound(sql) {
-        Some(depth) if depth > STATEMENT_DEPTH_MAX => Err(SqlError::new(
+pub fn check(tokens: &[TokenWithSpan]) -> Result<()> {
+    match depth_bound(tokens) {
+        depth if depth > STATEMENT_DEPTH_MAX => Err(SqlError::new(
             code::STATEMENT_TOO_COMPLEX,
             format!(
                 "stack depth limit exceeded: the statement nests up to {depth} levels (operators, \
@@ -77,6 +73,16 @@ pub fn check(sql: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+
+    fn tokens(sql: &str) -> Vec<TokenWithSpan> {
+        Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location().expect("tokenizes")
+    }
+
+    fn depth_of(sql: &str) -> usize {
+        depth_bound(&tokens(sql))
+    }
 
     fn chain(op: &str, terms: usize) -> String {
         let terms: Vec<String> = (0..terms).map(|i| format!("x = {i}")).collect();
@@ -85,32 +91,35 @@ mod tests {
 
     #[test]
     fn chains_count_each_operator_and_lists_count_nothing() {
-        let shallow = depth_bound("SELECT a + 1 FROM t WHERE b = 2").expect("tokenizes");
+        let shallow = depth_of("SELECT a + 1 FROM t WHERE b = 2");
         assert!(shallow < 10, "{shallow}");
-        let or_chain = depth_bound(&chain(" OR ", 3000)).expect("tokenizes");
+        let or_chain = depth_of(&chain(" OR ", 3000));
         assert!(or_chain >= 3000, "3 000 OR terms are a tree 3 000 deep: {or_chain}");
         let list: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
-        let in_list = depth_bound(&format!("SELECT 1 WHERE x IN ({})", list.join(","))).expect("tokenizes");
+        let in_list = depth_of(&format!("SELECT 1 WHERE x IN ({})", list.join(",")));
         assert!(in_list < 10, "a list of values is flat: {in_list}");
     }
 
     #[test]
     fn nesting_counts_every_bracket_and_what_is_inside_the_deepest() {
         let nested = format!("SELECT {}1{}", "(".repeat(500), ")".repeat(500));
-        assert!(depth_bound(&nested).expect("tokenizes") >= 500);
+        assert!(depth_of(&nested) >= 500);
         let unclosed = format!("SELECT {}1 + 1 + 1", "(".repeat(300));
-        assert!(depth_bound(&unclosed).expect("tokenizes") >= 302);
+        assert!(depth_of(&unclosed) >= 302);
         // Depth is along one path: siblings do not add up.
         let siblings = format!("SELECT {}", vec!["(1 + 1 + 1)"; 1000].join(", "));
-        assert!(depth_bound(&siblings).expect("tokenizes") < 10);
+        assert!(depth_of(&siblings) < 10);
     }
 
     #[test]
     fn too_deep_is_54001_and_within_the_limit_passes() {
-        let error =
-            check(&format!("SELECT {}1{}", "(".repeat(STATEMENT_DEPTH_MAX + 1), ")".repeat(STATEMENT_DEPTH_MAX + 1)))
-                .expect_err("too deep");
+        let error = check(&tokens(&format!(
+            "SELECT {}1{}",
+            "(".repeat(STATEMENT_DEPTH_MAX + 1),
+            ")".repeat(STATEMENT_DEPTH_MAX + 1)
+        )))
+        .expect_err("too deep");
         assert_eq!(error.code, code::STATEMENT_TOO_COMPLEX);
-        check(&chain(" OR ", 3000)).expect("3 000 OR terms pass");
+        check(&tokens(&chain(" OR ", 3000))).expect("3 000 OR terms pass");
     }
 }

@@ -25,6 +25,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -142,7 +143,6 @@ enum Work<'a> {
 
 /// Parses SQL text into statements, with PostgreSQL's syntax error position.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    crate::depth::check(sql)?;
     // PostgreSQL's VACUUM options (`VACUUM ANALYZE t`, `VACUUM (FULL) t`) are not the parser's;
     // MVCC garbage is Atoll's own business, so any single VACUUM is accepted as a no-op.
     let single = sql.trim().trim_end_matches(';');
@@ -156,19 +156,24 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     } else {
         sql
     };
+    let error = |e: ParserError| match e {
+        ParserError::RecursionLimitExceeded => SqlError::new(
+            crate::error::code::STATEMENT_TOO_COMPLEX,
+            "stack depth limit exceeded: the statement nests too deep",
+        ),
+        e => SqlError::syntax(&e.to_string(), sql),
+    };
+    // Tokenized once: the depth bound reads the tokens, then the parser takes them.
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| error(e.into()))?;
+    crate::depth::check(&tokens)?;
     // The parser's own nesting limit (50 by default) would refuse what PostgreSQL takes; the
     // depth check above already bounds every statement's depth.
-    Parser::new(&PostgreSqlDialect {})
+    Parser::new(&dialect)
         .with_recursion_limit(atoll_types::limits::STATEMENT_DEPTH_MAX)
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
-        .map_err(|e| match e {
-            ParserError::RecursionLimitExceeded => SqlError::new(
-                crate::error::code::STATEMENT_TOO_COMPLEX,
-                "stack depth limit exceeded: the statement nests too deep",
-            ),
-            e => SqlError::syntax(&e.to_string(), sql),
-        })
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .map_err(error)
 }
 
 /// PostgreSQL takes `on`/`off` for COPY's boolean options (pgbench sends `freeze on`); the

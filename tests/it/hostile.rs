@@ -81,3 +81,168 @@ async fn statement_timeout_cancels_a_waiting_statement_and_the_session_goes_on()
     let n: i32 = client.query_one("SELECT n FROM held WHERE id = 1", &[]).await.expect("read").get(0);
     assert_eq!(n, 1, "only the holder's update happened");
 }
+
+/// A client's raw bytes: a startup message for user atoll, then whatever `messages` holds; the
+/// server's answer as text (lossy), read until it closes the connection or 10 s pass.
+fn raw_session(address: &str, messages: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    let parameters = b"user\0atoll\0database\0postgres\0\0";
+    let mut startup = (8 + parameters.len() as i32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&196_608i32.to_be_bytes());
+    startup.extend_from_slice(parameters);
+    stream.write_all(&startup).expect("startup");
+    stream.write_all(messages).expect("messages");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Malformed protocol messages end their own connection with 08P01 (PostgreSQL's
+/// protocol_violation), never the node: a truncated Bind made the decoder panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_end_only_their_connection_with_08p01() {
+    let cluster = TestCluster::must_start(1).await;
+    let address = cluster.nodes[0].sql.clone();
+    let frame = |tag: u8, body: &[u8]| {
+        let mut out = vec![tag];
+        out.extend_from_slice(&(4 + body.len() as i32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    };
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        ("a Bind cut short", frame(b'B', b"\0nope\0\0\0")),
+        ("a Bind that claims 65 535 parameters", frame(b'B', b"\0\0\0\0\xff\xff")),
+        ("a Parse without its terminators", frame(b'P', b"stmt")),
+        ("a length of 2 GB", vec![b'Q', 0x7f, 0xff, 0xff, 0xff]),
+    ];
+    for (what, bytes) in hostile {
+        let answer = tokio::task::spawn_blocking({
+            let address = address.clone();
+            move || raw_session(&address, &bytes)
+        })
+        .await
+        .expect("raw session");
+        assert!(answer.contains("08P01"), "{what}: expected a protocol violation, got {answer:?}");
+        assert_eq!(outcome(&address, "SELECT 1").await, Ok(1), "the node answers after {what}");
+    }
+    assert!(cluster.nodes[0].is_running(), "the node survived every message");
+}
+
+/// A statement whose client went away stops at once (a cross join of two million-row series
+/// ran on at 100 % of a core after psql was killed); and `statement_timeout` stops a
+/// statement that never waits for anything (the same cross join).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_stop_when_their_client_goes_and_when_their_time_is_up() {
+    use crate::metrics::{metric, must_http_get};
+    const CROSS_JOIN: &str = "SELECT count(*) FROM generate_series(1, 1000000) a, generate_series(1, 1000000) b";
+    let cluster = TestCluster::must_start(1).await;
+    let node = &cluster.nodes[0];
+    let metrics = || must_http_get(&node.http, "/metrics").1;
+
+    let (host, port) = node.sql.split_once(':').expect("host:port");
+    let config = format!("host={host} port={port} user=atoll dbname=postgres");
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("connect");
+    let connection = tokio::spawn(connection);
+    let running = tokio::spawn(async move { client.simple_query(CROSS_JOIN).await.map(|_| ()) });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric(&metrics(), "atoll_sql_statements_running") < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the cross join never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The client goes away mid-statement: its socket closes.
+    connection.abort();
+    running.abort();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let gone = "atoll_sql_statements_interrupted_total{reason=\"client_disconnect\"}";
+    loop {
+        let body = metrics();
+        if metric(&body, "atoll_sql_statements_running") == 0.0 && body.contains(gone) && metric(&body, gone) == 1.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the statement outlived its client:\n{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let client = must_connect(&node.sql, "postgres").await;
+    client.batch_execute("SET statement_timeout = '3s'").await.expect("set");
+    let started = std::time::Instant::now();
+    let error = client.batch_execute(CROSS_JOIN).await.expect_err("the timeout stops it");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("57014"), "{error}");
+    // The issue's bound: stopped within twice the timeout (it ran for minutes before).
+    assert!(started.elapsed() < std::time::Duration::from_secs(6), "stopped after {:?}", started.elapsed());
+    assert_eq!(metric(&metrics(), "atoll_sql_statements_interrupted_total{reason=\"statement_timeout\"}"), 1.0);
+}
+
+/// Values past PostgreSQL's 1 GB limit are refused before they are built (54000), and a
+/// statement past its memory limit fails with 53200 while another session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_values_get_54000_and_a_query_over_its_memory_gets_53200() {
+    let cluster = TestCluster::must_start_with(1, &["--sql-query-memory-mb", "64"]).await;
+    let address = cluster.nodes[0].sql.clone();
+    for sql in [
+        "SELECT length(repeat('x', 2000000000))",
+        "SELECT length(repeat('ab', 600000000))",
+        "SELECT length(lpad('x', 300000000))",
+        "SELECT length(rpad('x', 300000000, 'y'))",
+    ] {
+        assert_eq!(outcome(&address, sql).await, Err("54000".into()), "{sql}");
+    }
+    assert_eq!(outcome(&address, "SELECT repeat(s, n) FROM (VALUES ('a', 2), ('bb', 3)) v(s, n)").await, Ok(2));
+    assert_eq!(outcome(&address, "SELECT length(repeat('x', 5000000))").await, Ok(1));
+
+    // About 200 MB of result against a 64 MiB limit, while another session keeps working.
+    let other = must_connect(&address, "postgres").await;
+    let big = tokio::spawn({
+        let address = address.clone();
+        async move { outcome(&address, "SELECT repeat('x', 1000) FROM generate_series(1, 200000)").await }
+    });
+    let answered = other.simple_query("SELECT 1").await.expect("the other session");
+    assert!(answered.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
+    assert_eq!(big.await.expect("task"), Err("53200".into()));
+    assert_eq!(outcome(&address, "SELECT count(*) FROM generate_series(1, 100000)").await, Ok(1));
+    assert!(cluster.nodes[0].is_running());
+}
+
+/// Decimals at every precision limit come back exactly over the simple protocol (text); a
+/// 28-digit value with 10 decimals grew the node to 24 GB instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decimals_at_every_precision_limit_come_back_exact_as_text() {
+    let cluster = TestCluster::must_start(1).await;
+    let client = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    client
+        .batch_execute(
+            "CREATE TABLE d (id INT PRIMARY KEY, plain DECIMAL, whole NUMERIC(38, 0), fraction NUMERIC(38, 38));
+             INSERT INTO d VALUES (1, 9000000000000000000000000000, 99999999999999999999999999999999999999,
+                                   0.99999999999999999999999999999999999999),
+                                  (2, -9999999999999999999999999999.9999999999, -1, -0.00000000000000000000000000000000000001)",
+        )
+        .await
+        .expect("setup");
+    let rows = client.simple_query("SELECT plain, whole, fraction FROM d ORDER BY id").await.expect("select");
+    let texts: Vec<Vec<String>> = rows
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..3).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            vec![
+                "9000000000000000000000000000.0000000000",
+                "99999999999999999999999999999999999999",
+                "0.99999999999999999999999999999999999999"
+            ],
+            vec!["-9999999999999999999999999999.9999999999", "-1", "-0.00000000000000000000000000000000000001"],
+        ]
+    );
+    let error =
+        client.batch_execute("INSERT INTO d (id, whole) VALUES (3, 100000000000000000000000000000000000000)").await;
+    let state = error.expect_err("39 digits do not fit").as_db_error().map(|e| e.code().code().to_string());
+    assert_eq!(state.as_deref(), Some("22003"));
+}

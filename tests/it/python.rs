@@ -21,3 +21,20 @@ async fn psycopg_and_sqlalchemy_work_unmodified() {
     assert!(output.status.success(), "clients.py failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("psycopg: ok") && stdout.contains("sqlalchemy: ok"), "{stdout}");
 }
+
+/// Numerics at every precision limit through psycopg, text and binary in both directions
+/// (tests/python/numerics.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numerics_round_trip_at_every_precision_limit_in_text_and_binary() {
+    let python = std::env::var("ATOLL_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("ATOLL_TEST_PYTHON is not set: run the tests through ./scripts/test.sh, which installs psycopg")
+    });
+    let cluster = TestCluster::must_start(1).await;
+    let url = format!("postgresql://atoll@{}/postgres", cluster.nodes[0].sql);
+    let script = crate::manifest_dir().join("../../tests/python/numerics.py");
+    let output = Command::new(&python).arg(script).arg(&url).output().expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "numerics.py failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("numerics: ok"), "{stdout}");
+}

@@ -114,6 +114,14 @@ struct StartArgs {
     /// Lower it to leave more disk and network to clients while replicas catch up.
     #[arg(long, default_value_t = atoll_types::limits::SNAPSHOT_RATE_BYTES_PER_SECOND / (1024 * 1024))]
     snapshot_rate_mb: u64,
+    /// Memory all SQL statements of the node may hold together (joins, sorts, aggregates,
+    /// results), in MiB; a statement that needs more fails with 53200 out_of_memory.
+    #[arg(long, default_value_t = 2048)]
+    sql_memory_mb: usize,
+    /// Memory one SQL statement may hold, in MiB (at most --sql-memory-mb), so that one query
+    /// cannot take the memory of all the others.
+    #[arg(long, default_value_t = 1024)]
+    sql_query_memory_mb: usize,
     /// Largest peer frame (a batch of Raft messages) sent or accepted, in bytes. Snapshots are
     /// streamed in chunks and do not count against it. For tests of large snapshots.
     #[arg(long, hide = true, default_value_t = atoll_types::limits::PEER_MESSAGE_BYTES_MAX)]
@@ -153,6 +161,10 @@ impl StartArgs {
             mvcc_retention: (self.mvcc_retention_secs > 0).then(|| Duration::from_secs(self.mvcc_retention_secs)),
             peer_message_bytes_max: self.peer_message_bytes_max,
             snapshot_rate_bytes_per_second: self.snapshot_rate_mb.saturating_mul(1024 * 1024),
+            sql_memory: atoll_server::SqlMemory {
+                node_bytes: self.sql_memory_mb.saturating_mul(1024 * 1024),
+                query_bytes: self.sql_query_memory_mb.min(self.sql_memory_mb).saturating_mul(1024 * 1024),
+            },
             raft_log_entries_kept: self.raft_log_entries_kept.max(2),
             raft_log_lag_entries_max: self.raft_log_lag_entries_max,
             raft_log_lag_bytes_max: self.raft_log_lag_bytes_max,

@@ -24,4 +24,5 @@ pub mod sql;
 pub mod staged_gc;
 pub mod transport;
 
+pub use atoll_sql::SqlMemory;
 pub use node::{Node, NodeConfig, StartError};

@@ -3,7 +3,7 @@
 //! connection stops with 57014, as in PostgreSQL.
 //!
 //! At startup each connection registers a [`CancelSlot`] under its process id. A statement
-//! runs under [`CancelSlot::run`], which races it against the slot's signal; a matching cancel
+//! races [`CancelSlot::cancelled`] (server.rs, `interruptible`); a matching cancel
 //! request wakes the statements running at that moment and nothing else (a cancel that arrives
 //! between statements is dropped, as PostgreSQL does). The statement's future is dropped where
 //! it stood; the session then ends its transaction (see `Session::interrupted`), so whatever the
@@ -14,7 +14,6 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::startup::SecretKey;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -69,13 +68,10 @@ pub struct CancelSlot {
 }
 
 impl CancelSlot {
-    /// Runs `work` until it finishes (`Some`) or a cancel request for this connection arrives
-    /// (`None`).
-    pub async fn run<T>(&self, work: impl Future<Output = T>) -> Option<T> {
-        tokio::select! {
-            output = work => Some(output),
-            () = self.signal.notified() => None,
-        }
+    /// Resolves when a cancel request for this connection arrives (one that arrives before
+    /// this is first polled is not seen).
+    pub async fn cancelled(&self) {
+        self.signal.notified().await
     }
 }
 
@@ -98,7 +94,7 @@ mod tests {
         let slot = Arc::new(cancels.register(7, SecretKey::I32(42)));
         let running = {
             let slot = slot.clone();
-            tokio::spawn(async move { slot.run(std::future::pending::<()>()).await })
+            tokio::spawn(async move { slot.cancelled().await })
         };
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!cancels.cancel(7, &SecretKey::I32(41)), "a wrong secret matches nothing");
@@ -106,8 +102,9 @@ mod tests {
         assert!(!running.is_finished());
         let as_bytes = SecretKey::Bytes(bytes::Bytes::copy_from_slice(&42i32.to_be_bytes()));
         assert!(cancels.cancel(7, &as_bytes), "the key as a cancel connection decodes it");
-        assert_eq!(running.await.expect("task"), None, "the statement was cancelled");
-        assert_eq!(slot.run(async { 5 }).await, Some(5), "a later statement runs normally");
+        running.await.expect("the statement was cancelled");
+        let later = tokio::time::timeout(std::time::Duration::from_millis(50), slot.cancelled()).await;
+        assert!(later.is_err(), "a cancel is not kept for a later statement");
         drop(slot);
         assert!(!cancels.cancel(7, &SecretKey::I32(42)), "a closed connection is unregistered");
     }

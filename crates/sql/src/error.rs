@@ -24,6 +24,7 @@ pub mod code {
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const CHECK_VIOLATION: &str = "23514";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
     pub const NUMERIC_OUT_OF_RANGE: &str = "22003";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";

@@ -2,17 +2,21 @@
 //! plan queries with DataFusion against tables stored in the transactional KV
 //! ([`provider`], [`encoding`], [`catalog`]).
 
+mod bounded;
 mod cancel;
 pub mod catalog;
+mod connection;
 mod copy;
 mod ddl;
 pub mod depth;
 mod dml;
 pub mod encoding;
 pub mod error;
+mod execute;
 mod fastpath;
 pub mod kv;
 pub mod metrics;
+pub mod numeric;
 mod params;
 pub mod pg_catalog;
 mod plan_cache;
@@ -24,7 +28,7 @@ pub mod types;
 pub use error::SqlError;
 pub use kv::{KvBackend, NodeKv};
 pub use server::serve;
-pub use session::Engine;
+pub use session::{Engine, SqlMemory};
 
 /// The PostgreSQL version Atoll reports (clients pick features by it).
 pub const SERVER_VERSION: &str = "15.0";

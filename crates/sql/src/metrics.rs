@@ -1,7 +1,10 @@
-//! Prometheus metrics of the SQL layer: which path statements take and how often prepared
-//! statements reuse their plans.
+//! Prometheus metrics of the SQL layer: which path statements take, how often prepared
+//! statements reuse their plans, and how many statements run or were stopped.
 
-use prometheus::{register_int_counter_with_registry, IntCounter, Registry};
+use prometheus::{
+    register_int_counter_vec_with_registry, register_int_counter_with_registry, register_int_gauge_with_registry,
+    IntCounter, IntCounterVec, IntGauge, Registry,
+};
 
 /// The SQL layer's counters, registered in the node's registry.
 pub struct SqlMetrics {
@@ -13,6 +16,11 @@ pub struct SqlMetrics {
     pub plan_cache_hits: IntCounter,
     /// Executes of a prepared statement that planned it: the first, and after a schema change.
     pub plan_cache_misses: IntCounter,
+    /// Statements running now.
+    pub running: IntGauge,
+    /// Statements stopped before their end, by `reason`: `cancel_request`,
+    /// `statement_timeout`, `client_disconnect`.
+    pub interrupted: IntCounterVec,
 }
 
 impl SqlMetrics {
@@ -31,6 +39,19 @@ impl SqlMetrics {
                 "atoll_sql_plan_cache_misses_total",
                 "Executes of prepared statements that had to plan them.",
             ),
+            running: register_int_gauge_with_registry!(
+                "atoll_sql_statements_running",
+                "Statements running now.",
+                registry
+            )
+            .expect("metric registered once"),
+            interrupted: register_int_counter_vec_with_registry!(
+                "atoll_sql_statements_interrupted_total",
+                "Statements stopped before their end, by reason.",
+                &["reason"],
+                registry
+            )
+            .expect("metric registered once"),
         }
     }
 }

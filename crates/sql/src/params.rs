@@ -47,13 +47,8 @@ fn text_value(text: &str, ty: &Type) -> Result<ScalarValue> {
         (&Type::INTERVAL, _) => crate::types::parse_interval(text),
         (&Type::NUMERIC, _) => {
             // Keep the digits exact: numeric parameters become a decimal of their own scale.
-            let scale = text.split_once('.').map_or(0, |(_, f)| f.trim().len()).min(38) as i8;
-            value.cast_to(&DataType::Decimal128(38, scale)).map_err(|_| {
-                SqlError::new(
-                    code::INVALID_TEXT_REPRESENTATION,
-                    format!("invalid input syntax for type numeric: \"{text}\""),
-                )
-            })
+            let (value, scale) = crate::numeric::parse(text)?;
+            Ok(ScalarValue::Decimal128(Some(value), 38, scale))
         }
         (_, Some(data_type)) => {
             let cast = value.cast_to(&data_type).map_err(|_| {
@@ -109,6 +104,10 @@ fn binary_value(bytes: &[u8], ty: &Type) -> Result<ScalarValue> {
                 days,
                 micros.saturating_mul(1000),
             )))
+        }
+        Type::NUMERIC => {
+            let (value, scale) = crate::numeric::decode(bytes)?;
+            ScalarValue::Decimal128(Some(value), 38, scale)
         }
         Type::BYTEA => ScalarValue::Binary(Some(bytes.to_vec())),
         Type::UUID => {

@@ -74,25 +74,90 @@ where
     }
     let session = guard.as_mut().expect("session opened");
     let limit = session.statement_timeout();
-    // A cancel request or `statement_timeout` drops the statement's future where it stood.
-    let outcome = {
-        let work = async {
-            match &cancel {
-                Some(cancel) => cancel.run(run(session)).await.ok_or("user request"),
-                None => Ok(run(session).await),
-            }
-        };
-        match limit {
-            Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or(Err("statement timeout")),
-            None => work.await,
-        }
-    };
+    let running = Running::start(&engine.metrics.running);
+    let outcome = interruptible(run(session), cancel.as_deref(), limit).await;
+    drop(running);
     match outcome {
         Ok(output) => Ok(output),
-        Err(reason) => {
+        Err(interrupt) => {
+            engine.metrics.interrupted.with_label_values(&[interrupt.label()]).inc();
             guard.as_mut().expect("session opened").interrupted().await;
-            Err(SqlError::new(code::QUERY_CANCELED, format!("canceling statement due to {reason}")))
+            Err(SqlError::new(code::QUERY_CANCELED, format!("canceling statement due to {}", interrupt.reason())))
         }
+    }
+}
+
+/// Counts a statement in `atoll_sql_statements_running` while it lives (also when its
+/// connection's task is dropped mid-statement).
+struct Running<'a>(&'a prometheus::IntGauge);
+
+impl<'a> Running<'a> {
+    fn start(gauge: &'a prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Running(gauge)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Why a statement was stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interrupt {
+    CancelRequest,
+    StatementTimeout,
+    ClientDisconnect,
+}
+
+impl Interrupt {
+    /// PostgreSQL's words, after "canceling statement due to".
+    fn reason(self) -> &'static str {
+        match self {
+            Interrupt::CancelRequest => "user request",
+            Interrupt::StatementTimeout => "statement timeout",
+            Interrupt::ClientDisconnect => "client disconnect",
+        }
+    }
+
+    /// The `reason` label of `atoll_sql_statements_interrupted_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Interrupt::CancelRequest => "cancel_request",
+            Interrupt::StatementTimeout => "statement_timeout",
+            Interrupt::ClientDisconnect => "client_disconnect",
+        }
+    }
+}
+
+/// Runs a statement until it ends, or until a cancel request, `statement_timeout` or the
+/// client's going away drops its future where it stood. The interrupts are polled first, so a
+/// statement that spent its task's budget (see `execute`) cannot hide an elapsed timeout.
+async fn interruptible<T>(
+    work: impl std::future::Future<Output = T>,
+    cancel: Option<&CancelSlot>,
+    limit: Option<std::time::Duration>,
+) -> Result<T, Interrupt> {
+    let cancelled = async {
+        match cancel {
+            Some(cancel) => cancel.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let timed_out = async {
+        match limit {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = cancelled => Err(Interrupt::CancelRequest),
+        () = timed_out => Err(Interrupt::StatementTimeout),
+        () = crate::connection::peer_gone() => Err(Interrupt::ClientDisconnect),
+        output = work => Ok(output),
     }
 }
 
@@ -125,7 +190,10 @@ fn response(output: Output, format: &Format) -> PgWireResult<Response> {
             let mut rows = Vec::new();
             for batch in batches {
                 let batch = pg_text_columns(batch, format)?;
-                rows.extend(arrow_pg::datatypes::encode_recordbatch(fields.clone(), batch));
+                // The encoder repeats a row's error without moving on: stop at the first.
+                for row in arrow_pg::datatypes::encode_recordbatch(fields.clone(), batch) {
+                    rows.push(Ok(row?));
+                }
             }
             let mut query = QueryResponse::new(fields, stream::iter(rows));
             query.set_command_tag(tag);
@@ -196,7 +264,9 @@ fn pg_float(value: f64, single: bool) -> String {
 /// Rewrites the columns whose text form pgwire would print differently from PostgreSQL as
 /// preformatted text (the field keeps its type; only text-format columns change).
 fn pg_text_columns(batch: RecordBatch, format: &Format) -> PgWireResult<RecordBatch> {
-    use datafusion::arrow::array::{Array, ArrayRef, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::array::{
+        Array, ArrayRef, BinaryArray, Decimal128Array, StringArray, TimestampMicrosecondArray,
+    };
     use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
     let schema = batch.schema();
     let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
@@ -226,6 +296,23 @@ fn pg_text_columns(batch: RecordBatch, format: &Format) -> PgWireResult<RecordBa
                     .collect();
                 fields.push(Field::new(field.name(), DataType::Utf8, true));
                 columns.push(Arc::new(formatted));
+                changed = true;
+            }
+            DataType::Decimal128(_, scale) => {
+                // Encoded here rather than by arrow-pg, which holds only 28 digits (see `numeric`).
+                let array = column.as_any().downcast_ref::<Decimal128Array>().expect("decimal array");
+                if text {
+                    let formatted =
+                        datafusion::arrow::compute::cast(column, &DataType::Utf8).map_err(SqlError::from)?;
+                    fields.push(Field::new(field.name(), DataType::Utf8, true));
+                    columns.push(formatted);
+                } else {
+                    let encoded: BinaryArray = (0..array.len())
+                        .map(|row| (!array.is_null(row)).then(|| crate::numeric::encode(array.value(row), *scale)))
+                        .collect();
+                    fields.push(Field::new(field.name(), DataType::Binary, true));
+                    columns.push(Arc::new(encoded));
+                }
                 changed = true;
             }
             _ => {
@@ -618,10 +705,6 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
         };
         let _ = socket.set_nodelay(true);
         let factory = factory.clone();
-        tokio::spawn(async move {
-            if let Err(error) = pgwire::tokio::process_socket(socket, None, factory).await {
-                tracing::debug!(%error, %peer, "sql: connection ended with an error");
-            }
-        });
+        tokio::spawn(crate::connection::run(socket, peer, factory));
     }
 }

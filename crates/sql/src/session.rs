@@ -8,6 +8,7 @@
 
 use crate::catalog::{self, TableDesc};
 use crate::error::{code, Result, SqlError};
+use crate::execute;
 use crate::kv::NodeKv;
 use crate::metrics::SqlMetrics;
 use crate::pg_catalog::{self, PgSchema, PgState};
@@ -20,6 +21,7 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Statement};
@@ -36,6 +38,8 @@ const IMPLICIT_RETRIES: u32 = 16;
 pub struct Engine {
     pub kv: NodeKv,
     runtime: Arc<RuntimeEnv>,
+    /// Most bytes one statement may hold (see [`execute`]).
+    query_memory_bytes: usize,
     /// Write locks of every session on this node: writers of one row queue instead of
     /// failing each other at commit (see `atoll_kv::locks`).
     pub locks: Arc<LockTable>,
@@ -43,16 +47,33 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// `memory_limit`: bytes all running queries of the node may hold in joins, sorts and
-    /// aggregates; a query that needs more fails with 53200. The SQL metrics are registered in
-    /// `registry`.
-    pub fn new(kv: NodeKv, memory_limit: usize, registry: &prometheus::Registry) -> Arc<Self> {
+    /// A statement that needs more memory than `memory` allows fails with 53200 (see
+    /// [`execute`]). The SQL metrics are registered in `registry`.
+    pub fn new(kv: NodeKv, memory: SqlMemory, registry: &prometheus::Registry) -> Arc<Self> {
+        assert!(memory.query_bytes <= memory.node_bytes, "a query's memory limit exceeds the node's");
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory_limit)))
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory.node_bytes)))
             .build_arc()
             .expect("runtime environment");
-        Arc::new(Engine { kv, runtime, locks: LockTable::new(), metrics: SqlMetrics::new(registry) })
+        Arc::new(Engine {
+            kv,
+            runtime,
+            query_memory_bytes: memory.query_bytes,
+            locks: LockTable::new(),
+            metrics: SqlMetrics::new(registry),
+        })
     }
+}
+
+/// What SQL may hold in memory on one node.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlMemory {
+    /// Bytes all running statements of the node may hold together in joins, sorts, aggregates
+    /// and collected results.
+    pub node_bytes: usize,
+    /// Bytes one statement may hold; below `node_bytes` so that one query cannot starve the
+    /// others.
+    pub query_bytes: usize,
 }
 
 /// What a statement produced.
@@ -241,6 +262,7 @@ impl Session {
         let public = Arc::new(AtollSchema { txn: txn.clone(), database, scope: scope.clone() });
         let pg = PgState::new(txn.clone(), database, database_name);
         pg_catalog::register_functions(&ctx, &pg);
+        crate::bounded::register(&ctx);
         let pg_catalog = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::PG_CATALOG });
         let information_schema = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::INFORMATION_SCHEMA });
         ctx.register_catalog("atoll", Arc::new(AtollCatalog { public, pg_catalog, information_schema }));
@@ -655,16 +677,21 @@ impl Session {
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let state = self.ctx.state();
         let physical = state.query_planner().create_physical_plan(&plan, &state).await?;
-        let batches = datafusion::physical_plan::collect(physical, state.task_ctx()).await?;
-        Ok((schema, batches))
+        Ok((schema, self.run_physical(physical).await?))
     }
 
     /// Runs a logical plan (optimizing it), collecting its result.
     async fn collect(&self, plan: LogicalPlan) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok((schema, batches))
+        let physical = frame.create_physical_plan().await?;
+        Ok((schema, self.run_physical(physical).await?))
+    }
+
+    /// Runs a physical plan under the statement's memory limit (see [`execute`]).
+    async fn run_physical(&self, physical: Arc<dyn ExecutionPlan>) -> Result<Vec<RecordBatch>> {
+        let state = self.ctx.state();
+        execute::collect(physical, &state, &self.engine.runtime, self.engine.query_memory_bytes).await
     }
 
     /// Runs a statement prepared through the extended protocol, whose plan `cache` keeps.

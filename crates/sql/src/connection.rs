@@ -1,0 +1,176 @@
+//! One client connection, from accept to close.
+//!
+//! pgwire decodes messages and calls our handlers; this module runs its message loop itself
+//! (with pgwire's `negotiate_tls`, `process_message` and `process_error`) for what that loop
+//! does not do:
+//! - **Panics stay in their session.** A message the decoder cannot read (pgwire 0.41 panics
+//!   on a truncated Bind, reading past the message) ends the connection with FATAL 08P01, as
+//!   PostgreSQL answers a malformed message; a bug that panics in a handler ends it with FATAL
+//!   XX000. Either way the panic is logged and the node goes on. Broken storage or Raft
+//!   invariants are not caught here: they stop the node where they are asserted.
+//! - **A client that goes away stops its statement.** While a statement runs nobody reads the
+//!   socket, so [`watch_peer`] peeks at a duplicate of it: end of stream or an error marks the
+//!   connection gone, and `with_session` (server.rs) drops the statement as a cancel does,
+//!   within [`PEER_PROBE_INTERVAL`] when the client had sent more data, at once otherwise.
+//!
+//! The startup deadline is pgwire's: a client that has not finished startup within a minute is
+//! dropped.
+
+use crate::error::code;
+use futures::{FutureExt, StreamExt};
+use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::PgWireFrontendMessage;
+use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// How long a client has to finish startup (pgwire's own bound).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a connection whose client sent data ahead (pipelining) is checked again for a
+/// closed socket; a closed socket with nothing unread is seen at once.
+const PEER_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+tokio::task_local! {
+    /// Whether the client of the connection this task serves has gone away.
+    static PEER_GONE: watch::Receiver<bool>;
+}
+
+/// Resolves once the client of the current connection has gone away; never outside one, or if
+/// its socket cannot be watched.
+pub async fn peer_gone() {
+    let Ok(mut gone) = PEER_GONE.try_with(Clone::clone) else {
+        return std::future::pending().await;
+    };
+    if gone.wait_for(|gone| *gone).await.is_err() {
+        // The watcher could not start (its sender is gone without a verdict).
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Serves one accepted connection to its end.
+pub async fn run<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, handlers: H) {
+    let (gone_sender, gone) = watch::channel(false);
+    let watcher = match duplicate(&socket) {
+        Ok(probe) => Some(tokio::spawn(watch_peer(probe, gone_sender))),
+        Err(error) => {
+            tracing::warn!(%error, %peer, "sql: cannot watch the connection; a statement outlives its client");
+            None
+        }
+    };
+    if let Err(error) = PEER_GONE.scope(gone, serve(socket, peer, handlers)).await {
+        tracing::debug!(%error, %peer, "sql: connection ended with an error");
+    }
+    // The duplicate holds the socket open: it closes with the watcher.
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+}
+
+/// A second handle on the same socket, for peeking without taking bytes from pgwire.
+fn duplicate(socket: &TcpStream) -> std::io::Result<TcpStream> {
+    use std::os::fd::AsFd;
+    let std_socket = std::net::TcpStream::from(socket.as_fd().try_clone_to_owned()?);
+    std_socket.set_nonblocking(true)?;
+    TcpStream::from_std(std_socket)
+}
+
+async fn watch_peer(probe: TcpStream, gone: watch::Sender<bool>) {
+    let mut byte = [0u8; 1];
+    loop {
+        match probe.peek(&mut byte).await {
+            Ok(0) | Err(_) => {
+                gone.send_replace(true);
+                return;
+            }
+            // Unread data: the client is there (or sent its close after it); look again later.
+            Ok(_) => tokio::time::sleep(PEER_PROBE_INTERVAL).await,
+        }
+    }
+}
+
+fn fatal(code: &str, message: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into())))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
+}
+
+/// pgwire's message loop (`process_socket`), with decoding and handling kept from unwinding
+/// past the connection.
+async fn serve<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, handlers: H) -> std::io::Result<()> {
+    let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
+    tokio::pin!(startup_deadline);
+    let negotiated = tokio::select! {
+        () = &mut startup_deadline => return Ok(()),
+        negotiated = negotiate_tls(socket, None) => negotiated?,
+    };
+    let Some(mut socket) = negotiated else { return Ok(()) };
+    let (startup, simple, extended, copy, cancel) = (
+        handlers.startup_handler(),
+        handlers.simple_query_handler(),
+        handlers.extended_query_handler(),
+        handlers.copy_handler(),
+        handlers.cancel_handler(),
+    );
+    loop {
+        let starting = matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingStartup | PgWireConnectionState::AuthenticationInProgress
+        );
+        let next = AssertUnwindSafe(socket.next()).catch_unwind();
+        let decoded = if starting {
+            tokio::select! {
+                () = &mut startup_deadline => return Ok(()),
+                decoded = next => decoded,
+            }
+        } else {
+            next.await
+        };
+        let message = match decoded {
+            Ok(Some(Ok(message))) => message,
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(error))) => {
+                tracing::debug!(%error, %peer, "sql: undecodable message");
+                return process_error(&mut socket, fatal(code::PROTOCOL_VIOLATION, &error.to_string()), false).await;
+            }
+            Err(panic) => {
+                tracing::warn!(%peer, panic = panic_message(panic.as_ref()), "sql: malformed message; connection closed");
+                return process_error(&mut socket, fatal(code::PROTOCOL_VIOLATION, "invalid message format"), false)
+                    .await;
+            }
+        };
+        if matches!(message, PgWireFrontendMessage::Terminate(_)) {
+            return Ok(());
+        }
+        let in_extended = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        let handled = AssertUnwindSafe(process_message(
+            message,
+            &mut socket,
+            startup.clone(),
+            simple.clone(),
+            extended.clone(),
+            copy.clone(),
+            cancel.clone(),
+        ))
+        .catch_unwind()
+        .await;
+        match handled {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => process_error(&mut socket, error, in_extended).await?,
+            Err(panic) => {
+                let panic = panic_message(panic.as_ref());
+                tracing::error!(%peer, panic, "sql: a statement panicked; its connection is closed (a bug)");
+                let message = format!("internal error: {panic}");
+                return process_error(&mut socket, fatal(code::INTERNAL_ERROR, &message), in_extended).await;
+            }
+        }
+    }
+}

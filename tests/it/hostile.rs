@@ -246,3 +246,40 @@ async fn decimals_at_every_precision_limit_come_back_exact_as_text() {
     let state = error.expect_err("39 digits do not fit").as_db_error().map(|e| e.code().code().to_string());
     assert_eq!(state.as_deref(), Some("22003"));
 }
+
+/// `lock_timeout` bounds a row-lock wait (55P03), and `idle_in_transaction_session_timeout`
+/// ends a session that sits in its transaction (25P03), releasing its row locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_and_idle_in_transaction_timeouts_end_waits_and_sessions() {
+    let cluster = TestCluster::must_start(1).await;
+    let address = cluster.nodes[0].sql.clone();
+    let holder = must_hold_a_row(&address).await;
+
+    // The node's own bound on a lock wait is 10 s: with a statement timeout of 9 s, a lock
+    // timeout that were not honoured would surface as 57014 instead.
+    let waiter = must_connect(&address, "postgres").await;
+    waiter.batch_execute("SET lock_timeout = '1s'; SET statement_timeout = '9s'").await.expect("set");
+    let error = waiter.batch_execute("UPDATE held SET n = n + 10 WHERE id = 1").await.expect_err("times out");
+    let db = error.as_db_error().expect("a SQL error");
+    assert_eq!((db.code().code(), db.message()), ("55P03", "canceling statement due to lock timeout"));
+    let shown: String = waiter.query_one("SHOW lock_timeout", &[]).await.expect("show").get(0);
+    assert_eq!(shown, "1s");
+
+    // The holder idles in its transaction past the limit it set: the node ends its session.
+    holder.batch_execute("SET idle_in_transaction_session_timeout = '1s'").await.expect("set");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !holder.is_closed() {
+        assert!(std::time::Instant::now() < deadline, "the idle session was never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Its row lock went with it: the waiter's update goes through, and the holder's never
+    // committed.
+    waiter.batch_execute("UPDATE held SET n = n + 10 WHERE id = 1").await.expect("the lock is free");
+    let n: i32 = waiter.query_one("SELECT n FROM held WHERE id = 1", &[]).await.expect("read").get(0);
+    assert_eq!(n, 10);
+    // A session that is idle outside a transaction is left alone.
+    waiter.batch_execute("SET idle_in_transaction_session_timeout = '1s'").await.expect("set");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(outcome(&address, "SELECT 1").await, Ok(1));
+    assert!(!waiter.is_closed(), "an idle session outside a transaction stays");
+}

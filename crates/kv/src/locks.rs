@@ -76,7 +76,7 @@ impl LockTable {
     /// A lock set for a new transaction.
     pub fn owner(self: &Arc<Self>) -> Locks {
         let owner = self.next_owner.fetch_add(1, Ordering::Relaxed) + 1;
-        Locks { table: self.clone(), owner, held: HashSet::new() }
+        Locks { table: self.clone(), owner, held: HashSet::new(), wait_max: self.wait_max }
     }
 
     /// How many keys are locked now (for metrics and tests).
@@ -124,9 +124,19 @@ pub struct Locks {
     table: Arc<LockTable>,
     owner: u64,
     held: HashSet<Vec<u8>>,
+    /// How long one wait may last: the table's bound, or less if the session asked
+    /// (`lock_timeout`).
+    wait_max: Duration,
 }
 
 impl Locks {
+    /// These locks' waits give up after `wait_max` if that is sooner than the table's bound
+    /// (a holder that stopped talking still cannot keep a waiter longer than that).
+    pub fn with_wait_max(mut self, wait_max: Duration) -> Self {
+        self.wait_max = self.wait_max.min(wait_max);
+        self
+    }
+
     /// Whether this transaction holds the lock on `key`.
     pub fn holds(&self, key: &[u8]) -> bool {
         self.held.contains(key)
@@ -141,7 +151,7 @@ impl Locks {
         if self.held.len() >= LOCKS_PER_TRANSACTION_MAX {
             return Ok(false);
         }
-        let deadline = tokio::time::Instant::now() + self.table.wait_max;
+        let deadline = tokio::time::Instant::now() + self.wait_max;
         loop {
             let released: Arc<Notify>;
             let notified;

@@ -13,6 +13,10 @@
 //!   connection gone, and `with_session` (server.rs) drops the statement as a cancel does,
 //!   within [`PEER_PROBE_INTERVAL`] when the client had sent more data, at once otherwise.
 //!
+//! - **`idle_in_transaction_session_timeout`**: a session that sits in an open transaction
+//!   longer than that between statements is ended with FATAL 25P03, as in PostgreSQL, so a
+//!   client that stopped mid-transaction does not keep its row locks.
+//!
 //! The startup deadline is pgwire's: a client that has not finished startup within a minute is
 //! dropped.
 
@@ -20,6 +24,7 @@ use crate::error::code;
 use futures::{FutureExt, StreamExt};
 use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireFrontendMessage;
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use std::net::SocketAddr;
@@ -122,11 +127,26 @@ async fn serve<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, han
             socket.state(),
             PgWireConnectionState::AwaitingStartup | PgWireConnectionState::AuthenticationInProgress
         );
+        let idle_limit = match socket.transaction_status() {
+            TransactionStatus::Transaction | TransactionStatus::Error => {
+                crate::server::idle_in_transaction_timeout(&socket)
+            }
+            TransactionStatus::Idle => None,
+        };
         let next = AssertUnwindSafe(socket.next()).catch_unwind();
         let decoded = if starting {
             tokio::select! {
                 () = &mut startup_deadline => return Ok(()),
                 decoded = next => decoded,
+            }
+        } else if let Some(limit) = idle_limit {
+            match tokio::time::timeout(limit, next).await {
+                Ok(decoded) => decoded,
+                Err(_) => {
+                    // PostgreSQL ends the session; its transaction rolls back and its locks go.
+                    let message = "terminating connection due to idle-in-transaction timeout";
+                    return process_error(&mut socket, fatal(code::IDLE_IN_TRANSACTION_TIMEOUT, message), false).await;
+                }
             }
         } else {
             next.await

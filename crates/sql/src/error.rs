@@ -33,6 +33,7 @@ pub mod code {
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const DEADLOCK_DETECTED: &str = "40P01";
     pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+    pub const IDLE_IN_TRANSACTION_TIMEOUT: &str = "25P03";
     pub const IN_FAILED_TRANSACTION: &str = "25P02";
     pub const ACTIVE_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_TRANSACTION: &str = "25P01";
@@ -123,7 +124,9 @@ impl From<atoll_kv::Error> for SqlError {
                  retry the transaction",
             ),
             atoll_kv::Error::Deadlock => SqlError::new(code::DEADLOCK_DETECTED, error.to_string()),
-            atoll_kv::Error::LockTimeout => SqlError::new(code::LOCK_NOT_AVAILABLE, error.to_string()),
+            atoll_kv::Error::LockTimeout => {
+                SqlError::new(code::LOCK_NOT_AVAILABLE, "canceling statement due to lock timeout")
+            }
             atoll_kv::Error::InvalidArgument(message) if message.starts_with("transaction too large") => {
                 SqlError::new(code::PROGRAM_LIMIT_EXCEEDED, message)
             }

@@ -44,6 +44,14 @@ pub struct Parser {
     engine: Arc<Engine>,
 }
 
+/// The session's `idle_in_transaction_session_timeout`, read between statements (when nothing
+/// holds the session); `None` when unset or the session is busy.
+pub(crate) fn idle_in_transaction_timeout<C: ClientInfo>(client: &C) -> Option<std::time::Duration> {
+    let slot = client.session_extensions().get::<SessionSlot>()?;
+    let session = slot.0.try_lock().ok()?;
+    session.as_ref()?.idle_in_transaction_timeout()
+}
+
 fn slot<C: ClientInfo>(client: &C) -> Arc<SessionSlot> {
     client.session_extensions().get_or_insert_with(SessionSlot::default)
 }

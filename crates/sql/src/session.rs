@@ -236,6 +236,8 @@ fn default_vars() -> BTreeMap<String, String> {
         ("server_version", crate::SERVER_VERSION),
         ("standard_conforming_strings", "on"),
         ("statement_timeout", "0"),
+        ("lock_timeout", "0"),
+        ("idle_in_transaction_session_timeout", "0"),
         ("timezone", "UTC"),
         ("transaction_isolation", "serializable"),
         ("transaction_read_only", "off"),
@@ -299,7 +301,18 @@ impl Session {
 
     /// `statement_timeout` as a duration; `None` when 0 (no limit), as in PostgreSQL.
     pub fn statement_timeout(&self) -> Option<std::time::Duration> {
-        self.vars.get("statement_timeout").and_then(|value| parse_timeout(value).ok()).filter(|d| !d.is_zero())
+        self.timeout_setting("statement_timeout")
+    }
+
+    /// `idle_in_transaction_session_timeout`: how long the session may sit in an open
+    /// transaction between statements before it is ended (25P03); `None` when 0.
+    pub fn idle_in_transaction_timeout(&self) -> Option<std::time::Duration> {
+        self.timeout_setting("idle_in_transaction_session_timeout")
+    }
+
+    /// A timeout setting as a duration; `None` when 0 (no limit), as in PostgreSQL.
+    fn timeout_setting(&self, name: &str) -> Option<std::time::Duration> {
+        self.vars.get(name).and_then(|value| parse_timeout(name, value).ok()).filter(|d| !d.is_zero())
     }
 
     /// Runs one statement with bound parameters.
@@ -444,7 +457,11 @@ impl Session {
     }
 
     async fn begin(&mut self) -> Result<()> {
-        let txn = self.engine.kv.begin().await?.with_locks(self.engine.locks.owner());
+        let mut locks = self.engine.locks.owner();
+        if let Some(wait_max) = self.timeout_setting("lock_timeout") {
+            locks = locks.with_wait_max(wait_max);
+        }
+        let txn = self.engine.kv.begin().await?.with_locks(locks);
         *self.txn.lock().await = Some(txn);
         if self.mode == Mode::Implicit {
             // A retried statement says again what it has to say.
@@ -745,8 +762,8 @@ impl Session {
                 if name == "transaction_isolation" || name == "default_transaction_isolation" {
                     check_isolation(&value)?;
                 }
-                if name == "statement_timeout" {
-                    parse_timeout(&value)?;
+                if TIMEOUT_SETTINGS.contains(&name.as_str()) {
+                    parse_timeout(&name, &value)?;
                 }
                 self.vars.insert(name, value);
                 Ok(Output::command("SET"))
@@ -874,13 +891,12 @@ impl Session {
 
 /// A PostgreSQL time setting: an integer in milliseconds, or a number with a unit (`us`, `ms`,
 /// `s`, `min`, `h`, `d`).
-fn parse_timeout(value: &str) -> Result<std::time::Duration> {
-    let invalid = || {
-        SqlError::new(
-            code::INVALID_PARAMETER_VALUE,
-            format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
-        )
-    };
+/// The settings that hold a duration, read by [`parse_timeout`].
+const TIMEOUT_SETTINGS: [&str; 3] = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"];
+
+fn parse_timeout(name: &str, value: &str) -> Result<std::time::Duration> {
+    let invalid =
+        || SqlError::new(code::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""));
     let value = value.trim();
     let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
@@ -961,13 +977,13 @@ mod tests {
         use super::parse_timeout;
         use crate::error::code;
         use std::time::Duration;
-        assert_eq!(parse_timeout("1500").expect("ms"), Duration::from_millis(1500));
-        assert_eq!(parse_timeout("1s").expect("s"), Duration::from_secs(1));
-        assert_eq!(parse_timeout("2 min").expect("min"), Duration::from_secs(120));
-        assert_eq!(parse_timeout("250ms").expect("ms"), Duration::from_millis(250));
-        assert_eq!(parse_timeout("0").expect("off"), Duration::ZERO);
+        assert_eq!(parse_timeout("statement_timeout", "1500").expect("ms"), Duration::from_millis(1500));
+        assert_eq!(parse_timeout("statement_timeout", "1s").expect("s"), Duration::from_secs(1));
+        assert_eq!(parse_timeout("statement_timeout", "2 min").expect("min"), Duration::from_secs(120));
+        assert_eq!(parse_timeout("statement_timeout", "250ms").expect("ms"), Duration::from_millis(250));
+        assert_eq!(parse_timeout("statement_timeout", "0").expect("off"), Duration::ZERO);
         for bad in ["", "soon", "1 fortnight", "-1s", "99999999999"] {
-            assert_eq!(parse_timeout(bad).expect_err(bad).code, code::INVALID_PARAMETER_VALUE, "{bad}");
+            assert_eq!(parse_timeout("lock_timeout", bad).expect_err(bad).code, code::INVALID_PARAMETER_VALUE, "{bad}");
         }
     }
 

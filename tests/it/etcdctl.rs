@@ -80,3 +80,43 @@ async fn etcdctl_works_against_a_three_node_cluster() {
     let (ok, _, err) = must_etcdctl(&all, &["lease", "grant", "10"], None);
     assert!(!ok && err.contains("not supported by Atoll yet"), "{err}");
 }
+
+/// etcd clients see and touch only etcd keys: SQL's rows (keys from 0xff on) are neither
+/// listed by `get '' --from-key` nor deleted by `del '' --from-key`, and a put or a compare
+/// on such a key is refused (issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_clients_cannot_see_or_touch_sql_rows() {
+    use std::os::unix::ffi::OsStrExt;
+    let cluster = TestCluster::must_start(1).await;
+    let etcd = cluster.nodes[0].etcd.clone();
+    let sql = crate::sql::must_connect(&cluster.nodes[0].sql, "postgres").await;
+    sql.batch_execute("CREATE TABLE secret (id INT PRIMARY KEY, v TEXT); INSERT INTO secret VALUES (1, 'x'), (2, 'y')")
+        .await
+        .expect("sql setup");
+    must_ok(&etcd, &["put", "a", "1"]);
+    must_ok(&etcd, &["put", "z", "2"]);
+    let keys = must_ok(&etcd, &["get", "", "--from-key", "--keys-only"]);
+    assert_eq!(keys.split_whitespace().collect::<Vec<_>>(), ["a", "z"], "{keys:?}");
+    let raw = |args: &[&[u8]]| {
+        let output = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={etcd}"))
+            .args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)))
+            .output()
+            .expect("etcdctl");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, _) = raw(&[b"get", b"\xff", b"--prefix", b"--keys-only"]);
+    assert!(ok && out.trim().is_empty(), "SQL keys listed: {out:?}");
+    let (ok, _, err) = raw(&[b"put", b"\xffcdb", b"overwritten"]);
+    assert!(!ok && err.contains("reserved"), "a put on a SQL key: {err}");
+    let (ok, out, _) = raw(&[b"del", b"\xff", b"--prefix"]);
+    assert!(ok && out.trim() == "0", "a delete reached SQL keys: {out:?}");
+    assert_eq!(must_ok(&etcd, &["del", "", "--from-key"]).trim(), "2");
+    let rows = sql.query("SELECT v FROM secret ORDER BY id", &[]).await.expect("SQL still reads its rows");
+    assert_eq!(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>(), ["x", "y"]);
+}

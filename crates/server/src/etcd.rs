@@ -130,8 +130,9 @@ impl kv_server::Kv for EtcdApi {
     #[tracing::instrument(name = "etcd.range", skip_all, fields(node_id = self.context.node_id.0))]
     async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let started = Instant::now();
-        let request = request.into_inner();
+        let mut request = request.into_inner();
         check_size(&request)?;
+        crate::etcd_keyspace::range(&mut request);
         let result = self.range_inner(request).await;
         self.observe("Range", started);
         result.map(Response::new)
@@ -142,6 +143,7 @@ impl kv_server::Kv for EtcdApi {
         let started = Instant::now();
         let request = request.into_inner();
         check_size(&request)?;
+        crate::etcd_keyspace::put(&request.key)?;
         let result = self
             .single(request_op::Request::RequestPut(request), |response| match response {
                 response_op::Response::ResponsePut(put) => Some(put),
@@ -162,8 +164,9 @@ impl kv_server::Kv for EtcdApi {
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         let started = Instant::now();
-        let request = request.into_inner();
+        let mut request = request.into_inner();
         check_size(&request)?;
+        crate::etcd_keyspace::delete_range(&mut request);
         let result = self
             .single(request_op::Request::RequestDeleteRange(request), |response| match response {
                 response_op::Response::ResponseDeleteRange(delete) => Some(delete),
@@ -181,8 +184,9 @@ impl kv_server::Kv for EtcdApi {
     #[tracing::instrument(name = "etcd.txn", skip_all, fields(node_id = self.context.node_id.0))]
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let started = Instant::now();
-        let request = request.into_inner();
+        let mut request = request.into_inner();
         check_size(&request)?;
+        crate::etcd_keyspace::txn(&mut request)?;
         let result = self.txn_inner(request).await;
         self.observe("Txn", started);
         result.map(Response::new)

@@ -1,4 +1,5 @@
-//! How deep a statement's trees can get, bounded before it is parsed.
+//! How deep a statement's trees can get, bounded before it is parsed; and long AND/OR chains
+//! made shallow after.
 //!
 //! The parser, DataFusion's planner and optimizer, and plain `Clone`/`Drop` of the syntax tree
 //! all recurse once per tree level, and `a OR b OR c ...` or `1 + 1 + ...` is a tree as deep
@@ -12,46 +13,100 @@
 //! of brackets, so the depth is at most, along the deepest chain of nested brackets, the
 //! number of such tokens inside each bracket pair plus one per pair. Identifiers, literals and
 //! commas add nothing, so a list of 100 000 values stays shallow.
+//!
+//! AND and OR are the exception, because ORMs build lists of conditions with them (`id = 0 OR
+//! id = 1 OR ...`, 100 000 terms long) and PostgreSQL answers those. Within one bracket level
+//! the AND/OR keywords cut the tokens into segments; each segment is one operand of the level's
+//! AND/OR trees, and [`rebalance`] rebuilds every AND/OR chain of at least
+//! [`REBALANCE_OPERANDS_MIN`] operands as a balanced tree right after parsing (AND and OR are
+//! associative, and SQL leaves their evaluation order to the system). Without brackets an
+//! AND/OR tree is at most an OR of ANDs, so a level with `k` segments adds at most
+//! [`logic_depth`]`(k)` levels over its deepest segment.
 
 use crate::error::{code, Result, SqlError};
 use atoll_types::limits::STATEMENT_DEPTH_MAX;
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Statement, Value, VisitMut, VisitorMut};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use std::ops::ControlFlow;
 
-/// An upper bound of the depth of the trees the statements of `tokens` parse into.
+/// AND/OR chains of at least this many operands are rebuilt as balanced trees by
+/// [`rebalance`]; shorter ones stay as written (and as EXPLAIN shows them).
+pub const REBALANCE_OPERANDS_MIN: usize = 64;
+
+/// One bracket level of the statement, while its tokens are read.
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    /// Operands of the level's AND/OR trees: one more than the AND/OR keywords seen.
+    segments: usize,
+    /// Operator and keyword tokens in the current segment.
+    operators: usize,
+    /// The most operator tokens in one segment so far.
+    widest: usize,
+    /// The depth of the deepest bracket closed inside this one.
+    child: usize,
+}
+
+impl Level {
+    fn new() -> Level {
+        Level { segments: 1, operators: 0, widest: 0, child: 0 }
+    }
+
+    fn depth(&self) -> usize {
+        logic_depth(self.segments) + self.widest.max(self.operators) + self.child + 1
+    }
+}
+
+/// An upper bound of the levels an OR of ANDs over `segments` operands adds once
+/// [`rebalance`] has run: a chain shorter than [`REBALANCE_OPERANDS_MIN`] keeps one level per
+/// operator, a longer one gets about log2 of its length; the OR and each AND it holds count
+/// once each.
+pub fn logic_depth(segments: usize) -> usize {
+    let ceil_log2 = usize::BITS as usize - segments.saturating_sub(1).leading_zeros() as usize;
+    segments.saturating_sub(1).min(2 * (REBALANCE_OPERANDS_MIN + ceil_log2))
+}
+
+/// An upper bound of the depth of the trees the statements of `tokens` parse into, once
+/// [`rebalance`] has run.
 pub fn depth_bound(tokens: &[TokenWithSpan]) -> usize {
-    // One entry per open bracket: the levels counted in it, and its deepest closed child.
-    let mut open: Vec<(usize, usize)> = vec![(0, 0)];
+    let mut open = vec![Level::new()];
     for token in tokens {
+        let nested = open.len() > 1;
         match &token.token {
-            Token::LParen | Token::LBracket | Token::LBrace => open.push((0, 0)),
+            Token::LParen | Token::LBracket | Token::LBrace => open.push(Level::new()),
             // An unbalanced closing bracket is the parser's error to report.
-            Token::RParen | Token::RBracket | Token::RBrace if open.len() > 1 => close(&mut open),
+            Token::RParen | Token::RBracket | Token::RBrace if nested => close(&mut open),
             Token::RParen | Token::RBracket | Token::RBrace => {}
             Token::Whitespace(_) | Token::Comma | Token::SemiColon | Token::EOF | Token::Period => {}
+            Token::Word(word) if word.quote_style.is_none() && matches!(word.keyword, Keyword::AND | Keyword::OR) => {
+                let level = current(&mut open);
+                level.widest = level.widest.max(level.operators);
+                level.operators = 0;
+                level.segments += 1;
+            }
             Token::Word(word) if word.keyword == Keyword::NoKeyword || word.quote_style.is_some() => {}
             Token::Number(..) | Token::SingleQuotedString(_) | Token::DollarQuotedString(_) => {}
             Token::EscapedStringLiteral(_) | Token::HexStringLiteral(_) | Token::NationalStringLiteral(_) => {}
-            _ => {
-                if let Some(current) = open.last_mut() {
-                    current.0 += 1;
-                }
-            }
+            _ => current(&mut open).operators += 1,
         }
     }
     // Brackets never closed count as closed at the end.
     while open.len() > 1 {
         close(&mut open);
     }
-    open.pop().map_or(0, |(levels, child)| levels + child + 1)
+    open.pop().map_or(0, |level| level.depth())
+}
+
+fn current(open: &mut [Level]) -> &mut Level {
+    open.last_mut().expect("the statement's own level stays open")
 }
 
 /// Closes the innermost open bracket: its depth becomes a candidate for its parent's deepest
 /// child.
-fn close(open: &mut Vec<(usize, usize)>) {
-    if let Some((levels, child)) = open.pop() {
+fn close(open: &mut Vec<Level>) {
+    if let Some(level) = open.pop() {
         if let Some(parent) = open.last_mut() {
-            parent.1 = parent.1.max(levels + child + 1);
+            parent.child = parent.child.max(level.depth());
         }
     }
 }
@@ -70,10 +125,71 @@ pub fn check(tokens: &[TokenWithSpan]) -> Result<()> {
     }
 }
 
+/// Rebuilds every AND/OR chain of at least [`REBALANCE_OPERANDS_MIN`] operands in `statement`
+/// as a balanced tree, top down, so that nothing after the parser recurses along the chain.
+pub fn rebalance(statement: &mut Statement) {
+    let _ = statement.visit(&mut Rebalancer);
+}
+
+struct Rebalancer;
+
+impl VisitorMut for Rebalancer {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::BinaryOp { op: op @ (BinaryOperator::And | BinaryOperator::Or), .. } = expr else {
+            return ControlFlow::Continue(());
+        };
+        let op = op.clone();
+        if chain_length(expr, &op) >= REBALANCE_OPERANDS_MIN {
+            let chain = std::mem::replace(expr, Expr::value(Value::Null));
+            *expr = balanced(operands(chain, &op), &op);
+        }
+        // The visitor goes on into the (now shallow) operands.
+        ControlFlow::Continue(())
+    }
+}
+
+/// How many operands the chain of `op` rooted at `expr` joins, walked without recursion.
+fn chain_length(expr: &Expr, op: &BinaryOperator) -> usize {
+    let (mut count, mut pending) = (0, vec![expr]);
+    while let Some(next) = pending.pop() {
+        match next {
+            Expr::BinaryOp { left, op: this, right } if this == op => pending.extend([&**right, &**left]),
+            _ => count += 1,
+        }
+    }
+    count
+}
+
+/// The operands of the chain of `op` rooted at `expr`, in order, taken apart without
+/// recursion.
+fn operands(expr: Expr, op: &BinaryOperator) -> Vec<Expr> {
+    let (mut out, mut pending) = (Vec::new(), vec![expr]);
+    while let Some(next) = pending.pop() {
+        match next {
+            Expr::BinaryOp { left, op: this, right } if &this == op => pending.extend([*right, *left]),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `operands` joined by `op` as a balanced tree (recursion depth: log2 of their number).
+fn balanced(mut operands: Vec<Expr>, op: &BinaryOperator) -> Expr {
+    assert!(!operands.is_empty(), "a chain has operands");
+    if operands.len() == 1 {
+        return operands.pop().expect("one operand");
+    }
+    let right = operands.split_off(operands.len() / 2);
+    Expr::BinaryOp { left: Box::new(balanced(operands, op)), op: op.clone(), right: Box::new(balanced(right, op)) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
     use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 
     fn tokens(sql: &str) -> Vec<TokenWithSpan> {
@@ -89,15 +205,66 @@ mod tests {
         format!("SELECT count(*) FROM t WHERE {}", terms.join(op))
     }
 
+    /// The real depth of an expression tree, walked without recursion.
+    fn tree_depth(expr: &Expr) -> usize {
+        let (mut deepest, mut pending) = (0, vec![(expr, 1)]);
+        while let Some((next, depth)) = pending.pop() {
+            deepest = deepest.max(depth);
+            match next {
+                Expr::BinaryOp { left, right, .. } => pending.extend([(&**left, depth + 1), (&**right, depth + 1)]),
+                Expr::UnaryOp { expr, .. } | Expr::Nested(expr) => pending.push((&**expr, depth + 1)),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
+    fn selection(sql: &str) -> (usize, Expr) {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses");
+        rebalance(&mut statements[0]);
+        let Statement::Query(query) = &statements[0] else { panic!("a query") };
+        let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else { panic!("a select") };
+        let selection = select.selection.clone().expect("a WHERE");
+        (depth_of(sql), selection)
+    }
+
     #[test]
     fn chains_count_each_operator_and_lists_count_nothing() {
         let shallow = depth_of("SELECT a + 1 FROM t WHERE b = 2");
         assert!(shallow < 10, "{shallow}");
-        let or_chain = depth_of(&chain(" OR ", 3000));
-        assert!(or_chain >= 3000, "3 000 OR terms are a tree 3 000 deep: {or_chain}");
+        let plus: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+        let plus_chain = depth_of(&format!("SELECT {}", plus.join(" + ")));
+        assert!(plus_chain >= 3000, "3 000 `+` terms are a tree 3 000 deep: {plus_chain}");
         let list: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
         let in_list = depth_of(&format!("SELECT 1 WHERE x IN ({})", list.join(",")));
         assert!(in_list < 10, "a list of values is flat: {in_list}");
+    }
+
+    #[test]
+    fn long_and_or_chains_become_balanced_and_the_bound_holds_over_the_tree() {
+        for (op, terms) in [(" OR ", 100_000), (" AND ", 3000), (" OR ", 63), (" OR ", 64), (" AND ", 2)] {
+            let (bound, tree) = selection(&chain(op, terms));
+            let depth = tree_depth(&tree);
+            assert!(depth <= bound, "{terms} terms joined by{op}: tree {depth} deep, bound {bound}");
+            assert!(bound < 200, "{terms} terms joined by{op}: bound {bound}");
+            if terms >= REBALANCE_OPERANDS_MIN {
+                assert!(depth <= 2 + (terms as f64).log2().ceil() as usize, "{terms}: not balanced ({depth})");
+            }
+        }
+        // An OR of ANDs, and a chain of mixed operators: still within the bound.
+        let ors: Vec<String> = (0..5000).map(|i| format!("(a = {i} AND b = {i} AND c > {i})")).collect();
+        let (bound, tree) = selection(&format!("SELECT 1 FROM t WHERE {}", ors.join(" OR ")));
+        assert!(tree_depth(&tree) <= bound && bound < 300, "{bound}");
+        let ands: Vec<String> = (0..70).map(|i| format!("a = {i} + 1 + 1")).collect();
+        let (bound, tree) = selection(&format!("SELECT 1 FROM t WHERE {} OR z", ands.join(" AND ")));
+        assert!(tree_depth(&tree) <= bound, "{bound}");
+        // The operands keep their order.
+        let (_, tree) = selection(&chain(" OR ", 100));
+        let text = tree.to_string();
+        let positions: Vec<usize> = (0..100)
+            .map(|i| text.find(&format!("x = {i})")).or_else(|| text.find(&format!("x = {i}"))).expect("operand"))
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
     }
 
     #[test]
@@ -120,6 +287,6 @@ mod tests {
         )))
         .expect_err("too deep");
         assert_eq!(error.code, code::STATEMENT_TOO_COMPLEX);
-        check(&tokens(&chain(" OR ", 3000))).expect("3 000 OR terms pass");
+        check(&tokens(&chain(" OR ", 100_000))).expect("100 000 OR terms pass");
     }
 }

@@ -190,11 +190,13 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     crate::depth::check(&tokens)?;
     // The parser's own nesting limit (50 by default) would refuse what PostgreSQL takes; the
     // depth check above already bounds every statement's depth.
-    Parser::new(&dialect)
+    let mut statements = Parser::new(&dialect)
         .with_recursion_limit(atoll_types::limits::STATEMENT_DEPTH_MAX)
         .with_tokens_with_locations(tokens)
         .parse_statements()
-        .map_err(error)
+        .map_err(error)?;
+    statements.iter_mut().for_each(crate::depth::rebalance);
+    Ok(statements)
 }
 
 /// PostgreSQL takes `on`/`off` for COPY's boolean options (pgbench sends `freeze on`); the

@@ -290,3 +290,50 @@ async fn lock_and_idle_in_transaction_timeouts_end_waits_and_sessions() {
     assert_eq!(outcome(&address, "SELECT 1").await, Ok(1));
     assert!(!waiter.is_closed(), "an idle session outside a transaction stays");
 }
+
+/// Connections past `--sql-max-connections` are refused with 53300, as PostgreSQL past
+/// `max_connections`, except cancel requests; a closed connection frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_get_53300_and_a_closed_one_frees_its_place() {
+    let cluster = TestCluster::must_start_with(1, &["--sql-max-connections", "3"]).await;
+    let address = cluster.nodes[0].sql.clone();
+    let (host, port) = address.split_once(':').expect("host:port");
+    let config = format!("host={host} port={port} user=atoll dbname=postgres");
+    let holder = must_hold_a_row(&address).await;
+    let waiter = std::sync::Arc::new(must_connect(&address, "postgres").await);
+    let mut open = vec![must_connect(&address, "postgres").await];
+    let refused = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.map(|_| ()).expect_err("a fourth");
+    assert_eq!(refused.as_db_error().map(|e| e.code().code()), Some("53300"), "{refused}");
+    open[0].simple_query("SELECT 1").await.expect("the admitted work");
+    // At the limit, a cancel request (a connection of its own) still stops a statement.
+    let waiting = tokio::spawn({
+        let waiter = waiter.clone();
+        async move { waiter.batch_execute("UPDATE held SET n = n + 10 WHERE id = 1").await }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::metrics::metric(
+        &crate::metrics::must_http_get(&cluster.nodes[0].http, "/metrics").1,
+        "atoll_sql_statements_running",
+    ) < 1.0
+    {
+        assert!(std::time::Instant::now() < deadline, "the update never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    waiter.cancel_token().cancel_query(tokio_postgres::NoTls).await.expect("cancel request");
+    let error = waiting.await.expect("task").expect_err("cancelled");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("57014"), "{error}");
+    drop(holder);
+    drop(open.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match tokio_postgres::connect(&config, tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                client.simple_query("SELECT 1").await.expect("admitted");
+                break;
+            }
+            Err(error) => assert!(std::time::Instant::now() < deadline, "never admitted again: {error}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

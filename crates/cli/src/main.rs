@@ -122,6 +122,10 @@ struct StartArgs {
     /// cannot take the memory of all the others.
     #[arg(long, default_value_t = 1024)]
     sql_query_memory_mb: usize,
+    /// SQL client connections served at once; one more is refused with 53300 (too many
+    /// clients), as PostgreSQL past max_connections.
+    #[arg(long, default_value_t = 500)]
+    sql_max_connections: usize,
     /// Largest peer frame (a batch of Raft messages) sent or accepted, in bytes. Snapshots are
     /// streamed in chunks and do not count against it. For tests of large snapshots.
     #[arg(long, hide = true, default_value_t = atoll_types::limits::PEER_MESSAGE_BYTES_MAX)]
@@ -161,9 +165,10 @@ impl StartArgs {
             mvcc_retention: (self.mvcc_retention_secs > 0).then(|| Duration::from_secs(self.mvcc_retention_secs)),
             peer_message_bytes_max: self.peer_message_bytes_max,
             snapshot_rate_bytes_per_second: self.snapshot_rate_mb.saturating_mul(1024 * 1024),
-            sql_memory: atoll_server::SqlMemory {
-                node_bytes: self.sql_memory_mb.saturating_mul(1024 * 1024),
-                query_bytes: self.sql_query_memory_mb.min(self.sql_memory_mb).saturating_mul(1024 * 1024),
+            sql_limits: atoll_server::SqlLimits {
+                memory_bytes: self.sql_memory_mb.saturating_mul(1024 * 1024),
+                query_memory_bytes: self.sql_query_memory_mb.min(self.sql_memory_mb).saturating_mul(1024 * 1024),
+                connections_max: self.sql_max_connections,
             },
             raft_log_entries_kept: self.raft_log_entries_kept.max(2),
             raft_log_lag_entries_max: self.raft_log_lag_entries_max,

@@ -25,5 +25,5 @@ pub mod sql;
 pub mod staged_gc;
 pub mod transport;
 
-pub use atoll_sql::SqlMemory;
+pub use atoll_sql::SqlLimits;
 pub use node::{Node, NodeConfig, StartError};

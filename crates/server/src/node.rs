@@ -80,8 +80,8 @@ pub struct NodeConfig {
     pub raft_log_entries_kept: u64,
     pub raft_log_lag_entries_max: u64,
     pub raft_log_lag_bytes_max: u64,
-    /// What SQL statements may hold in memory: all of them on this node, and one alone.
-    pub sql_memory: atoll_sql::SqlMemory,
+    /// What SQL may take on this node: memory for all statements and for one, connections.
+    pub sql_limits: atoll_sql::SqlLimits,
     /// BROKEN ON PURPOSE, for tests of the checkers: snapshots sent carry no MVCC history.
     pub unsafe_snapshot_drop_history: bool,
 }
@@ -374,7 +374,7 @@ impl Node {
             tokio::spawn(serve_peer(context.clone(), peer_listener)),
             tokio::spawn(serve_etcd(context.clone(), etcd_listener)),
             tokio::spawn(serve_http(context.clone(), http_listener)),
-            tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_memory)),
+            tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_limits)),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
             tokio::spawn(crate::staged_gc::run(context.clone())),
@@ -508,10 +508,10 @@ async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener) {
     }
 }
 
-async fn serve_sql(context: Arc<NodeContext>, listener: TcpListener, memory: atoll_sql::SqlMemory) {
+async fn serve_sql(context: Arc<NodeContext>, listener: TcpListener, limits: atoll_sql::SqlLimits) {
     let registry = context.registry.clone();
     let kv = atoll_sql::NodeKv(Arc::new(crate::sql::LocalKv::new(context)));
-    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, memory, &registry)).await;
+    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, limits, &registry)).await;
 }
 
 async fn serve_http(context: Arc<NodeContext>, listener: TcpListener) {

@@ -22,6 +22,7 @@
 
 use crate::error::code;
 use futures::{FutureExt, StreamExt};
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError};
 use pgwire::messages::response::TransactionStatus;
@@ -72,6 +73,25 @@ pub async fn run<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, h
     // The duplicate holds the socket open: it closes with the watcher.
     if let Some(watcher) = watcher {
         watcher.abort();
+    }
+}
+
+/// Answers a connection over the node's limit as PostgreSQL does past `max_connections`: its
+/// startup message is read, then FATAL 53300, then the socket closes. A cancel request is
+/// still served (PostgreSQL does not count those either).
+pub async fn refuse<H: PgWireServerHandlers>(socket: TcpStream, connections_max: usize, handlers: H) {
+    let refused = async {
+        let Some(mut socket) = negotiate_tls::<()>(socket, None).await? else { return Ok(()) };
+        let first = AssertUnwindSafe(socket.next()).catch_unwind().await;
+        if let Ok(Some(Ok(PgWireFrontendMessage::CancelRequest(request)))) = first {
+            handlers.cancel_handler().on_cancel_request(request).await;
+            return Ok(());
+        }
+        let message = format!("sorry, too many clients already (this node serves {connections_max} connections)");
+        process_error(&mut socket, fatal(code::TOO_MANY_CONNECTIONS, &message), false).await
+    };
+    if let Ok(Err(error)) = tokio::time::timeout(STARTUP_TIMEOUT, refused).await {
+        tracing::debug!(%error, "sql: refusing a connection failed");
     }
 }
 

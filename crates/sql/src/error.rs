@@ -40,6 +40,7 @@ pub mod code {
     pub const INVALID_SAVEPOINT: &str = "3B001";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const OUT_OF_MEMORY: &str = "53200";
+    pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const CONNECTION_FAILURE: &str = "08006";

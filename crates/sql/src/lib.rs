@@ -28,7 +28,7 @@ pub mod types;
 pub use error::SqlError;
 pub use kv::{KvBackend, NodeKv};
 pub use server::serve;
-pub use session::{Engine, SqlMemory};
+pub use session::{Engine, SqlLimits};
 
 /// The PostgreSQL version Atoll reports (clients pick features by it).
 pub const SERVER_VERSION: &str = "15.0";

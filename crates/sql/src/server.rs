@@ -701,6 +701,8 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
         cancels: Arc::new(Cancels::default()),
         pids: pgwire::api::RandomPidSecretKeyGenerator::default(),
     });
+    let connections_max = handler.engine.connections_max;
+    let connections = Arc::new(tokio::sync::Semaphore::new(connections_max));
     let factory = Arc::new(Factory { handler });
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -713,6 +715,17 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
         };
         let _ = socket.set_nodelay(true);
         let factory = factory.clone();
-        tokio::spawn(crate::connection::run(socket, peer, factory));
+        match connections.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    crate::connection::run(socket, peer, factory).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::warn!(%peer, connections_max, "sql: connection refused, too many clients");
+                tokio::spawn(crate::connection::refuse(socket, connections_max, factory));
+            }
+        }
     }
 }

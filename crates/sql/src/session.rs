@@ -40,6 +40,8 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     /// Most bytes one statement may hold (see [`execute`]).
     query_memory_bytes: usize,
+    /// Most client connections served at once (see `server::serve`).
+    pub(crate) connections_max: usize,
     /// Write locks of every session on this node: writers of one row queue instead of
     /// failing each other at commit (see `atoll_kv::locks`).
     pub locks: Arc<LockTable>,
@@ -49,31 +51,35 @@ pub struct Engine {
 impl Engine {
     /// A statement that needs more memory than `memory` allows fails with 53200 (see
     /// [`execute`]). The SQL metrics are registered in `registry`.
-    pub fn new(kv: NodeKv, memory: SqlMemory, registry: &prometheus::Registry) -> Arc<Self> {
-        assert!(memory.query_bytes <= memory.node_bytes, "a query's memory limit exceeds the node's");
+    pub fn new(kv: NodeKv, limits: SqlLimits, registry: &prometheus::Registry) -> Arc<Self> {
+        assert!(limits.query_memory_bytes <= limits.memory_bytes, "a query's memory limit exceeds the node's");
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory.node_bytes)))
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
             .build_arc()
             .expect("runtime environment");
         Arc::new(Engine {
             kv,
             runtime,
-            query_memory_bytes: memory.query_bytes,
+            query_memory_bytes: limits.query_memory_bytes,
+            connections_max: limits.connections_max,
             locks: LockTable::new(),
             metrics: SqlMetrics::new(registry),
         })
     }
 }
 
-/// What SQL may hold in memory on one node.
+/// What SQL may take on one node.
 #[derive(Debug, Clone, Copy)]
-pub struct SqlMemory {
+pub struct SqlLimits {
     /// Bytes all running statements of the node may hold together in joins, sorts, aggregates
     /// and collected results.
-    pub node_bytes: usize,
-    /// Bytes one statement may hold; below `node_bytes` so that one query cannot starve the
+    pub memory_bytes: usize,
+    /// Bytes one statement may hold; below `memory_bytes` so that one query cannot starve the
     /// others.
-    pub query_bytes: usize,
+    pub query_memory_bytes: usize,
+    /// Client connections served at once; one more is refused with 53300, as PostgreSQL past
+    /// `max_connections`.
+    pub connections_max: usize,
 }
 
 /// What a statement produced.

@@ -106,3 +106,18 @@ fn sql_bank_transfers_conserve_money_through_faults() {
         .unwrap_or(0);
     assert!(committed > 0, "no transfer committed: {report}");
 }
+
+/// Hostile SQL clients beside the SQL bank through faults: every attack (too deep, too large,
+/// runaway, malformed, idle in a transaction) is answered as promised, no node exits on its
+/// own, and the bank's invariant holds (issue 19).
+#[test]
+fn hostile_sql_clients_are_contained_through_faults() {
+    let (ok, report) = run_chaos(&["--workload", "sql-hostile", "--duration-secs", "15", "--seed", "29"]);
+    assert!(ok, "{report}");
+    assert!(report.contains("verdict: every attack contained, no node down on its own"), "{report}");
+    assert!(report.contains("verdict: every snapshot sums to"), "{report}");
+    let answered = report.lines().find(|l| l.starts_with("hostile attacks answered as promised:")).unwrap_or_default();
+    for attack in ["TooDeep", "HugeValue", "RunawayWithTimeout", "MalformedBind", "WideDecimal"] {
+        assert!(answered.contains(attack), "{attack} never ran: {report}");
+    }
+}

@@ -4,7 +4,7 @@
 //!   restart, pause (SIGSTOP/SIGCONT) and isolate (through the nodes' fault switches) any node.
 //! * [`workload`] drives clients through the etcd API and records every operation's
 //!   invocation and completion into a [`history::History`]; [`sql_bank`] drives bank
-//!   transfers through SQL.
+//!   transfers through SQL, and [`hostile`] SQL clients that try to take nodes down.
 //! * [`nemesis`] injects faults on a seeded schedule while the workload runs.
 //! * [`linearizability`] decides whether a register history is linearizable (Wing & Gong
 //!   search with Lowe's memoisation, per key); [`durability`] checks that every acknowledged
@@ -17,6 +17,7 @@ pub mod bank;
 pub mod durability;
 pub mod elle;
 pub mod history;
+pub mod hostile;
 pub mod linearizability;
 pub mod local;
 pub mod nemesis;

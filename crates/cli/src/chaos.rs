@@ -16,8 +16,10 @@ pub struct ChaosArgs {
     /// Atoll's transaction API, checked for serializability anomalies G0 to G2), `durability`
     /// (unique writes while nodes are killed, checked for lost writes and replica divergence),
     /// `bank` (transfers between accounts in KV transactions; every snapshot must sum to the
-    /// initial total) or `sql-bank` (the same bank through SQL: explicit transactions over a
-    /// table, with --endpoints naming SQL addresses).
+    /// initial total), `sql-bank` (the same bank through SQL: explicit transactions over a
+    /// table, with --endpoints naming SQL addresses) or `sql-hostile` (the SQL bank plus two
+    /// hostile clients sending statements and messages meant to take a node down; no node may
+    /// exit on its own and every attack must be answered as promised).
     #[arg(long, default_value = "registers")]
     workload: String,
     /// Nodes in the cluster.
@@ -121,7 +123,13 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
             let sql = cluster.nodes.iter().map(|n| n.sql.clone()).collect();
             bank_over(&args, &mut Some(&mut cluster), sql, seed, true).await
         }
-        other => Err(format!("unknown workload {other:?}: use registers, list-append, bank, sql-bank or durability")),
+        "sql-hostile" => {
+            let sql = cluster.nodes.iter().map(|n| n.sql.clone()).collect();
+            sql_hostile(&args, &mut Some(&mut cluster), sql, seed).await
+        }
+        other => Err(format!(
+            "unknown workload {other:?}: use registers, list-append, bank, sql-bank, sql-hostile or durability"
+        )),
     };
     print_snapshots(&cluster);
     if args.keep || result.is_err() {
@@ -145,8 +153,10 @@ async fn run_external(args: &ChaosArgs, seed: u64) -> Result<(), String> {
         "list-append" => list_append(args, &mut none, args.endpoints.clone(), seed).await,
         "bank" => bank(args, &mut none, args.endpoints.clone(), seed).await,
         "sql-bank" => bank_over(args, &mut none, args.endpoints.clone(), seed, true).await,
+        "sql-hostile" => sql_hostile(args, &mut none, args.endpoints.clone(), seed).await,
         other => Err(format!(
-            "workload {other:?} cannot run against --endpoints: use registers, list-append, bank or sql-bank (SQL addresses)"
+            "workload {other:?} cannot run against --endpoints: use registers, list-append, bank, sql-bank or \
+             sql-hostile (SQL addresses)"
         )),
     }
 }
@@ -378,6 +388,47 @@ async fn bank_over(
         println!("  {violation}");
     }
     Err(format!("bank invariant violated (seed {seed})"))
+}
+
+/// Hostile SQL clients in every run of `sql-hostile`.
+const HOSTILE_CLIENTS: usize = 2;
+
+/// The SQL bank with hostile clients beside it: the bank's invariant must hold, every attack
+/// must be answered as promised, and no node may have exited on its own.
+async fn sql_hostile(
+    args: &ChaosArgs,
+    cluster: &mut Option<&mut LocalCluster>,
+    endpoints: Vec<String>,
+    seed: u64,
+) -> Result<(), String> {
+    let duration = Duration::from_secs(args.duration_secs);
+    let hostile = tokio::spawn(atoll_chaos::hostile::run(endpoints.clone(), HOSTILE_CLIENTS, duration, seed));
+    let bank = bank_over(args, cluster, endpoints, seed, true).await;
+    let tally = hostile.await.map_err(|e| format!("hostile clients failed: {e}"))?;
+    let answered: Vec<String> = tally.answered.iter().map(|(kind, n)| format!("{kind:?} {n}")).collect();
+    println!("hostile attacks answered as promised: {}", answered.join(", "));
+    println!("hostile attacks that met a node down: {}", tally.unreachable);
+    let mut crashed = Vec::new();
+    if let Some(cluster) = cluster {
+        for node in cluster.nodes.iter_mut() {
+            if let Some(status) = node.exited() {
+                crashed.push(format!("node {} exited on its own ({status}):\n{}", node.index, node.log_tail(20)));
+            }
+        }
+    }
+    for surprise in tally.surprises.iter().take(5) {
+        println!("  surprise: {surprise}");
+    }
+    for crash in &crashed {
+        println!("  {crash}");
+    }
+    bank?;
+    if !tally.surprises.is_empty() || !crashed.is_empty() {
+        println!("verdict: {} surprising answers, {} nodes down on their own", tally.surprises.len(), crashed.len());
+        return Err(format!("hostile clients were not contained (seed {seed})"));
+    }
+    println!("verdict: every attack contained, no node down on its own");
+    Ok(())
 }
 
 async fn durability_loop(args: &ChaosArgs, cluster: &mut LocalCluster, seed: u64) -> Result<(), String> {

@@ -263,11 +263,14 @@ impl Session {
         txn.rollback();
         let txn: Arc<TxnCell> = Arc::new(tokio::sync::Mutex::new(None));
         let scope = Arc::new(Mutex::new(StatementScope::default()));
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_target_partitions(1)
             .with_default_catalog_and_schema("atoll", catalog::PUBLIC_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
+        // `1.5` is a numeric in PostgreSQL, exact to its last digit; as a float, a 28-digit
+        // literal came back changed.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         let ctx = SessionContext::new_with_config_rt(config, engine.runtime.clone());
         let public = Arc::new(AtollSchema { txn: txn.clone(), database, scope: scope.clone() });
         let pg = PgState::new(txn.clone(), database, database_name);

@@ -121,3 +121,21 @@ fn hostile_sql_clients_are_contained_through_faults() {
         assert!(answered.contains(attack), "{attack} never ran: {report}");
     }
 }
+
+/// The same run on a build whose statements ignore timeouts, cancels and disconnects: the
+/// runaway cross joins go unanswered and the checker must say so.
+#[test]
+fn hostile_sql_clients_catch_a_build_that_ignores_statement_interrupts() {
+    let (ok, report) = run_chaos(&[
+        "--workload",
+        "sql-hostile",
+        "--duration-secs",
+        "10",
+        "--seed",
+        "29",
+        "--nemesis",
+        "none",
+        "--unsafe-ignore-statement-interrupts",
+    ]);
+    assert!(!ok && report.contains("RunawayWithTimeout") && report.contains("surprise"), "{report}");
+}

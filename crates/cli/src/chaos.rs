@@ -70,6 +70,10 @@ pub struct ChaosArgs {
     /// to prove the durability checker catches a replica caught up from a bad snapshot.
     #[arg(long, hide = true)]
     unsafe_snapshot_drop_history: bool,
+    /// Start the nodes with SQL statements that ignore timeouts, cancels and disconnects
+    /// (deliberately broken), to prove the sql-hostile checker catches it.
+    #[arg(long, hide = true)]
+    unsafe_ignore_statement_interrupts: bool,
     /// Start the nodes with a deliberately broken read path, to prove the checker catches it.
     #[arg(long, hide = true)]
     unsafe_stale_reads: bool,
@@ -109,6 +113,9 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
     }
     if args.unsafe_snapshot_drop_history {
         extra.push("--unsafe-snapshot-drop-history".to_string());
+    }
+    if args.unsafe_ignore_statement_interrupts {
+        extra.push("--unsafe-ignore-statement-interrupts".to_string());
     }
     let mut cluster =
         LocalCluster::start_on_free_ports(exe, args.nodes, extra, &mut |step| eprintln!("{step} ...")).await?;

@@ -91,6 +91,10 @@ struct StartArgs {
     /// BROKEN ON PURPOSE: snapshots sent leave out the MVCC history (proves the checkers fail).
     #[arg(long, hide = true)]
     unsafe_snapshot_drop_history: bool,
+    /// BROKEN ON PURPOSE: SQL statements ignore statement_timeout, cancel requests and their
+    /// client's disconnect (proves the hostile-client checker fails).
+    #[arg(long, hide = true)]
+    unsafe_ignore_statement_interrupts: bool,
     /// BROKEN ON PURPOSE: a leader's lease never runs out in its term (proves the checkers fail).
     #[arg(long, hide = true)]
     unsafe_timeless_lease: bool,
@@ -169,6 +173,7 @@ impl StartArgs {
                 memory_bytes: self.sql_memory_mb.saturating_mul(1024 * 1024),
                 query_memory_bytes: self.sql_query_memory_mb.min(self.sql_memory_mb).saturating_mul(1024 * 1024),
                 connections_max: self.sql_max_connections,
+                unsafe_ignore_interrupts: self.unsafe_ignore_statement_interrupts,
             },
             raft_log_entries_kept: self.raft_log_entries_kept.max(2),
             raft_log_lag_entries_max: self.raft_log_lag_entries_max,
@@ -203,6 +208,9 @@ async fn start(args: StartArgs) -> Result<(), String> {
         tracing::warn!(
             "UNSAFE: snapshots sent leave out the data, replicas caught up by them lose writes (test-only switch)"
         );
+    }
+    if args.unsafe_ignore_statement_interrupts {
+        tracing::warn!("UNSAFE: SQL statements ignore timeouts, cancel requests and disconnects (test-only switch)");
     }
     if args.unsafe_stale_reads {
         tracing::warn!("UNSAFE: linearizable reads skip ReadIndex and may return stale data (test-only switch)");

@@ -10,8 +10,10 @@
 //!   invariants are not caught here: they stop the node where they are asserted.
 //! - **A client that goes away stops its statement.** While a statement runs nobody reads the
 //!   socket, so [`watch_peer`] peeks at a duplicate of it: end of stream or an error marks the
-//!   connection gone, and `with_session` (server.rs) drops the statement as a cancel does,
-//!   within [`PEER_PROBE_INTERVAL`] when the client had sent more data, at once otherwise.
+//!   connection gone, and `with_session` (server.rs) drops the statement as a cancel does. A
+//!   peek sees the end of the stream only once nothing unread is ahead of it: a client that
+//!   pipelined more messages and then vanished is seen when those are read (a reset
+//!   connection, an error, is seen at once).
 //!
 //! - **`idle_in_transaction_session_timeout`**: a session that sits in an open transaction
 //!   longer than that between statements is ended with FATAL 25P03, as in PostgreSQL, so a
@@ -36,8 +38,7 @@ use tokio::sync::watch;
 
 /// How long a client has to finish startup (pgwire's own bound).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often a connection whose client sent data ahead (pipelining) is checked again for a
-/// closed socket; a closed socket with nothing unread is seen at once.
+/// How often a connection whose client sent data ahead (pipelining) is peeked at again.
 const PEER_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
 tokio::task_local! {

@@ -42,6 +42,8 @@ pub struct Engine {
     query_memory_bytes: usize,
     /// Most client connections served at once (see `server::serve`).
     pub(crate) connections_max: usize,
+    /// See [`SqlLimits::unsafe_ignore_interrupts`].
+    pub(crate) unsafe_ignore_interrupts: bool,
     /// Write locks of every session on this node: writers of one row queue instead of
     /// failing each other at commit (see `atoll_kv::locks`).
     pub locks: Arc<LockTable>,
@@ -49,7 +51,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A statement that needs more memory than `memory` allows fails with 53200 (see
+    /// A statement that needs more memory than `limits` allow fails with 53200 (see
     /// [`execute`]). The SQL metrics are registered in `registry`.
     pub fn new(kv: NodeKv, limits: SqlLimits, registry: &prometheus::Registry) -> Arc<Self> {
         assert!(limits.query_memory_bytes <= limits.memory_bytes, "a query's memory limit exceeds the node's");
@@ -62,6 +64,7 @@ impl Engine {
             runtime,
             query_memory_bytes: limits.query_memory_bytes,
             connections_max: limits.connections_max,
+            unsafe_ignore_interrupts: limits.unsafe_ignore_interrupts,
             locks: LockTable::new(),
             metrics: SqlMetrics::new(registry),
         })
@@ -80,6 +83,9 @@ pub struct SqlLimits {
     /// Client connections served at once; one more is refused with 53300, as PostgreSQL past
     /// `max_connections`.
     pub connections_max: usize,
+    /// BROKEN ON PURPOSE, for tests of the checkers: statements ignore `statement_timeout`,
+    /// cancel requests and their client's disconnect.
+    pub unsafe_ignore_interrupts: bool,
 }
 
 /// What a statement produced.

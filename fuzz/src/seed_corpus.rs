@@ -19,7 +19,12 @@ fn op(request: request_op::Request) -> RequestOp {
 }
 
 fn put(key: &[u8], value: &[u8]) -> RequestOp {
-    op(request_op::Request::RequestPut(PutRequest { key: key.to_vec(), value: value.to_vec(), prev_kv: true, ..Default::default() }))
+    op(request_op::Request::RequestPut(PutRequest {
+        key: key.to_vec(),
+        value: value.to_vec(),
+        prev_kv: true,
+        ..Default::default()
+    }))
 }
 
 fn txn(compare: Vec<Compare>, success: Vec<RequestOp>, failure: Vec<RequestOp>) -> TxnRequest {
@@ -37,7 +42,11 @@ fn main() {
         ..Default::default()
     };
     let range = |key: &[u8], end: &[u8]| {
-        op(request_op::Request::RequestRange(RangeRequest { key: key.to_vec(), range_end: end.to_vec(), ..Default::default() }))
+        op(request_op::Request::RequestRange(RangeRequest {
+            key: key.to_vec(),
+            range_end: end.to_vec(),
+            ..Default::default()
+        }))
     };
     let delete = |key: &[u8], end: &[u8]| {
         op(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
@@ -50,7 +59,11 @@ fn main() {
         vec![encode(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1")], vec![])))],
         vec![
             encode(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1"), put(b"b", b"2")], vec![]))),
-            encode(command::Kind::Txn(txn(vec![value_is(b"a", b"1")], vec![delete(b"a", b"c")], vec![range(b"a", &[0])]))),
+            encode(command::Kind::Txn(txn(
+                vec![value_is(b"a", b"1")],
+                vec![delete(b"a", b"c")],
+                vec![range(b"a", &[0])],
+            ))),
             encode(command::Kind::Compact(CompactionRequest { revision: 2, physical: false })),
         ],
         vec![encode(command::Kind::Txn(txn(
@@ -59,14 +72,22 @@ fn main() {
             vec![],
         )))],
         vec![
-            encode(command::Kind::InternalTxn(txn(vec![], vec![put(b"\xfft\x00", b"row"), put(b"\xffc\x00", b"{}")], vec![]))),
+            encode(command::Kind::InternalTxn(txn(
+                vec![],
+                vec![put(b"\xfft\x00", b"row"), put(b"\xffc\x00", b"{}")],
+                vec![],
+            ))),
             encode(command::Kind::Stage(StagedPart {
                 txn_id: 7,
                 seq: 0,
                 part: Some(txn(vec![], vec![put(b"s1", b"x")], vec![])),
                 expires_unix_ms: i64::MAX,
             })),
-            encode(command::Kind::CommitStaged(CommitStaged { txn_id: 7, parts: 1, last: Some(txn(vec![], vec![put(b"s2", b"y")], vec![])) })),
+            encode(command::Kind::CommitStaged(CommitStaged {
+                txn_id: 7,
+                parts: 1,
+                last: Some(txn(vec![], vec![put(b"s2", b"y")], vec![])),
+            })),
             encode(command::Kind::AbortStaged(AbortStaged { txn_id: 8, expired_before_unix_ms: 1 })),
         ],
         vec![encode(command::Kind::RegisterNode(NodeInfo {
@@ -75,7 +96,10 @@ fn main() {
             name: "n2".into(),
             ..Default::default()
         }))],
-        vec![vec![0xff, 0x00, 0x12], encode(command::Kind::Compact(CompactionRequest { revision: 1 << 40, physical: true }))],
+        vec![
+            vec![0xff, 0x00, 0x12],
+            encode(command::Kind::Compact(CompactionRequest { revision: 1 << 40, physical: true })),
+        ],
     ];
     for (i, seed) in seeds.iter().enumerate() {
         std::fs::write(format!("{dir}/seed-{i:02}"), atoll_fuzz::join(seed)).expect("write seed");

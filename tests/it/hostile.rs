@@ -43,10 +43,21 @@ async fn long_chains_are_answered_and_too_deep_nesting_gets_54001_without_killin
     // A list of 100 000 values is flat.
     let list = joined((0..100_000).map(|i| i.to_string()), ",");
     assert_eq!(outcome(&address, &format!("SELECT * FROM accounts WHERE id IN ({list})")).await, Ok(3));
-    // 1 000 `+` terms. (Not 100 000 yet: DataFusion's type coercion asks every level for its
-    // subtree's type, which is quadratic in the chain's length.)
+    // 1 000 `+` terms are answered; 100 000 get 54001, as in PostgreSQL (which stops near
+    // 4 500): DataFusion's planning is quadratic in the chain and cannot be interrupted.
     let sum = joined(std::iter::repeat_n("1".to_string(), 1_000), "+");
     assert_eq!(outcome(&address, &format!("SELECT {sum}")).await, Ok(1));
+    let sum = joined(std::iter::repeat_n("1".to_string(), 100_000), "+");
+    assert_eq!(outcome(&address, &format!("SELECT {sum}")).await, Err("54001".into()));
+    // Nesting whose planning grows fastest is bounded before planning: function calls 40 deep
+    // are answered, 200 deep refused; scalar subqueries 32 deep (minutes of planning) refused.
+    let calls = |depth: usize| format!("SELECT {}1{}", "abs(".repeat(depth), ")".repeat(depth));
+    assert_eq!(outcome(&address, &calls(40)).await, Ok(1));
+    assert_eq!(outcome(&address, &calls(200)).await, Err("54001".into()));
+    let subqueries = format!("SELECT {}1{}", "(SELECT ".repeat(32), ")".repeat(32));
+    assert_eq!(outcome(&address, &subqueries).await, Err("54001".into()));
+    // The parser's backtracking is bounded: unclosed casts (each level tried twice) get 54001.
+    assert_eq!(outcome(&address, &format!("SELECT {}1", "cast(".repeat(1000))).await, Err("54001".into()));
     // Nesting just under the limit is answered: the stacks are sized for it.
     let depth = STATEMENT_DEPTH_MAX - 10;
     let nested = format!("SELECT {}1{}", "(".repeat(depth), ")".repeat(depth));
@@ -123,6 +134,9 @@ async fn malformed_messages_end_only_their_connection_with_08p01() {
         ("a Bind that claims 65 535 parameters", frame(b'B', b"\0\0\0\0\xff\xff")),
         ("a Parse without its terminators", frame(b'P', b"stmt")),
         ("a length of 2 GB", vec![b'Q', 0x7f, 0xff, 0xff, 0xff]),
+        ("a length under 4", vec![b'Q', 0, 0, 0, 3]),
+        ("a Parse whose fields run into the next message", [frame(b'P', b"s\0"), frame(b'S', b"")].concat()),
+        ("a Sync with a body", frame(b'S', b"x")),
     ];
     for (what, bytes) in hostile {
         let answer = tokio::task::spawn_blocking({

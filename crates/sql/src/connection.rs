@@ -23,18 +23,21 @@
 //! dropped.
 
 use crate::error::code;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::error::PgWireResult;
 use pgwire::error::{ErrorInfo, PgWireError};
 use pgwire::messages::response::TransactionStatus;
-use pgwire::messages::PgWireFrontendMessage;
-use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use pgwire::messages::{DecodeContext, PgWireFrontendMessage};
+use pgwire::tokio::server::{negotiate_tls, process_error, process_message, PgWireMessageServerCodec};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_util::codec::Framed;
 
 /// How long a client has to finish startup (pgwire's own bound).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -83,8 +86,8 @@ pub async fn run<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, h
 pub async fn refuse<H: PgWireServerHandlers>(socket: TcpStream, connections_max: usize, handlers: H) {
     let refused = async {
         let Some(mut socket) = negotiate_tls::<()>(socket, None).await? else { return Ok(()) };
-        let first = AssertUnwindSafe(socket.next()).catch_unwind().await;
-        if let Ok(Some(Ok(PgWireFrontendMessage::CancelRequest(request)))) = first {
+        let first = AssertUnwindSafe(next_message(&mut socket)).catch_unwind().await;
+        if let Ok(Ok(Some(PgWireFrontendMessage::CancelRequest(request)))) = first {
             handlers.cancel_handler().on_cancel_request(request).await;
             return Ok(());
         }
@@ -115,6 +118,41 @@ async fn watch_peer(probe: TcpStream, gone: watch::Sender<bool>) {
             // Unread data: the client is there (or sent its close after it); look again later.
             Ok(_) => tokio::time::sleep(PEER_PROBE_INTERVAL).await,
         }
+    }
+}
+
+/// The next client message, cut from the stream and checked by [`crate::frame`] before pgwire
+/// decodes exactly its bytes; `None` at the end of the stream.
+async fn next_message<S, C>(
+    socket: &mut Framed<S, PgWireMessageServerCodec<C>>,
+) -> PgWireResult<Option<PgWireFrontendMessage>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
+{
+    let protocol_violation = |what: &str| fatal(code::PROTOCOL_VIOLATION, what);
+    loop {
+        let state = socket.state();
+        let untyped =
+            matches!(state, PgWireConnectionState::AwaitingSslRequest | PgWireConnectionState::AwaitingStartup);
+        let cut = crate::frame::split(socket.read_buffer_mut(), untyped).map_err(|e| protocol_violation(&e.0))?;
+        let Some(mut message) = cut else {
+            let mut chunk = [0u8; 8192];
+            let read = socket.get_mut().read(&mut chunk).await?;
+            if read == 0 {
+                return Ok(None);
+            }
+            socket.read_buffer_mut().extend_from_slice(&chunk[..read]);
+            continue;
+        };
+        crate::frame::check(&message, untyped).map_err(|e| protocol_violation(&e.0))?;
+        // What pgwire's codec tells its decoder, from the same connection state.
+        let mut context = DecodeContext::new(socket.protocol_version());
+        context.awaiting_frontend_ssl = matches!(state, PgWireConnectionState::AwaitingSslRequest);
+        context.awaiting_frontend_startup = untyped;
+        return match PgWireFrontendMessage::decode(&mut message, &context)? {
+            Some(decoded) if message.is_empty() => Ok(Some(decoded)),
+            _ => Err(protocol_violation("invalid message format")),
+        };
     }
 }
 
@@ -154,7 +192,7 @@ async fn serve<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, han
             }
             TransactionStatus::Idle => None,
         };
-        let next = AssertUnwindSafe(socket.next()).catch_unwind();
+        let next = AssertUnwindSafe(next_message(&mut socket)).catch_unwind();
         let decoded = if starting {
             tokio::select! {
                 () = &mut startup_deadline => return Ok(()),
@@ -173,9 +211,9 @@ async fn serve<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, han
             next.await
         };
         let message = match decoded {
-            Ok(Some(Ok(message))) => message,
-            Ok(None) => return Ok(()),
-            Ok(Some(Err(error))) => {
+            Ok(Ok(Some(message))) => message,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(error)) => {
                 tracing::debug!(%error, %peer, "sql: undecodable message");
                 return process_error(&mut socket, fatal(code::PROTOCOL_VIOLATION, &error.to_string()), false).await;
             }

@@ -25,7 +25,9 @@
 
 use crate::error::{code, Result, SqlError};
 use atoll_types::limits::STATEMENT_DEPTH_MAX;
-use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Statement, Value, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Query, Statement, Value, Visit, VisitMut, Visitor, VisitorMut,
+};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use std::ops::ControlFlow;
@@ -147,6 +149,107 @@ impl VisitorMut for Rebalancer {
         }
         // The visitor goes on into the (now shallow) operands.
         ControlFlow::Continue(())
+    }
+}
+
+/// Weighted levels of nesting a statement may have once parsed: what DataFusion's planner can
+/// plan quickly. Its planning is not interruptible (no statement timeout, cancel or
+/// disconnect stops it) and grows faster than linearly with nesting, so a short statement
+/// could hold a core for hours (measured on DataFusion 55, release build, 2-core machine:
+/// 512 `+` terms plan in 0.28 s; `abs(` nested 128 deep 0.24 s, 256 deep 1.9 s, 512 deep
+/// 16 s; scalar subqueries nested 16 deep 0.18 s and 32 deep over five minutes). So levels are
+/// counted with weights (an operator 1, a function call [`FUNCTION_WEIGHT`], a query inside
+/// another [`QUERY_WEIGHT`]) and a statement past [`PLAN_DEPTH_MAX`] gets 54001 before
+/// planning. PostgreSQL refuses at its stack limit instead (about 4 500 `+` terms); its
+/// planner is linear where DataFusion's is not.
+pub const PLAN_DEPTH_MAX: usize = 1024;
+/// What one function call level counts towards [`PLAN_DEPTH_MAX`].
+pub const FUNCTION_WEIGHT: usize = 8;
+/// What one level of query nesting counts towards [`PLAN_DEPTH_MAX`].
+pub const QUERY_WEIGHT: usize = 64;
+/// Operands one AND chain may join. DataFusion folds a WHERE clause's conjunction back into one
+/// left-deep chain (undoing [`rebalance`]) and plans it in quadratic time.
+pub const AND_OPERANDS_MAX: usize = 4096;
+
+/// Refuses a parsed statement that DataFusion would take too long to plan (54001); see
+/// [`PLAN_DEPTH_MAX`] and [`AND_OPERANDS_MAX`].
+pub fn check_plan_cost(statement: &Statement) -> Result<()> {
+    let mut meter = Meter::default();
+    if let ControlFlow::Break(error) = statement.visit(&mut meter) {
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// Walks a statement, keeping the weighted depth of the levels open around the current node.
+#[derive(Default)]
+struct Meter {
+    /// Weight of each open level, innermost last; with whether it is an AND.
+    open: Vec<(usize, bool)>,
+    depth: usize,
+}
+
+impl Meter {
+    fn enter(&mut self, weight: usize, and: bool) -> ControlFlow<SqlError> {
+        self.open.push((weight, and));
+        self.depth += weight;
+        if self.depth > PLAN_DEPTH_MAX {
+            return ControlFlow::Break(SqlError::new(
+                code::STATEMENT_TOO_COMPLEX,
+                format!(
+                    "statement too complex: its expressions nest more than {PLAN_DEPTH_MAX} weighted \
+                     levels deep (an operator counts 1, a function call {FUNCTION_WEIGHT}, a subquery \
+                     {QUERY_WEIGHT})"
+                ),
+            ));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn leave(&mut self) -> ControlFlow<SqlError> {
+        let (weight, _) = self.open.pop().expect("every level left was entered");
+        self.depth -= weight;
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for Meter {
+    type Break = SqlError;
+
+    fn pre_visit_query(&mut self, _query: &Query) -> ControlFlow<SqlError> {
+        // The statement's own query is no nesting.
+        let weight = if self.open.is_empty() { 0 } else { QUERY_WEIGHT };
+        self.enter(weight, false)
+    }
+
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<SqlError> {
+        self.leave()
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<SqlError> {
+        let and = matches!(expr, Expr::BinaryOp { op: BinaryOperator::And, .. });
+        let inside_and = self.open.last().is_some_and(|&(_, and)| and);
+        if and && !inside_and {
+            let operands = chain_length(expr, &BinaryOperator::And);
+            if operands > AND_OPERANDS_MAX {
+                return ControlFlow::Break(SqlError::new(
+                    code::STATEMENT_TOO_COMPLEX,
+                    format!("statement too complex: an AND of {operands} conditions, more than the {AND_OPERANDS_MAX} allowed"),
+                ));
+            }
+        }
+        let weight = match expr {
+            // Brackets and the chains rebalanced above are free: no planner work grows with them.
+            Expr::Nested(_) => 0,
+            Expr::BinaryOp { op: BinaryOperator::And | BinaryOperator::Or, .. } => 0,
+            Expr::Function(_) => FUNCTION_WEIGHT,
+            _ => 1,
+        };
+        self.enter(weight, and)
+    }
+
+    fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<SqlError> {
+        self.leave()
     }
 }
 
@@ -288,5 +391,47 @@ mod tests {
         .expect_err("too deep");
         assert_eq!(error.code, code::STATEMENT_TOO_COMPLEX);
         check(&tokens(&chain(" OR ", 100_000))).expect("100 000 OR terms pass");
+    }
+
+    /// Parses as sessions do (which includes the plan cost check): the SQLSTATE of a refusal.
+    fn plan_cost(sql: &str) -> std::result::Result<(), String> {
+        crate::session::parse(sql).map(|_| ()).map_err(|e| e.code.to_string())
+    }
+
+    #[test]
+    fn plan_cost_weighs_functions_and_subqueries_and_counts_and_operands() {
+        // Deep trees need the stacks the SQL threads have.
+        std::thread::Builder::new()
+            .stack_size(atoll_types::limits::RUNTIME_THREAD_STACK_BYTES)
+            .spawn(plan_cost_cases)
+            .expect("spawn")
+            .join()
+            .expect("the cases pass");
+    }
+
+    fn plan_cost_cases() {
+        let too_complex = Err(code::STATEMENT_TOO_COMPLEX.to_string());
+        let plus = |terms: usize| format!("SELECT {}", vec!["1"; terms].join("+"));
+        assert_eq!(plan_cost(&plus(1000)), Ok(()));
+        assert_eq!(plan_cost(&plus(PLAN_DEPTH_MAX + 2)), too_complex);
+        let calls = |depth: usize| format!("SELECT {}1{}", "abs(".repeat(depth), ")".repeat(depth));
+        assert_eq!(plan_cost(&calls(PLAN_DEPTH_MAX / FUNCTION_WEIGHT - 1)), Ok(()));
+        assert_eq!(plan_cost(&calls(PLAN_DEPTH_MAX / FUNCTION_WEIGHT + 1)), too_complex);
+        let subqueries = |depth: usize| format!("SELECT {}1{}", "(SELECT ".repeat(depth), ")".repeat(depth));
+        assert_eq!(plan_cost(&subqueries(PLAN_DEPTH_MAX / QUERY_WEIGHT - 2)), Ok(()));
+        assert_eq!(plan_cost(&subqueries(PLAN_DEPTH_MAX / QUERY_WEIGHT + 1)), too_complex);
+        let derived = |depth: usize| {
+            format!("SELECT * FROM {}(SELECT 1) t{}", "(SELECT * FROM ".repeat(depth), ") t".repeat(depth))
+        };
+        assert_eq!(plan_cost(&derived(PLAN_DEPTH_MAX / QUERY_WEIGHT - 2)), Ok(()));
+        assert_eq!(plan_cost(&derived(PLAN_DEPTH_MAX / QUERY_WEIGHT + 1)), too_complex);
+        // Brackets weigh nothing; rebalanced OR chains almost nothing; AND chains are counted.
+        assert_eq!(plan_cost(&format!("SELECT {}1{}", "(".repeat(2000), ")".repeat(2000))), Ok(()));
+        let chain = |op: &str, terms: usize| {
+            format!("SELECT 1 WHERE {}", (0..terms).map(|i| format!("x <> {i}")).collect::<Vec<_>>().join(op))
+        };
+        assert_eq!(plan_cost(&chain(" OR ", 20_000)), Ok(()));
+        assert_eq!(plan_cost(&chain(" AND ", AND_OPERANDS_MAX)), Ok(()));
+        assert_eq!(plan_cost(&chain(" AND ", AND_OPERANDS_MAX + 1)), too_complex);
     }
 }

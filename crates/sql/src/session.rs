@@ -201,13 +201,23 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| error(e.into()))?;
     crate::depth::check(&tokens)?;
     // The parser's own nesting limit (50 by default) would refuse what PostgreSQL takes; the
-    // depth check above already bounds every statement's depth.
-    let mut statements = Parser::new(&dialect)
+    // depth check above already bounds every statement's depth, and the dialect bounds the
+    // parser's backtracking.
+    let budgeted = crate::dialect::AtollDialect::for_tokens(tokens.len());
+    let parsed = Parser::new(&budgeted)
         .with_recursion_limit(atoll_types::limits::STATEMENT_DEPTH_MAX)
         .with_tokens_with_locations(tokens)
-        .parse_statements()
-        .map_err(error)?;
+        .parse_statements();
+    if budgeted.exhausted() {
+        return Err(SqlError::new(
+            crate::error::code::STATEMENT_TOO_COMPLEX,
+            "statement too complex: the parser gave up after too many attempts at its nested \
+             brackets and calls",
+        ));
+    }
+    let mut statements = parsed.map_err(error)?;
     statements.iter_mut().for_each(crate::depth::rebalance);
+    statements.iter().try_for_each(crate::depth::check_plan_cost)?;
     Ok(statements)
 }
 

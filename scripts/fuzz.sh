@@ -3,7 +3,7 @@
 # stable toolchain (cargo fuzz passes nightly -Z flags: RUSTC_BOOTSTRAP=1 allows them, since the
 # machines have one toolchain). Installs cargo-fuzz from crates.io when it is missing.
 #
-# usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]   (targets: kv_apply)
+# usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]   (targets: kv_apply, sql_input, pgwire_decode)
 # A crash leaves its input in fuzz/artifacts/<target>/ and makes the script exit non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

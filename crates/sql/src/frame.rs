@@ -161,6 +161,31 @@ pub fn check(message: &[u8], untyped: bool) -> Result<(), Malformed> {
     fields.end()
 }
 
+/// Reads `bytes` as a client's stream would be read: a startup message, then typed messages,
+/// each cut, checked and decoded by pgwire as the connection does, until the bytes run out or
+/// a message is refused. How many messages decoded. For the `pgwire_decode` fuzz target: with
+/// the checks in front, no input may make pgwire panic.
+pub fn decode_stream(bytes: &[u8]) -> usize {
+    use pgwire::messages::{DecodeContext, PgWireFrontendMessage, ProtocolVersion};
+    let mut buffer = BytesMut::from(bytes);
+    let mut untyped = true;
+    let mut decoded = 0;
+    while let Ok(Some(mut message)) = split(&mut buffer, untyped) {
+        if check(&message, untyped).is_err() {
+            break;
+        }
+        let mut context = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
+        context.awaiting_frontend_ssl = false;
+        context.awaiting_frontend_startup = untyped;
+        match PgWireFrontendMessage::decode(&mut message, &context) {
+            Ok(Some(_)) => decoded += 1,
+            _ => break,
+        }
+        untyped = false;
+    }
+    decoded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +213,21 @@ mod tests {
         }
         body.extend_from_slice(&0i16.to_be_bytes());
         frame(b'B', &body)
+    }
+
+    #[test]
+    fn a_stream_decodes_until_its_first_malformed_message() {
+        let parameters = b"user\0atoll\0\0";
+        let mut stream = (8 + parameters.len() as i32).to_be_bytes().to_vec();
+        stream.extend_from_slice(&196_608i32.to_be_bytes());
+        stream.extend_from_slice(parameters);
+        stream.extend(frame(b'Q', b"SELECT 1\0"));
+        stream.extend(bind(&[Some(b"1")]));
+        stream.extend(frame(b'S', b""));
+        assert_eq!(decode_stream(&stream), 4);
+        stream.extend(frame(b'B', b"\0nope\0\0\0"));
+        stream.extend(frame(b'S', b""));
+        assert_eq!(decode_stream(&stream), 4, "nothing after the truncated Bind is read");
     }
 
     #[test]

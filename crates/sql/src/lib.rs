@@ -15,7 +15,7 @@ pub mod encoding;
 pub mod error;
 mod execute;
 mod fastpath;
-mod frame;
+pub mod frame;
 pub mod kv;
 pub mod metrics;
 pub mod numeric;

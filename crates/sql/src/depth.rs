@@ -157,7 +157,7 @@ impl VisitorMut for Rebalancer {
 /// disconnect stops it) and grows faster than linearly with nesting, so a short statement
 /// could hold a core for hours (measured on DataFusion 55, release build, 2-core machine:
 /// 512 `+` terms plan in 0.28 s; `abs(` nested 128 deep 0.24 s, 256 deep 1.9 s, 512 deep
-/// 16 s; scalar subqueries nested 16 deep 0.18 s and 32 deep over five minutes). So levels are
+/// 16 s; scalar subqueries nested 16 deep 0.18 s and 32 deep unfinished after five minutes). So levels are
 /// counted with weights (an operator 1, a function call [`FUNCTION_WEIGHT`], a query inside
 /// another [`QUERY_WEIGHT`]) and a statement past [`PLAN_DEPTH_MAX`] gets 54001 before
 /// planning. PostgreSQL refuses at its stack limit instead (about 4 500 `+` terms); its

@@ -3,7 +3,7 @@
 # stable toolchain (cargo fuzz passes nightly -Z flags: RUSTC_BOOTSTRAP=1 allows them, since the
 # machines have one toolchain). Installs cargo-fuzz from crates.io when it is missing.
 #
-# usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]   (targets: kv_apply, sql_input, pgwire_decode)
+# usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]   (targets: kv_apply, sql_input, pgwire_decode, peer_input)
 # A crash leaves its input in fuzz/artifacts/<target>/ and makes the script exit non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -16,9 +16,6 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${ATOLL_FUZZ_TARGET_DIR:-$HOME/.cache/atoll/fuzz-target}"
 for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
-  if [ "$target" = kv_apply ] && [ -z "$(ls -A corpus/kv_apply)" ]; then
-    cargo run --quiet --release --bin seed_corpus -- corpus/kv_apply
-  fi
   # Sanitizers off: the targets are safe Rust, and libFuzzer's coverage is what finds paths.
-  cargo fuzz run --sanitizer none "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=1
+  cargo fuzz run --sanitizer none "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1
 done

@@ -1,14 +1,25 @@
-//! What the fuzz targets share: a fresh range state machine on a memory engine, and the input
-//! format of `kv_apply` (length-prefixed Raft commands).
+//! The fuzz targets' bodies, one function each (the files in fuzz_targets/ only hand them
+//! libFuzzer's input), with what they share: a fresh range state machine on a memory engine
+//! and the length-prefixed input format of `kv_apply` and `peer_input`.
+//!
+//! The test command replays every kept corpus input through these same functions
+//! (tests/it/fuzz_corpus.rs includes this file), so an input that once passed keeps passing.
+
+pub mod seeds;
 
 use atoll_kv::{KvStateMachine, RangeShared};
-use atoll_proto::atoll::NodeInfo;
+use atoll_proto::atoll::{command, Command, NodeInfo};
+use atoll_proto::etcdserverpb::{request_op, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use atoll_replication::StateMachine as _;
 use atoll_storage::{Engine, MemoryEngine, WriteBatch};
 use atoll_types::RangeId;
 use std::sync::Arc;
 
 /// The range every target runs.
 pub const RANGE: RangeId = RangeId(1);
+
+/// The Raft index `peer_input` installs its snapshots at (past the bootstrap's).
+pub const SNAPSHOT_INDEX: u64 = 1_000;
 
 /// A bootstrapped, opened first range on a memory engine.
 pub fn fresh_range() -> (Arc<dyn Engine>, Arc<RangeShared>, KvStateMachine) {
@@ -22,8 +33,8 @@ pub fn fresh_range() -> (Arc<dyn Engine>, Arc<RangeShared>, KvStateMachine) {
     (engine, shared, machine)
 }
 
-/// Splits `kv_apply`'s input into commands: each is a big-endian u16 length and that many
-/// bytes (the last one takes what is left).
+/// Splits an input into parts: each is a big-endian u16 length and that many bytes (the last
+/// one takes what is left).
 pub fn commands(mut input: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     while input.len() >= 2 {
@@ -36,13 +47,140 @@ pub fn commands(mut input: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// Joins commands into one `kv_apply` input (for the seed corpus).
+/// Joins parts into one input (for the seed corpora).
 pub fn join(commands: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     for command in commands {
-        let length = u16::try_from(command.len()).expect("a seed command fits 64 KiB");
+        let length = u16::try_from(command.len()).expect("a seed part fits 64 KiB");
         out.extend_from_slice(&length.to_be_bytes());
         out.extend_from_slice(command);
     }
     out
+}
+
+fn read_everything(engine: &dyn Engine, shared: &RangeShared) {
+    let everything = RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() };
+    let _ = shared.read(engine, &everything);
+}
+
+/// `kv_apply`: any sequence of Raft commands applied to a range. The state machine answers
+/// each (an error result is fine) and never panics or reports a fatal error, which would stop
+/// the node; reads afterwards answer too.
+pub fn kv_apply(input: &[u8]) {
+    let (engine, shared, mut machine) = fresh_range();
+    let mut index = machine.applied_index();
+    for command in commands(input) {
+        index += 1;
+        if let Err(fatal) = machine.apply(index, command) {
+            panic!("a command stopped the node: {fatal:?}");
+        }
+    }
+    read_everything(engine.as_ref(), &shared);
+}
+
+/// `sql_input`: what a SQL client sends before any data is touched: statement text
+/// (tokenized, bounded in depth, parsed, its AND/OR chains rebalanced) and numeric values in
+/// text and binary. None of it may panic; a binary numeric that decodes must encode back to the
+/// same value, and a text numeric that parses must survive the same round trip.
+pub fn sql_input(input: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(input) {
+        let _ = atoll_sql::session::parse(text);
+        if let Ok((value, scale)) = atoll_sql::numeric::parse(text) {
+            let again = atoll_sql::numeric::decode(&atoll_sql::numeric::encode(value, scale));
+            assert_eq!(again.ok(), Some((value, scale)), "text numeric {text:?}");
+        }
+    }
+    if let Ok((value, scale)) = atoll_sql::numeric::decode(input) {
+        let again = atoll_sql::numeric::decode(&atoll_sql::numeric::encode(value, scale));
+        assert_eq!(again.ok(), Some((value, scale)), "binary numeric {input:?}");
+    }
+}
+
+/// `pgwire_decode`: bytes as a SQL client's stream, read as a connection reads them (a startup
+/// message, then typed messages, each cut by its length, checked by `atoll_sql::frame`, then
+/// decoded by pgwire). With the checks in front, pgwire must never panic.
+pub fn pgwire_decode(input: &[u8]) {
+    let _ = atoll_sql::frame::decode_stream(input);
+}
+
+/// `peer_input`: what another node sends. The first byte picks the message:
+/// - even: a Raft batch as the `Raft` stream carries it (prost), each envelope's message as
+///   raft-rs decodes it (rust-protobuf), and the same bytes as a snapshot chunk and a join;
+///   none may panic;
+/// - odd: a snapshot's chunks (length-prefixed, see [`commands`]) as the receiver checks them
+///   (`atoll_kv::snapshot::SnapshotCheck`). A snapshot the check passes must then install on a
+///   fresh range through a real snapshot file and open again without a fatal error: the
+///   install stops the node on what it cannot take, so the check must refuse all of it.
+pub fn peer_input(input: &[u8]) {
+    use atoll_proto::atoll::{JoinRequest, RaftBatch, SnapshotChunk};
+    use atoll_replication::raft::eraftpb::Message as RaftMessage;
+    use prost::Message as _;
+    use protobuf::Message as _;
+    let Some((&mode, rest)) = input.split_first() else { return };
+    if mode % 2 == 0 {
+        if let Ok(batch) = RaftBatch::decode(rest) {
+            for envelope in batch.messages {
+                let _ = RaftMessage::parse_from_bytes(&envelope.message);
+            }
+        }
+        if let Ok(chunk) = SnapshotChunk::decode(rest) {
+            let _ = RaftMessage::parse_from_bytes(&chunk.raft_message);
+        }
+        let _ = JoinRequest::decode(rest);
+        return;
+    }
+    let mut check = atoll_kv::snapshot::SnapshotCheck::new(RANGE);
+    let chunks = commands(rest);
+    for chunk in &chunks {
+        if check.chunk(chunk).is_err() {
+            return;
+        }
+    }
+    if check.finish(SNAPSHOT_INDEX).is_err() {
+        return;
+    }
+    install(&chunks);
+}
+
+/// Installs checked chunks on a fresh range as a receiving node does; panics on any failure.
+fn install(chunks: &[&[u8]]) {
+    use atoll_replication::snapshot::SnapshotFiles;
+    // On tmpfs when there is one: each file is synced, and the fuzzer installs thousands.
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("tempdir");
+    let files = SnapshotFiles::open(dir.path().join("snapshots")).expect("snapshot dir");
+    let mut writer = files.create().expect("snapshot file");
+    for chunk in chunks {
+        writer.write_chunk(chunk).expect("a checked chunk fits a snapshot file");
+    }
+    let path = files.path(writer.finish().expect("finish the snapshot file"));
+    let (engine, shared, mut machine) = fresh_range();
+    let mut batch = WriteBatch::new();
+    machine.begin_restore(SNAPSHOT_INDEX, &[1, 2, 3], &path, &mut batch).expect("begin restore");
+    engine.write(batch, true).expect("write the marker");
+    let (index, job) = machine.pending_restore().expect("read the marker").expect("a pending restore");
+    assert_eq!(index, SNAPSHOT_INDEX);
+    if let Err(fatal) = job.run(&|_| {}) {
+        panic!("a checked snapshot stopped the node while installing: {fatal:?}");
+    }
+    if let Err(fatal) = machine.finish_restore() {
+        panic!("a checked snapshot stopped the node after installing: {fatal:?}");
+    }
+    assert_eq!(machine.applied_index(), SNAPSHOT_INDEX);
+    let mut reopened = match KvStateMachine::open(engine.clone(), RANGE, shared.clone()) {
+        Ok(machine) => machine,
+        Err(error) => panic!("a checked snapshot leaves a range that does not open: {error:?}"),
+    };
+    read_everything(engine.as_ref(), &shared);
+    // The range goes on: the next write applies (an error answer is fine, a fatal one is not).
+    let put = PutRequest { key: b"after".to_vec(), value: b"v".to_vec(), ..Default::default() };
+    let txn = TxnRequest {
+        success: vec![RequestOp { request: Some(request_op::Request::RequestPut(put)) }],
+        ..Default::default()
+    };
+    let command = Command { kind: Some(command::Kind::Txn(txn)) };
+    if let Err(fatal) = reopened.apply(SNAPSHOT_INDEX + 1, &prost::Message::encode_to_vec(&command)) {
+        panic!("a write after a checked snapshot stopped the node: {fatal:?}");
+    }
+    read_everything(engine.as_ref(), &shared);
 }

@@ -7,6 +7,7 @@ mod chaos;
 mod cluster;
 mod etcdctl;
 mod failover;
+mod fuzz_corpus;
 mod gc;
 mod hostile;
 mod metrics;

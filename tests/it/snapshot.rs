@@ -277,3 +277,73 @@ async fn kill_9_of_the_receiver_and_then_of_the_sender_mid_snapshot_only_makes_i
     let leftovers: Vec<_> = std::fs::read_dir(&snapshots).expect("snapshot dir").flatten().map(|e| e.path()).collect();
     assert!(leftovers.is_empty(), "installed snapshots must be deleted: {leftovers:?}");
 }
+
+/// A peer's snapshot is checked before the store sees it: a stream whose chunks are not a
+/// snapshot, hold another range's state, no range state, or history out of order is refused
+/// with InvalidArgument, and the node goes on serving, also after a restart. Before the check,
+/// the install treated each as a broken disk and stopped the node, and again on every start
+/// (its marker was already written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_would_not_install_is_refused_from_the_peer_and_the_node_goes_on() {
+    use atoll_proto::atoll::peer_client::PeerClient;
+    use atoll_proto::atoll::{RangeSnapshotData, SnapshotChunk, SnapshotPair};
+    use atoll_replication::raft::eraftpb::{Message as RaftMessage, MessageType};
+    use prost::Message as _;
+    use protobuf::Message as _;
+    let mut cluster = TestCluster::must_start(1).await;
+    let node_id = cluster.nodes[0].status().await.expect("status").node_id;
+    let mut kv = must_client(&cluster.nodes[0].etcd).await;
+    kv.put(PutRequest { key: b"before".to_vec(), value: b"1".to_vec(), ..Default::default() }).await.expect("put");
+    let mut message = RaftMessage::default();
+    message.set_msg_type(MessageType::MsgSnapshot);
+    (message.from, message.to, message.term) = (node_id + 1, node_id, 1_000);
+    message.mut_snapshot().mut_metadata().index = 1_000_000;
+    let first = SnapshotChunk {
+        from_node_id: node_id + 1,
+        to_node_id: node_id,
+        range_id: 1,
+        raft_message: message.write_to_bytes().expect("encode"),
+        ..Default::default()
+    };
+    let pair = |key: Vec<u8>| SnapshotPair { key, value: vec![0; 8] };
+    let state_of = |range: u64| [range.to_be_bytes().as_slice(), b"/applied"].concat();
+    let cases = [
+        ("bytes that are not a snapshot", vec![0xff; 64]),
+        ("another range's state", RangeSnapshotData { state: vec![pair(state_of(7))], mvcc: vec![] }.encode_to_vec()),
+        ("no range state", Vec::new()),
+        (
+            "an MVCC key without a revision",
+            RangeSnapshotData { state: vec![], mvcc: vec![pair(b"k".to_vec())] }.encode_to_vec(),
+        ),
+    ];
+    let mut peer = PeerClient::connect(format!("http://{}", cluster.nodes[0].peer)).await.expect("peer port");
+    for (what, data) in cases {
+        let chunks = vec![first.clone(), SnapshotChunk { data, last: true, ..Default::default() }];
+        let status = peer.snapshot(tokio_stream::iter(chunks)).await.expect_err(what);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{what}: {status:?}");
+    }
+    assert_eq!(read_before(&mut kv).await, [b"1".to_vec()]);
+    cluster.nodes[0].kill();
+    cluster.nodes[0].must_spawn(None);
+    let mut kv = loop_until_client(&cluster.nodes[0].etcd).await;
+    assert_eq!(read_before(&mut kv).await, [b"1".to_vec()], "nothing of the refused streams was installed");
+}
+
+async fn read_before(kv: &mut KvClient<Channel>) -> Vec<Vec<u8>> {
+    let response = kv.range(RangeRequest { key: b"before".to_vec(), ..Default::default() }).await;
+    response.expect("the node serves").into_inner().kvs.into_iter().map(|kv| kv.value).collect()
+}
+
+/// A client of a node that is starting, once it answers a read.
+async fn loop_until_client(address: &str) -> KvClient<Channel> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(mut kv) = client(address).await {
+            if kv.range(RangeRequest { key: b"before".to_vec(), ..Default::default() }).await.is_ok() {
+                return kv;
+            }
+        }
+        assert!(Instant::now() < deadline, "the node did not come back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -103,6 +103,95 @@ impl SnapshotReader for KvSnapshotReader {
     }
 }
 
+/// Checks a snapshot's chunks as a peer sends them, before the store is given the file.
+///
+/// The install ([`KvRestoreJob::run`]) reads its file as the node's own data: a chunk it
+/// cannot decode, state of another range, history out of order or a state it cannot load is a
+/// broken disk there, and stops the node. What comes from a peer must not stop the node, so
+/// the receiver runs every chunk through this first and refuses the stream (the sender's
+/// `InvalidArgument`) on the first thing the install would not take. A file that passed is
+/// framed with a CRC per chunk, so the install sees exactly what was checked.
+pub struct SnapshotCheck {
+    range_id: RangeId,
+    prefix: Vec<u8>,
+    marker: Vec<u8>,
+    /// The range state seen so far (staged commit parts left out, as the install does).
+    state: atoll_storage::MemoryEngine,
+    last_state: Option<Vec<u8>>,
+    last_mvcc: Option<Vec<u8>>,
+}
+
+impl SnapshotCheck {
+    /// A check of a snapshot of `range_id`.
+    pub fn new(range_id: RangeId) -> Self {
+        SnapshotCheck {
+            range_id,
+            prefix: state::prefix(range_id),
+            marker: state::restore_marker_key(range_id),
+            state: atoll_storage::MemoryEngine::new(),
+            last_state: None,
+            last_mvcc: None,
+        }
+    }
+
+    /// Checks the next chunk, as [`KvSnapshotReader`] cuts them: the range's state keys in
+    /// order, then its MVCC history in key order.
+    pub fn chunk(&mut self, chunk: &[u8]) -> Result<(), String> {
+        let data = RangeSnapshotData::decode(chunk).map_err(|e| format!("undecodable snapshot chunk: {e}"))?;
+        let mut batch = WriteBatch::new();
+        for pair in data.state {
+            if self.last_mvcc.is_some() {
+                return Err("snapshot state after its MVCC history".into());
+            }
+            if !pair.key.starts_with(&self.prefix) {
+                return Err("snapshot holds state of another range".into());
+            }
+            if pair.key == self.marker {
+                return Err("snapshot holds a restore marker".into());
+            }
+            ascending(&mut self.last_state, &pair.key, "state")?;
+            let name = &pair.key[self.prefix.len()..];
+            if name.starts_with(b"/staged") {
+                crate::staged::check_snapshot_pair(name, &pair.value)?;
+            } else {
+                batch.put(Keyspace::RangeState, pair.key, pair.value);
+            }
+        }
+        self.state.write(batch, false).map_err(|e| e.to_string())?;
+        for pair in &data.mvcc {
+            mvcc::decode_version(&pair.key).map_err(|e| format!("snapshot MVCC key: {e}"))?;
+            mvcc::Record::decode(&pair.value).map_err(|e| format!("snapshot MVCC value: {e}"))?;
+            ascending(&mut self.last_mvcc, &pair.key, "MVCC")?;
+        }
+        Ok(())
+    }
+
+    /// Checks the whole: the range state loads, is this range's, and is not past `index`, the
+    /// index of the snapshot's Raft message.
+    pub fn finish(self, index: u64) -> Result<(), String> {
+        let state = AppliedState::load(&self.state, self.range_id)
+            .map_err(|e| format!("snapshot range state: {e}"))?
+            .ok_or("snapshot without range state")?;
+        state::load_members(&self.state, self.range_id).map_err(|e| format!("snapshot members: {e}"))?;
+        if state.descriptor.range_id != self.range_id.0 {
+            return Err(format!("snapshot of range {} sent as range {}", state.descriptor.range_id, self.range_id));
+        }
+        if state.applied_index > index {
+            return Err(format!("snapshot state applied {} beyond its index {index}", state.applied_index));
+        }
+        Ok(())
+    }
+}
+
+/// Keys must come strictly ascending (the install rebuilds the MVCC index in one pass).
+fn ascending(last: &mut Option<Vec<u8>>, key: &[u8], what: &str) -> Result<(), String> {
+    if last.as_deref().is_some_and(|last| last >= key) {
+        return Err(format!("snapshot {what} keys out of order"));
+    }
+    *last = Some(key.to_vec());
+    Ok(())
+}
+
 /// The marker's value.
 pub(crate) fn encode_marker(index: u64, voters: &[u64], file: &Path) -> Vec<u8> {
     SnapshotRestore { index, voters: voters.to_vec(), file: file.to_string_lossy().into_owned() }.encode_to_vec()
@@ -250,9 +339,12 @@ pub(crate) fn must_install(
     let dir = tempfile::tempdir().expect("tempdir");
     let files = SnapshotFiles::open(dir.path().join("snapshots")).expect("snapshot dir");
     let mut writer = files.create().expect("snapshot file");
+    let mut check = SnapshotCheck::new(target.range_id());
     while let Some(chunk) = reader.next_chunk(chunk_bytes).expect("chunk") {
+        check.chunk(&chunk).expect("a snapshot the reader cut passes the receiver's check");
         writer.write_chunk(&chunk).expect("write chunk");
     }
+    check.finish(index).expect("a snapshot the reader cut passes the receiver's check");
     let path = files.path(writer.finish().expect("finish"));
     let mut batch = WriteBatch::new();
     target.begin_restore(index, voters, &path, &mut batch).expect("begin restore");

@@ -71,6 +71,25 @@ fn expiries(engine: &dyn Engine, range_id: RangeId) -> impl Iterator<Item = Resu
     })
 }
 
+/// Checks one staged key and value as a peer's snapshot carries them (`/staged/<txn><seq>`
+/// holding a Txn, `/staged-expiry/<txn>` holding a time), since reading them back treats what
+/// it cannot decode as corrupt data. `key` is the state key without the range's prefix.
+pub fn check_snapshot_pair(key: &[u8], value: &[u8]) -> std::result::Result<(), String> {
+    if let Some(id) = key.strip_prefix(STAGED_EXPIRY) {
+        if id.len() != 8 || value.len() != 8 {
+            return Err("malformed staged expiry in snapshot".into());
+        }
+    } else if let Some(id) = key.strip_prefix(STAGED) {
+        if id.len() != 12 {
+            return Err("malformed staged part key in snapshot".into());
+        }
+        TxnRequest::decode(value).map_err(|e| format!("undecodable staged part in snapshot: {e}"))?;
+    } else {
+        return Err("unknown staged key in snapshot".into());
+    }
+    Ok(())
+}
+
 /// Deletes every part of `txn_id` and its expiry.
 fn drop_txn(engine: &dyn Engine, range_id: RangeId, txn_id: u64, batch: &mut WriteBatch) -> Result<()> {
     for item in atoll_storage::scan_prefix(engine, Keyspace::RangeState, &txn_prefix(range_id, txn_id)) {

@@ -153,7 +153,7 @@ impl KvStateMachine {
         state::save_member(batch, range_id, first_node);
     }
 
-    fn range_id(&self) -> RangeId {
+    pub(crate) fn range_id(&self) -> RangeId {
         RangeId(self.state.descriptor.range_id)
     }
 

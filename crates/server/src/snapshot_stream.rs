@@ -237,15 +237,20 @@ pub async fn receive(context: &NodeContext, mut stream: Streaming<SnapshotChunk>
     let progress = context.store.snapshot_progress().start(range_id, from, Direction::Receive);
     let files = context.store.snapshot_files().clone();
     let mut writer = files.create().map_err(|e| Status::internal(e.0))?;
+    // What the install would stop the node on is refused here, from the peer's bytes.
+    let mut check = atoll_kv::snapshot::SnapshotCheck::new(range_id);
     let mut chunk = first;
     loop {
         let length = chunk.data.len() as u64;
         if length > 0 {
             let data = chunk.data;
-            writer = tokio::task::spawn_blocking(move || writer.write_chunk(&data).map(|()| writer))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(Status::invalid_argument)?;
+            (writer, check) = tokio::task::spawn_blocking(move || {
+                check.chunk(&data)?;
+                writer.write_chunk(&data).map(|()| (writer, check))
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(Status::invalid_argument)?;
             progress.add(length);
             context.store.metrics().snapshot_bytes_received.inc_by(length);
         }
@@ -260,6 +265,7 @@ pub async fn receive(context: &NodeContext, mut stream: Streaming<SnapshotChunk>
             .map_err(|_| Status::deadline_exceeded("snapshot stream stalled"))??
             .ok_or_else(|| Status::invalid_argument("snapshot stream ended before its last chunk"))?;
     }
+    check.finish(message.get_snapshot().get_metadata().index).map_err(Status::invalid_argument)?;
     let bytes = writer.bytes();
     let file_id = tokio::task::spawn_blocking(move || writer.finish())
         .await

@@ -130,6 +130,33 @@ fn sequence_key(table: u64, column: u32) -> Vec<u8> {
     catalog_key(&[b"sq\0", &table.to_be_bytes(), &column.to_be_bytes()])
 }
 
+fn role_default_prefix() -> Vec<u8> {
+    catalog_key(&[b"rs\0"])
+}
+
+/// The session defaults set for every role (`ALTER ROLE ALL SET name = value`), by name: what
+/// every new session on any node starts with, where PostgreSQL keeps `pg_db_role_setting`.
+pub async fn role_defaults(txn: &mut Txn) -> Result<Vec<(String, String)>> {
+    let prefix = role_default_prefix();
+    let mut out = Vec::new();
+    for (key, value) in txn.scan(&prefix, &encoding::prefix_end(&prefix), 0).await? {
+        let name = String::from_utf8(key[prefix.len()..].to_vec())
+            .map_err(|_| SqlError::internal("corrupt role default: its name is not UTF-8"))?;
+        out.push((name, decode(&value)?));
+    }
+    Ok(out)
+}
+
+/// Sets (`Some`) or removes (`None`) the default of one setting for every role.
+pub fn set_role_default(txn: &mut Txn, name: &str, value: Option<&str>) -> Result<()> {
+    let key = [role_default_prefix(), name.as_bytes().to_vec()].concat();
+    match value {
+        Some(value) => txn.put(&key, &encode(&value)?)?,
+        None => txn.delete(&key)?,
+    }
+    Ok(())
+}
+
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| SqlError::internal(format!("corrupt descriptor: {e}")))
 }

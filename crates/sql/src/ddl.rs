@@ -33,7 +33,7 @@ fn index_column_ids(desc: &TableDesc, columns: &[ast::IndexColumn]) -> Result<Ve
 }
 
 impl Session {
-    fn txn_error() -> SqlError {
+    pub(crate) fn txn_error() -> SqlError {
         SqlError::internal("no transaction")
     }
 

@@ -41,6 +41,7 @@ pub mod code {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
+    pub const CONFIGURATION_LIMIT_EXCEEDED: &str = "53400";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const CONNECTION_FAILURE: &str = "08006";
@@ -128,6 +129,12 @@ impl From<atoll_kv::Error> for SqlError {
             atoll_kv::Error::LockTimeout => {
                 SqlError::new(code::LOCK_NOT_AVAILABLE, "canceling statement due to lock timeout")
             }
+            // The store's inbox is full (admission control): a class 53 error the client may
+            // retry, not a connection failure.
+            atoll_kv::Error::Overloaded(message) => SqlError::new(
+                code::CONFIGURATION_LIMIT_EXCEEDED,
+                format!("the node is overloaded, retry later: {message}"),
+            ),
             atoll_kv::Error::InvalidArgument(message) if message.starts_with("transaction too large") => {
                 SqlError::new(code::PROGRAM_LIMIT_EXCEEDED, message)
             }
@@ -224,5 +231,12 @@ mod tests {
         let error = SqlError::from(atoll_kv::Error::Conflict);
         assert_eq!(error.code, "40001");
         assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn an_overloaded_store_is_insufficient_resources_not_a_lost_connection() {
+        let error = SqlError::from(atoll_kv::Error::Overloaded("store inbox full".into()));
+        assert_eq!(error.code, "53400");
+        assert!(error.message.contains("store inbox full"), "{}", error.message);
     }
 }

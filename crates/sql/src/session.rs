@@ -141,6 +141,9 @@ pub struct Session {
     /// The block's savepoints, oldest first: name, the writes then, and `cleanup`'s length then.
     savepoints: Vec<(String, atoll_kv::transaction::Savepoint, usize)>,
     vars: BTreeMap<String, String>,
+    /// What `vars` started as, and `RESET` returns to: the built-in defaults with the
+    /// cluster's `ALTER ROLE ALL SET` defaults over them.
+    defaults: BTreeMap<String, String>,
     /// A COPY FROM STDIN waiting for its data.
     copy: Option<crate::copy::CopyIn>,
     /// Notices and warnings of the current statement, sent to the client before its result.
@@ -276,6 +279,10 @@ impl Session {
     pub async fn open(engine: Arc<Engine>, database_name: &str) -> Result<Session> {
         let mut txn = engine.kv.begin().await?;
         let database = catalog::require_database(&mut txn, database_name).await?.id;
+        let mut defaults = default_vars();
+        for (name, value) in catalog::role_defaults(&mut txn).await? {
+            defaults.insert(name, value);
+        }
         txn.rollback();
         let txn: Arc<TxnCell> = Arc::new(tokio::sync::Mutex::new(None));
         let scope = Arc::new(Mutex::new(StatementScope::default()));
@@ -306,7 +313,8 @@ impl Session {
             mode: Mode::Implicit,
             cleanup: Vec::new(),
             savepoints: Vec::new(),
-            vars: default_vars(),
+            vars: defaults.clone(),
+            defaults,
             copy: None,
             notices: Vec::new(),
             prepared: None,
@@ -413,7 +421,7 @@ impl Session {
             )),
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => self.show(variable),
-            Statement::Reset(_) => Ok(Output::command("RESET")),
+            Statement::Reset(reset) => self.reset(&reset.reset),
             Statement::Vacuum(_) => Ok(Output::command("VACUUM")),
             Statement::Analyze(_) => Ok(Output::command("ANALYZE")),
             Statement::Discard { .. } => Ok(Output::command("DISCARD ALL")),
@@ -608,6 +616,7 @@ impl Session {
             Statement::Drop { object_type, if_exists, names, .. } => self.drop(*object_type, *if_exists, names).await,
             Statement::AlterTable(alter) => self.alter_table(alter).await,
             Statement::Truncate(truncate) => self.truncate(truncate).await,
+            Statement::AlterRole { name, operation } => self.alter_role(name, operation).await,
             Statement::CreateDatabase { db_name, if_not_exists, .. } => {
                 self.create_database(db_name, *if_not_exists).await
             }
@@ -784,14 +793,13 @@ impl Session {
         match set {
             ast::Set::SingleAssignment { variable, values, .. } => {
                 let name = variable.to_string().to_lowercase();
-                let value =
-                    values.iter().map(|v| v.to_string().trim_matches('\'').to_string()).collect::<Vec<_>>().join(", ");
-                if name == "transaction_isolation" || name == "default_transaction_isolation" {
-                    check_isolation(&value)?;
+                let value = setting_value(values);
+                // `DEFAULT` unquoted (a quoted 'default' is a value).
+                if matches!(values.as_slice(), [ast::Expr::Identifier(word)] if word.quote_style.is_none() && value.eq_ignore_ascii_case("default"))
+                {
+                    return self.reset(&ast::Reset::ConfigurationParameter(variable.clone()));
                 }
-                if TIMEOUT_SETTINGS.contains(&name.as_str()) {
-                    parse_timeout(&name, &value)?;
-                }
+                check_setting(&name, &value)?;
                 self.vars.insert(name, value);
                 Ok(Output::command("SET"))
             }
@@ -810,6 +818,75 @@ impl Session {
             ast::Set::SetNames { .. } | ast::Set::SetNamesDefault {} => Ok(Output::command("SET")),
             other => Err(SqlError::unsupported(format!("\"{other}\""))),
         }
+    }
+
+    /// `RESET name` / `RESET ALL` (and `SET name TO DEFAULT`): back to the session's defaults.
+    fn reset(&mut self, reset: &ast::Reset) -> Result<Output> {
+        match reset {
+            ast::Reset::ALL => self.vars = self.defaults.clone(),
+            ast::Reset::ConfigurationParameter(name) => {
+                let name = name.to_string().to_lowercase();
+                if let Some(value) = self.defaults.get(&name) {
+                    self.vars.insert(name, value.clone());
+                } else {
+                    self.vars.remove(&name);
+                }
+            }
+        }
+        Ok(Output::command("RESET"))
+    }
+
+    /// `ALTER ROLE ALL SET name = value` / `RESET name` / `RESET ALL`: session defaults for the
+    /// whole cluster, kept in the catalog, taken by every session that starts afterwards on any
+    /// node (as PostgreSQL's, which also apply from the next session on). Roles themselves come
+    /// with authentication; until then `ALL` is the only role that can be altered.
+    async fn alter_role(&mut self, role: &ast::Ident, operation: &ast::AlterRoleOperation) -> Result<Output> {
+        if role.quote_style.is_some() || !role.value.eq_ignore_ascii_case("all") {
+            return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{}\" does not exist", role.value)));
+        }
+        let (name, value) = match operation {
+            ast::AlterRoleOperation::Set { config_name, config_value, in_database: None } => {
+                let name = config_name.to_string().to_lowercase();
+                match config_value {
+                    ast::SetConfigValue::Default => (Some(name), None),
+                    ast::SetConfigValue::Value(expr) => {
+                        let value = setting_value(std::slice::from_ref(expr));
+                        (Some(name), Some(value))
+                    }
+                    ast::SetConfigValue::FromCurrent => {
+                        let value = self.vars.get(&name).cloned();
+                        (Some(name), value)
+                    }
+                }
+            }
+            ast::AlterRoleOperation::Reset { config_name, in_database: None } => match config_name {
+                ast::ResetConfig::ALL => (None, None),
+                ast::ResetConfig::ConfigName(name) => (Some(name.to_string().to_lowercase()), None),
+            },
+            other => return Err(SqlError::unsupported(format!("ALTER ROLE ALL {other}"))),
+        };
+        let mut guard = self.txn.lock().await;
+        let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
+        match name {
+            Some(name) => {
+                if !default_vars().contains_key(&name) || READ_ONLY_SETTINGS.contains(&name.as_str()) {
+                    return Err(SqlError::new(
+                        code::UNDEFINED_OBJECT,
+                        format!("unrecognized configuration parameter \"{name}\" (or one a role cannot set)"),
+                    ));
+                }
+                if let Some(value) = &value {
+                    check_setting(&name, value)?;
+                }
+                catalog::set_role_default(txn, &name, value.as_deref())?;
+            }
+            None => {
+                for (name, _) in catalog::role_defaults(txn).await? {
+                    catalog::set_role_default(txn, &name, None)?;
+                }
+            }
+        }
+        Ok(Output::command("ALTER ROLE"))
     }
 
     fn show(&self, variable: &[ast::Ident]) -> Result<Output> {
@@ -919,6 +996,26 @@ impl Session {
 /// A PostgreSQL time setting: an integer in milliseconds, or a number with a unit (`us`, `ms`,
 /// `s`, `min`, `h`, `d`).
 /// The settings that hold a duration, read by [`parse_timeout`].
+/// Settings the server reports but no client changes.
+const READ_ONLY_SETTINGS: [&str; 4] =
+    ["server_version", "server_encoding", "integer_datetimes", "transaction_read_only"];
+
+/// A SET's value as text: each expression unquoted, a list joined as PostgreSQL shows it.
+fn setting_value(values: &[ast::Expr]) -> String {
+    values.iter().map(|v| v.to_string().trim_matches('\'').to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Refuses a value the setting cannot take (isolation levels, timeouts).
+fn check_setting(name: &str, value: &str) -> Result<()> {
+    if name == "transaction_isolation" || name == "default_transaction_isolation" {
+        check_isolation(value)?;
+    }
+    if TIMEOUT_SETTINGS.contains(&name) {
+        parse_timeout(name, value)?;
+    }
+    Ok(())
+}
+
 const TIMEOUT_SETTINGS: [&str; 3] = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"];
 
 fn parse_timeout(name: &str, value: &str) -> Result<std::time::Duration> {

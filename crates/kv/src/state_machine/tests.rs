@@ -889,6 +889,71 @@ fn a_snapshot_reads_the_state_as_of_when_it_was_taken_in_bounded_chunks() {
     assert_eq!(target.must_get("new"), None);
 }
 
+#[test]
+fn the_receivers_check_refuses_what_the_install_would_stop_the_node_on() {
+    use crate::snapshot::SnapshotCheck;
+    use atoll_proto::atoll::{RangeSnapshotData, SnapshotPair};
+    use atoll_proto::Message as _;
+    let mut source = must_bootstrap();
+    source.must_put("a", "1");
+    source.must_put("b", "2");
+    must_register(&mut source, "10.0.0.2:7000");
+    let mut reader = source.sm.snapshot().expect("snapshot");
+    let mut whole = RangeSnapshotData::default();
+    while let Some(chunk) = reader.next_chunk(1 << 20).expect("chunk") {
+        let data = RangeSnapshotData::decode(chunk.as_slice()).expect("decode");
+        whole.state.extend(data.state);
+        whole.mvcc.extend(data.mvcc);
+    }
+    assert!(whole.state.len() >= 5 && whole.mvcc.len() == 2, "{} state, {} mvcc", whole.state.len(), whole.mvcc.len());
+    let check = |data: &RangeSnapshotData, index: u64| -> std::result::Result<(), String> {
+        let mut check = SnapshotCheck::new(RANGE);
+        check.chunk(&data.encode_to_vec())?;
+        check.finish(index)
+    };
+    let index = source.index;
+    check(&whole, index).expect("the snapshot as read passes");
+
+    let mut refused = Vec::new();
+    let mut case = |name: &str, data: RangeSnapshotData, index: u64| {
+        let error = check(&data, index).expect_err(name);
+        refused.push(format!("{name}: {error}"));
+    };
+    case("past its index", whole.clone(), index - 1);
+    let mut swapped = whole.clone();
+    swapped.mvcc.swap(0, 1);
+    case("history out of order", swapped, index);
+    let mut other = whole.clone();
+    other.state[0].key[7] ^= 1;
+    case("state of another range", other, index);
+    let mut marker = whole.clone();
+    marker.state.push(SnapshotPair { key: crate::state::restore_marker_key(RANGE), value: vec![] });
+    case("the restore marker", marker, index);
+    let mut short = whole.clone();
+    let applied = short.state.iter_mut().find(|p| p.key.ends_with(b"/applied")).expect("applied key");
+    applied.value.pop();
+    case("a short applied index", short, index);
+    let mut no_descriptor = whole.clone();
+    no_descriptor.state.retain(|p| !p.key.ends_with(b"/descriptor"));
+    case("no descriptor", no_descriptor, index);
+    let mut member = whole.clone();
+    member.state.iter_mut().find(|p| p.key.windows(8).any(|w| w == b"/member/")).expect("member").value = vec![0xff];
+    case("an undecodable member", member, index);
+    let mut value = whole.clone();
+    value.mvcc[0].value = vec![0xee];
+    case("an undecodable record", value, index);
+    let mut key = whole.clone();
+    key.mvcc[1].key.truncate(1);
+    case("a version key without revision", key, index);
+    let mut late = whole.clone();
+    late.state.push(late.state[0].clone());
+    late.mvcc.clear();
+    case("a state key twice", late, index);
+    let mut check = SnapshotCheck::new(RANGE);
+    assert!(check.chunk(b"\xff\xff\xff").is_err(), "garbage is refused");
+    assert_eq!(refused.len(), 10, "{refused:#?}");
+}
+
 /// Chunks read before, replayed.
 struct ChunkList(Vec<Vec<u8>>);
 

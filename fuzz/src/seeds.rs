@@ -1,7 +1,9 @@
-//! Writes the seed corpus of `kv_apply` (corpus/kv_apply/): short sequences of the commands a
-//! range applies in practice, encoded as the node encodes them, so that the fuzzer starts from
-//! valid protobuf and mutates toward the corners. Run by ../scripts/fuzz.sh when the folder is
-//! empty; the files are kept in the repository.
+//! The seed inputs of `kv_apply` and `peer_input`: for `kv_apply`, short sequences of the
+//! commands a range applies in practice; for `peer_input`, Raft batches and real snapshots of a
+//! range, cut into chunks as a sender cuts them. All encoded as the node encodes them, so that
+//! the fuzzer starts from valid protobuf and mutates toward the corners. The test command runs
+//! them through their targets; `ATOLL_FUZZ_WRITE_SEEDS=1` makes it write them to
+//! fuzz/corpus/<target>/seed-NN (tests/it/fuzz_corpus.rs), where they are kept.
 
 use atoll_proto::atoll::{command, AbortStaged, Command, CommitStaged, NodeInfo, StagedPart};
 use atoll_proto::etcdserverpb::{
@@ -31,9 +33,67 @@ fn txn(compare: Vec<Compare>, success: Vec<RequestOp>, failure: Vec<RequestOp>) 
     TxnRequest { compare, success, failure }
 }
 
-fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "corpus/kv_apply".into());
-    std::fs::create_dir_all(&dir).expect("corpus folder");
+/// Raft batches of real messages (mode byte 0), and snapshots of a range with history, staged
+/// parts and two members in chunks of several sizes (mode byte 1).
+pub fn peer_input() -> Vec<Vec<u8>> {
+    use atoll_proto::atoll::{RaftBatch, RaftEnvelope};
+    use atoll_replication::raft::eraftpb::{Entry, Message as RaftMessage, MessageType};
+    use atoll_replication::StateMachine as _;
+    use protobuf::Message as _;
+    let mut append = RaftMessage::default();
+    append.set_msg_type(MessageType::MsgAppend);
+    (append.from, append.to, append.term, append.index, append.log_term, append.commit) = (1, 2, 3, 10, 3, 9);
+    let mut entry = Entry::default();
+    (entry.term, entry.index) = (3, 11);
+    entry.data = encode(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1")], vec![]))).into();
+    append.entries.push(entry);
+    let mut heartbeat = RaftMessage::default();
+    heartbeat.set_msg_type(MessageType::MsgHeartbeat);
+    (heartbeat.from, heartbeat.to, heartbeat.term, heartbeat.commit) = (1, 2, 3, 11);
+    let envelope = |message: &RaftMessage| RaftEnvelope {
+        range_id: 1,
+        message: message.write_to_bytes().expect("encode a raft message"),
+    };
+    let batch = RaftBatch { from_node_id: 1, to_node_id: 2, messages: vec![envelope(&append), envelope(&heartbeat)] };
+    let mut seeds = vec![[vec![0], batch.encode_to_vec()].concat()];
+
+    let (_, _, mut machine) = super::fresh_range();
+    let mut index = machine.applied_index();
+    let mut apply = |kind: command::Kind| {
+        index += 1;
+        machine.apply(index, &encode(kind)).expect("apply a seed command");
+    };
+    apply(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1"), put(b"b", b"2")], vec![])));
+    apply(command::Kind::Txn(txn(vec![], vec![put(b"a", b"3")], vec![])));
+    apply(command::Kind::Txn(txn(
+        vec![],
+        vec![op(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
+            key: b"b".to_vec(),
+            range_end: vec![],
+            prev_kv: false,
+        }))],
+        vec![],
+    )));
+    apply(command::Kind::Stage(StagedPart {
+        txn_id: 7,
+        seq: 0,
+        part: Some(txn(vec![], vec![put(b"s", b"x")], vec![])),
+        expires_unix_ms: i64::MAX,
+    }));
+    apply(command::Kind::RegisterNode(NodeInfo { peer_addr: "127.0.0.1:2".into(), ..Default::default() }));
+    for chunk_bytes in [40, 200, 1 << 20] {
+        let mut reader = machine.snapshot().expect("snapshot");
+        let mut chunks = Vec::new();
+        while let Some(chunk) = reader.next_chunk(chunk_bytes).expect("chunk") {
+            chunks.push(chunk);
+        }
+        seeds.push([vec![1], super::join(&chunks)].concat());
+    }
+    seeds
+}
+
+/// Sequences of commands, each joined into one input.
+pub fn kv_apply() -> Vec<Vec<u8>> {
     let value_is = |key: &[u8], value: &[u8]| Compare {
         key: key.to_vec(),
         result: compare::CompareResult::Equal as i32,
@@ -101,8 +161,5 @@ fn main() {
             encode(command::Kind::Compact(CompactionRequest { revision: 1 << 40, physical: true })),
         ],
     ];
-    for (i, seed) in seeds.iter().enumerate() {
-        std::fs::write(format!("{dir}/seed-{i:02}"), atoll_fuzz::join(seed)).expect("write seed");
-    }
-    println!("{} seeds written to {dir}", seeds.len());
+    seeds.iter().map(|seed| super::join(seed)).collect()
 }

@@ -79,12 +79,16 @@ pub fn kv_apply(input: &[u8]) {
 }
 
 /// `sql_input`: what a SQL client sends before any data is touched: statement text
-/// (tokenized, bounded in depth, parsed, its AND/OR chains rebalanced) and numeric values in
-/// text and binary. None of it may panic; a binary numeric that decodes must encode back to the
-/// same value, and a text numeric that parses must survive the same round trip.
+/// (tokenized, bounded in depth, parsed, its AND/OR chains rebalanced, its plan cost checked;
+/// each query that passes is planned down to a physical plan over a table `t (a, b, c)`) and
+/// numeric values in text and binary. None of it may panic, and planning must end (libFuzzer's
+/// timeout catches one that takes too long); a binary numeric that decodes must encode back to
+/// the same value, and a text numeric that parses must survive the same round trip.
 pub fn sql_input(input: &[u8]) {
     if let Ok(text) = std::str::from_utf8(input) {
-        let _ = atoll_sql::session::parse(text);
+        for statement in atoll_sql::session::parse(text).unwrap_or_default() {
+            let _ = futures::executor::block_on(atoll_sql::session::plan_detached(&statement));
+        }
         if let Ok((value, scale)) = atoll_sql::numeric::parse(text) {
             let again = atoll_sql::numeric::decode(&atoll_sql::numeric::encode(value, scale));
             assert_eq!(again.ok(), Some((value, scale)), "text numeric {text:?}");

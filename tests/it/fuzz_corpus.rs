@@ -94,3 +94,17 @@ fn peer_input_snapshot_seeds_pass_the_receivers_check() {
         check.finish(targets::SNAPSHOT_INDEX).expect("a real snapshot passes");
     }
 }
+
+/// `sql_input` plans what it parses: a query over its table plans, one over a column that is
+/// not there does not (so the planning step is really reached, not skipped).
+#[test]
+fn sql_input_plans_the_queries_it_parses() {
+    let plan = |sql: &str| {
+        let statement = atoll_sql::session::parse(sql).expect("parses").remove(0);
+        futures::executor::block_on(atoll_sql::session::plan_detached(&statement))
+    };
+    plan("SELECT a, sum(c) FROM t WHERE b LIKE 'x%' GROUP BY a ORDER BY 2").expect("plans");
+    plan("SELECT repeat(b, 3), lpad(b, 10) FROM t").expect("Atoll's bounded functions are there");
+    let error = plan("SELECT nope FROM t").expect_err("no such column");
+    assert_eq!(error.code, "42703", "{error:?}");
+}

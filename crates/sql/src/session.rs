@@ -248,6 +248,51 @@ fn copy_booleans(sql: &str) -> String {
     out
 }
 
+/// The DataFusion configuration of every session.
+fn session_config() -> SessionConfig {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_default_catalog_and_schema("atoll", catalog::PUBLIC_SCHEMA)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(false);
+    // `1.5` is a numeric in PostgreSQL, exact to its last digit; as a float, a 28-digit
+    // literal came back changed.
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
+    config
+}
+
+/// Plans a query (other statements are left alone) as a session does (its configuration, Atoll's bounded functions) over one
+/// empty in-memory table `t (a bigint, b text, c decimal(20, 4))`, down to the physical plan,
+/// without running it. For fuzzing: whatever [`parse`] lets through must plan without a panic
+/// and in bounded time, since planning is one step nothing interrupts.
+pub async fn plan_detached(statement: &Statement) -> Result<()> {
+    use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+    if !matches!(statement, Statement::Query(_)) {
+        return Ok(());
+    }
+    static CONTEXT: std::sync::OnceLock<SessionContext> = std::sync::OnceLock::new();
+    let ctx = CONTEXT.get_or_init(|| {
+        let ctx = SessionContext::new_with_config(session_config());
+        crate::bounded::register(&ctx);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("c", DataType::Decimal128(20, 4), true),
+        ]));
+        let table = datafusion::datasource::MemTable::try_new(schema, vec![vec![]]).expect("an empty table");
+        let public = MemorySchemaProvider::new();
+        public.register_table("t".into(), Arc::new(table)).expect("register t");
+        let atoll = MemoryCatalogProvider::new();
+        atoll.register_schema(catalog::PUBLIC_SCHEMA, Arc::new(public)).expect("register public");
+        ctx.register_catalog("atoll", Arc::new(atoll));
+        ctx
+    });
+    let state = ctx.state();
+    let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await?;
+    state.create_physical_plan(&plan).await?;
+    Ok(())
+}
+
 fn default_vars() -> BTreeMap<String, String> {
     [
         ("application_name", ""),
@@ -286,15 +331,7 @@ impl Session {
         txn.rollback();
         let txn: Arc<TxnCell> = Arc::new(tokio::sync::Mutex::new(None));
         let scope = Arc::new(Mutex::new(StatementScope::default()));
-        let mut config = SessionConfig::new()
-            .with_target_partitions(1)
-            .with_default_catalog_and_schema("atoll", catalog::PUBLIC_SCHEMA)
-            .with_create_default_catalog_and_schema(false)
-            .with_information_schema(false);
-        // `1.5` is a numeric in PostgreSQL, exact to its last digit; as a float, a 28-digit
-        // literal came back changed.
-        config.options_mut().sql_parser.parse_float_as_decimal = true;
-        let ctx = SessionContext::new_with_config_rt(config, engine.runtime.clone());
+        let ctx = SessionContext::new_with_config_rt(session_config(), engine.runtime.clone());
         let public = Arc::new(AtollSchema { txn: txn.clone(), database, scope: scope.clone() });
         let pg = PgState::new(txn.clone(), database, database_name);
         pg_catalog::register_functions(&ctx, &pg);

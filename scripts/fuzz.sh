@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../fuzz"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(kv_apply)
+[ ${#targets[@]} -gt 0 ] || targets=(kv_apply sql_input pgwire_decode peer_input)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz@0.13.2
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${ATOLL_FUZZ_TARGET_DIR:-$HOME/.cache/atoll/fuzz-target}"

@@ -147,6 +147,24 @@ async fn prepared_statements_bind_typed_parameters() {
 
     let error = client.execute(&insert, &[&1i64, &"dup", &None::<f64>, &false, &0i32]).await.expect_err("duplicate");
     assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("23505"), "{error}");
+
+    // Result columns carry PostgreSQL's names (read off PostgreSQL 15), in Describe (extended
+    // protocol, twice: the second runs the kept plan) and in a simple query's RowDescription.
+    let named = "SELECT count(*), sum(qty), upper(name), id, 1, '7'::int, qty::text, max(price) AS top \
+                 FROM items GROUP BY name, id, qty";
+    let expected = ["count", "sum", "upper", "id", "?column?", "int4", "qty", "top"];
+    let statement = client.prepare(named).await.expect("prepare");
+    let described: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(described, expected);
+    for _ in 0..2 {
+        let rows = client.query(&statement, &[]).await.expect("run");
+        let names: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
+        assert_eq!(names, expected);
+    }
+    let simple = client.simple_query(named).await.expect("simple query");
+    let Some(SimpleQueryMessage::RowDescription(columns)) = simple.first() else { panic!("{simple:?}") };
+    let names: Vec<&str> = columns.iter().map(|c| c.name()).collect();
+    assert_eq!(names, expected);
 }
 
 /// Two transactions on one node that read the same row and then write it: the second writer

@@ -5,6 +5,7 @@
 mod bounded;
 mod cancel;
 pub mod catalog;
+mod column_names;
 mod connection;
 mod copy;
 mod ddl;

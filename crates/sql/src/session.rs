@@ -642,7 +642,7 @@ impl Session {
                     Some(cache) => self.query_prepared(statement, params, &cache).await?,
                     None => self.query(statement.clone(), params).await?,
                 };
-                Ok(Output::Rows { schema, batches, tag: "SELECT" })
+                Ok(Output::Rows { schema: crate::column_names::apply(statement, &schema), batches, tag: "SELECT" })
             }
             Statement::Explain { .. } => self.explain(statement, params).await,
             Statement::Insert(insert) => self.insert(insert, params).await,
@@ -719,7 +719,7 @@ impl Session {
         self.engine.metrics.planned.inc();
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(rewritten))).await?;
-        if !cache.matches_described(plan.schema().as_arrow()) {
+        if !cache.matches_described(&crate::column_names::apply(statement, plan.schema().as_arrow())) {
             // The client was told other columns at Describe (a table changed since); PostgreSQL
             // refuses the same way, and the client prepares the statement again.
             return Err(SqlError::new(code::FEATURE_NOT_SUPPORTED, "cached plan must not change result type"));
@@ -815,7 +815,7 @@ impl Session {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let plan = self.plan(statement.clone(), &[]).await?;
                 let types = ordered_parameter_types(&plan)?;
-                Ok((types, Some(Arc::new(plan.schema().as_arrow().clone()))))
+                Ok((types, Some(crate::column_names::apply(statement, plan.schema().as_arrow()))))
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.describe_dml(statement).await,
             Statement::ShowVariable { variable } => {

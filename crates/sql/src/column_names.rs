@@ -1,0 +1,191 @@
+//! The names PostgreSQL gives result columns, put on what DataFusion returns.
+//!
+//! DataFusion names an unaliased column after its expression (`count(*)`, `Int64(1)`,
+//! `upper(t.name)`); PostgreSQL after what the expression is (`count`, `?column?`, `upper`),
+//! and clients read rows by those names (`row["count"]`). The rule is PostgreSQL's
+//! `FigureColname`: a column reference is named after the column, a function call after the
+//! function, a cast after what it casts or else after its type (`'1'::int` is `int4`), `CASE`,
+//! `EXISTS` and `ARRAY[...]` after their keyword, a scalar subquery after its own column, and
+//! anything else (operators, literals) is `?column?`. An alias is kept as DataFusion has it.
+//!
+//! Only the names change, after planning: DataFusion needs unique names inside the plan, where
+//! PostgreSQL's repeat (`SELECT 1, 2` has two `?column?`).
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType as SqlType, Expr, Query, SelectItem, SetExpr, Statement, TimezoneInfo,
+};
+use std::sync::Arc;
+
+/// What PostgreSQL names a column it cannot name otherwise.
+const UNNAMED: &str = "?column?";
+
+/// `schema` (the result of `statement`) with PostgreSQL's column names.
+pub fn apply(statement: &Statement, schema: &Schema) -> SchemaRef {
+    let names = match statement {
+        Statement::Query(query) => query_names(query, schema.fields().len()),
+        _ => None,
+    };
+    let Some(names) = names else { return Arc::new(schema.clone()) };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(field, name)| match name {
+            Some(name) => field.as_ref().clone().with_name(name),
+            None => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// For each of a query's `count` result columns, the name to give it (`None`: keep).
+fn query_names(query: &Query, count: usize) -> Option<Vec<Option<String>>> {
+    let items = select_items(&query.body)?;
+    let wildcard = |item: &SelectItem| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..));
+    let named = |item: &SelectItem| match item {
+        SelectItem::UnnamedExpr(expr) => Some(expr_name(expr).0),
+        _ => None,
+    };
+    let mut names = Vec::with_capacity(count);
+    match items.iter().filter(|item| wildcard(item)).count() {
+        0 if items.len() == count => names.extend(items.iter().map(named)),
+        // One wildcard stands for whatever columns the others leave.
+        1 if items.len() <= count + 1 => {
+            for item in items {
+                if wildcard(item) {
+                    names.extend(std::iter::repeat_n(None, count + 1 - items.len()));
+                } else {
+                    names.push(named(item));
+                }
+            }
+        }
+        _ => return None,
+    }
+    assert_eq!(names.len(), count, "a name for each result column");
+    Some(names)
+}
+
+/// The select list that names a query's columns: the first SELECT of a set operation.
+fn select_items(body: &SetExpr) -> Option<&[SelectItem]> {
+    match body {
+        SetExpr::Select(select) => Some(&select.projection),
+        SetExpr::Query(query) => select_items(&query.body),
+        SetExpr::SetOperation { left, .. } => select_items(left),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's name for an expression, and how sure it is: 2 for a name from the expression
+/// itself, 1 for a type name (a cast of something unnamed), 0 for `?column?`.
+fn expr_name(expr: &Expr) -> (String, u8) {
+    match expr {
+        Expr::Identifier(ident) => (ident.value.clone(), 2),
+        Expr::CompoundIdentifier(parts) => parts.last().map_or((UNNAMED.into(), 0), |p| (p.value.clone(), 2)),
+        Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => expr_name(inner),
+        Expr::Function(function) => {
+            let name = function.name.0.last().map(|part| part.to_string());
+            (name.map_or(UNNAMED.into(), |n| n.trim_matches('"').to_string()), 2)
+        }
+        Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr, data_type, .. } => {
+            let (name, strength) = expr_name(expr);
+            if strength == 2 {
+                (name, 2)
+            } else {
+                (type_name(data_type), 1)
+            }
+        }
+        Expr::TypedString(typed) => (type_name(&typed.data_type), 1),
+        Expr::Case { .. } => ("case".into(), 2),
+        Expr::Exists { .. } => ("exists".into(), 2),
+        Expr::Array(_) => ("array".into(), 2),
+        Expr::Tuple(_) => ("row".into(), 2),
+        Expr::Subquery(query) => match select_items(&query.body) {
+            Some([SelectItem::UnnamedExpr(inner)]) => match expr_name(inner) {
+                (name, 2) => (name, 2),
+                _ => (UNNAMED.into(), 0),
+            },
+            Some([SelectItem::ExprWithAlias { alias, .. }]) => (alias.value.clone(), 2),
+            _ => (UNNAMED.into(), 0),
+        },
+        Expr::Extract { .. } => ("extract".into(), 2),
+        Expr::Substring { .. } => ("substring".into(), 2),
+        Expr::Position { .. } => ("position".into(), 2),
+        Expr::Overlay { .. } => ("overlay".into(), 2),
+        Expr::Ceil { .. } => ("ceil".into(), 2),
+        Expr::Floor { .. } => ("floor".into(), 2),
+        _ => (UNNAMED.into(), 0),
+    }
+}
+
+/// PostgreSQL's internal name of a type, as it names a cast column (`int4`, `float8`, ...).
+fn type_name(data_type: &SqlType) -> String {
+    let name = match data_type {
+        SqlType::Int(_) | SqlType::Integer(_) | SqlType::Int4(_) => "int4",
+        SqlType::BigInt(_) | SqlType::Int8(_) => "int8",
+        SqlType::SmallInt(_) | SqlType::Int2(_) => "int2",
+        SqlType::Real | SqlType::Float4 => "float4",
+        SqlType::DoublePrecision | SqlType::Float8 | SqlType::Double(_) | SqlType::Float(_) => "float8",
+        SqlType::Numeric(_) | SqlType::Decimal(_) | SqlType::Dec(_) => "numeric",
+        SqlType::Boolean | SqlType::Bool => "bool",
+        SqlType::Char(_) | SqlType::Character(_) => "bpchar",
+        SqlType::Varchar(_) | SqlType::CharacterVarying(_) | SqlType::CharVarying(_) => "varchar",
+        SqlType::Text => "text",
+        SqlType::Bytea => "bytea",
+        SqlType::Date => "date",
+        SqlType::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => "timestamptz",
+        SqlType::Timestamp(..) => "timestamp",
+        SqlType::Time(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => "timetz",
+        SqlType::Time(..) => "time",
+        SqlType::Interval { .. } => "interval",
+        SqlType::Uuid => "uuid",
+        SqlType::JSON => "json",
+        SqlType::JSONB => "jsonb",
+        other => return other.to_string().split(['(', ' ']).next().unwrap_or(UNNAMED).to_lowercase(),
+    };
+    name.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::DataType;
+
+    /// The names for `sql`'s columns, as if DataFusion had returned one column per select item.
+    fn names(sql: &str, columns: usize) -> Vec<String> {
+        let statement = crate::session::parse(sql).expect("parses").remove(0);
+        let fields: Vec<Field> = (0..columns).map(|i| Field::new(format!("df{i}"), DataType::Int64, true)).collect();
+        apply(&statement, &Schema::new(fields)).fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// Each expected name was read off PostgreSQL 15 for the same select list.
+    #[test]
+    fn columns_are_named_as_postgresql_names_them() {
+        let sql = "SELECT count(*), sum(a), upper(b), a, t.b, 1, 'x', 1+2, a::text, '1'::int, 1::bigint, \
+                   b || 'x', -a, (a), coalesce(a, 1), CASE WHEN a > 1 THEN 1 END, now() IS NULL, \
+                   EXISTS (SELECT 1), (SELECT 1), ARRAY[1], cast(a as bigint), 2.5::float8, true::boolean, \
+                   current_date, a IS NULL, 'x'::varchar, count(*) AS n, max(c)::text, greatest(1,2), \
+                   nullif(a,1), row_number() over () FROM t";
+        let expected = [
+            "count", "sum", "upper", "a", "b", "?column?", "?column?", "?column?", "a", "int4", "int8", "?column?",
+            "?column?", "a", "coalesce", "case", "?column?", "exists", "?column?", "array", "a", "float8", "bool",
+            "current_date", "?column?", "varchar", "df26", "max", "greatest", "nullif", "row_number",
+        ];
+        assert_eq!(names(sql, expected.len()), expected);
+        let casts = "SELECT 'a'::text, 1::int2, 1.5::real, 1::numeric, 'now'::timestamp, 'now'::date, \
+                     1::double precision, 'x'::char(3), lower('A')";
+        let expected = ["text", "int2", "float4", "numeric", "timestamp", "date", "float8", "bpchar", "lower"];
+        assert_eq!(names(casts, expected.len()), expected);
+    }
+
+    #[test]
+    fn set_operations_subqueries_and_wildcards() {
+        assert_eq!(names("SELECT 1 UNION SELECT 2", 1), ["?column?"]);
+        assert_eq!(names("SELECT (SELECT x FROM s)", 1), ["x"]);
+        // A wildcard's columns keep their names; the items around it are named.
+        assert_eq!(names("SELECT lower('A'), *, 1 FROM t", 5), ["lower", "df1", "df2", "df3", "?column?"]);
+        // What cannot be matched to the columns is left as it is.
+        assert_eq!(names("SELECT *, * FROM t", 4), ["df0", "df1", "df2", "df3"]);
+        assert_eq!(names("VALUES (1, 2)", 2), ["df0", "df1"]);
+    }
+}

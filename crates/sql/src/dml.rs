@@ -401,8 +401,17 @@ impl Session {
         };
         let desc = self.table(name).await?;
         let live = live(&desc);
-        let targets = Self::insert_targets(&desc, &live, &insert.columns)?;
+        let mut targets = Self::insert_targets(&desc, &live, &insert.columns)?;
         let source = self.insert_source(&insert.source, params).await?;
+        if insert.columns.is_empty() {
+            // Without a column list the values go to the first columns and the rest take their
+            // defaults, as in PostgreSQL (`VALUES (1)` into three columns fills two defaults).
+            let width = source.iter().map(Vec::len).max().unwrap_or(0);
+            if source.iter().any(|row| row.len() != width) {
+                return Err(SqlError::new(code::SYNTAX_ERROR, "VALUES lists must all be the same length"));
+            }
+            targets.truncate(width);
+        }
         // Defaults are needed for the columns not given, and for all if a value says DEFAULT.
         let any_default = source.iter().any(|row| row.iter().any(Option::is_none));
         let defaults = self.defaults(&live, if any_default { &[] } else { &targets }).await?;

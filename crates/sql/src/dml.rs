@@ -583,7 +583,9 @@ impl Session {
         params: &[ScalarValue],
     ) -> Result<Option<Row>> {
         let (targets, exprs) = assignments(desc, live, &update.assignments)?;
-        let select: Vec<String> = std::iter::once("true".to_string()).chain(exprs).collect();
+        let select: Vec<String> = std::iter::once("true".to_string())
+            .chain(exprs.iter().enumerate().map(|(i, e)| format!("({e}) AS \"atoll extra {i}\"")))
+            .collect();
         let filter = update.selection.as_ref().map(|e| format!(" WHERE {e}")).unwrap_or_default();
         let sql = format!("SELECT {} FROM {}, excluded{filter}", select.join(", "), quote(&desc.name));
         let tables = vec![
@@ -635,8 +637,13 @@ impl Session {
         selection: &Option<Expr>,
     ) -> String {
         let reference = alias.as_ref().map_or_else(|| name.to_string(), |a| quote(&a.name.value));
-        let columns: Vec<String> =
-            live.iter().map(|c| format!("{reference}.{}", quote(&c.name))).chain(extra.iter().cloned()).collect();
+        // Each extra expression is named apart: `SET n = n` selected `t.n` and `n`, one name
+        // twice, which DataFusion refuses ("Projections require unique expression names").
+        let columns: Vec<String> = live
+            .iter()
+            .map(|c| format!("{reference}.{}", quote(&c.name)))
+            .chain(extra.iter().enumerate().map(|(i, e)| format!("({e}) AS \"atoll extra {i}\"")))
+            .collect();
         let alias = alias.as_ref().map(|a| format!(" AS {}", a.name)).unwrap_or_default();
         let filter = selection.as_ref().map(|e| format!(" WHERE {e}")).unwrap_or_default();
         format!("SELECT {} FROM {name}{alias}{filter}", columns.join(", "))

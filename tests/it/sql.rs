@@ -148,6 +148,23 @@ async fn prepared_statements_bind_typed_parameters() {
     let error = client.execute(&insert, &[&1i64, &"dup", &None::<f64>, &false, &0i32]).await.expect_err("duplicate");
     assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("23505"), "{error}");
 
+    // A table without a primary key (keyed by a hidden row id) takes prepared UPDATE and DELETE
+    // (their Describe failed with "No field named ...rowid").
+    client.batch_execute("CREATE TABLE loose (n INT, note TEXT)").await.expect("create");
+    client.execute("INSERT INTO loose VALUES ($1, 'a'), ($2, 'b')", &[&1i32, &2i32]).await.expect("insert");
+    let updated = client.execute("UPDATE loose SET note = $1 WHERE n = $2", &[&"c", &2i32]).await.expect("update");
+    assert_eq!(updated, 1);
+    let deleted = client.execute("DELETE FROM loose WHERE n = $1", &[&1i32]).await.expect("delete");
+    assert_eq!(deleted, 1);
+    let left: Vec<(i32, String)> = client
+        .query("SELECT n, note FROM loose", &[])
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(left, [(2, "c".to_string())]);
+
     // Result columns carry PostgreSQL's names (read off PostgreSQL 15), in Describe (extended
     // protocol, twice: the second runs the kept plan) and in a simple query's RowDescription.
     let named = "SELECT count(*), sum(qty), upper(name), id, 1, '7'::int, qty::text, max(price) AS top \

@@ -15,6 +15,7 @@ use crate::session::{ident_name, ordered_parameter_types, parse, table_name, Out
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     self, AssignmentTarget, Expr, FromTable, OnConflictAction, OnInsert, SelectItem, SetExpr, Statement, TableFactor,
@@ -628,6 +629,16 @@ impl Session {
         Ok((desc, batches_to_rows(&batches)?))
     }
 
+    /// Plans [`Self::matching_sql`]'s query for Describe, with the DML target's hidden columns
+    /// in view as when it runs (a table without a primary key is keyed by its hidden `rowid`).
+    async fn plan_matching(&self, name: &ast::ObjectName, sql: &str) -> Result<LogicalPlan> {
+        let statement = parse(sql)?.into_iter().next().ok_or_else(|| SqlError::internal("empty query"))?;
+        self.scope.lock().expect("scope lock").dml_target = Some(table_name(name)?);
+        let plan = self.plan(statement, &[]).await;
+        self.scope.lock().expect("scope lock").dml_target = None;
+        plan
+    }
+
     fn matching_sql(
         &self,
         name: &ast::ObjectName,
@@ -777,7 +788,7 @@ impl Session {
                 let live = live(&desc);
                 let (_, exprs) = assignments(&desc, &live, &update.assignments)?;
                 let sql = self.matching_sql(name, alias, &live, &exprs, &update.selection);
-                let plan = self.plan(parse(&sql)?.remove(0), &[]).await?;
+                let plan = self.plan_matching(name, &sql).await?;
                 let mut types = ordered_parameter_types(&plan)?;
                 // `SET column = $n`: the parameter has the column's type.
                 let (targets, _) = assignments(&desc, &live, &update.assignments)?;
@@ -798,7 +809,7 @@ impl Session {
                 };
                 let desc = self.table(name).await?;
                 let sql = self.matching_sql(name, alias, &live(&desc), &[], &delete.selection);
-                let plan = self.plan(parse(&sql)?.remove(0), &[]).await?;
+                let plan = self.plan_matching(name, &sql).await?;
                 (name.clone(), delete.returning.clone(), ordered_parameter_types(&plan)?)
             }
             _ => return Ok((vec![], None)),

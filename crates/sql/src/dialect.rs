@@ -21,10 +21,11 @@
 //!   Statements that parse without much backtracking use a few calls per token (the unit
 //!   tests measure it), so the budget leaves them a wide margin.
 
-use datafusion::sql::sqlparser::ast::{Expr, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, Statement, UnaryOperator};
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
 use std::any::TypeId;
 use std::cell::Cell;
 
@@ -77,6 +78,10 @@ macro_rules! counted {
     };
 }
 
+/// What a sign's operand takes with it: only what binds tighter than PostgreSQL's signs
+/// (`::` at 140, `[]` at 130, `.`), not `COLLATE` (120), `AT TIME ZONE` (110) or `^` (100).
+const SIGN_OPERAND_PRECEDENCE: u8 = 120;
+
 impl Dialect for AtollDialect {
     /// The parser checks for PostgreSQL's dialect by type in many places; this is it.
     fn dialect(&self) -> TypeId {
@@ -92,7 +97,15 @@ impl Dialect for AtollDialect {
         if !self.spend() {
             return Some(Err(ParserError::RecursionLimitExceeded));
         }
-        self.inner.parse_prefix(parser)
+        // A sign binds tighter than `^` in PostgreSQL (`-3 ^ 2` is 9); sqlparser gives its
+        // operand only the precedence of `*`, so it read `-(3 ^ 2)`.
+        let op = match parser.peek_token().token {
+            Token::Minus => UnaryOperator::Minus,
+            Token::Plus => UnaryOperator::Plus,
+            _ => return self.inner.parse_prefix(parser),
+        };
+        parser.next_token();
+        Some(parser.parse_subexpr(SIGN_OPERAND_PRECEDENCE).map(|expr| Expr::UnaryOp { op, expr: Box::new(expr) }))
     }
 
     fn parse_infix(&self, parser: &mut Parser, expr: &Expr, precedence: u8) -> Option<Result<Expr, ParserError>> {
@@ -206,6 +219,27 @@ mod tests {
             assert!(!exhausted);
             // Eight times less than the budget allows, per token.
             assert!(calls <= tokens as u64 * PARSE_WORK_PER_TOKEN / 8, "{sql}: {calls} calls for {tokens} tokens");
+        }
+    }
+
+    #[test]
+    fn signs_bind_tighter_than_carets_as_in_postgresql() {
+        let squared = first_item(&parse("SELECT -3 ^ 2").0.expect("parses")[0]);
+        let Expr::BinaryOp { left, .. } = &squared else { panic!("the caret is the root: {squared:?}") };
+        assert!(matches!(**left, Expr::UnaryOp { op: UnaryOperator::Minus, .. }), "{squared:?}");
+        let reference = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT -3 ^ 2").expect("parses");
+        assert!(matches!(first_item(&reference[0]), Expr::UnaryOp { .. }), "sqlparser's own tree differs");
+        assert!(matches!(first_item(&parse("SELECT -x::int").0.expect("parses")[0]), Expr::UnaryOp { .. }));
+        assert!(matches!(first_item(&parse("SELECT 2 - -3 ^ 2").0.expect("parses")[0]), Expr::BinaryOp { .. }));
+        assert!(matches!(first_item(&parse("SELECT +a[1]").0.expect("parses")[0]), Expr::UnaryOp { .. }));
+    }
+
+    fn first_item(statement: &Statement) -> Expr {
+        let Statement::Query(query) = statement else { panic!("a query") };
+        let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else { panic!("a select") };
+        match &select.projection[0] {
+            datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(expr) => expr.clone(),
+            other => panic!("{other:?}"),
         }
     }
 

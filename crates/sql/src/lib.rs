@@ -18,6 +18,7 @@ mod execute;
 mod fastpath;
 pub mod frame;
 pub mod kv;
+mod literals;
 pub mod metrics;
 pub mod numeric;
 mod params;

@@ -220,6 +220,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     }
     let mut statements = parsed.map_err(error)?;
     statements.iter_mut().for_each(crate::depth::rebalance);
+    statements.iter_mut().try_for_each(crate::literals::write_out)?;
     statements.iter().try_for_each(crate::depth::check_plan_cost)?;
     Ok(statements)
 }

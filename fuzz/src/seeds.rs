@@ -33,6 +33,24 @@ fn txn(compare: Vec<Compare>, success: Vec<RequestOp>, failure: Vec<RequestOp>) 
     TxnRequest { compare, success, failure }
 }
 
+fn delete(key: &[u8], end: &[u8], prev_kv: bool) -> RequestOp {
+    op(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
+        key: key.to_vec(),
+        range_end: end.to_vec(),
+        prev_kv,
+    }))
+}
+
+/// Part 0 of staged transaction 7: a put of `key`, never expiring.
+fn stage(key: &[u8]) -> command::Kind {
+    command::Kind::Stage(StagedPart {
+        txn_id: 7,
+        seq: 0,
+        part: Some(txn(vec![], vec![put(key, b"x")], vec![])),
+        expires_unix_ms: i64::MAX,
+    })
+}
+
 /// Raft batches of real messages (mode byte 0), and snapshots of a range with history, staged
 /// parts and two members in chunks of several sizes (mode byte 1).
 pub fn peer_input() -> Vec<Vec<u8>> {
@@ -65,21 +83,8 @@ pub fn peer_input() -> Vec<Vec<u8>> {
     };
     apply(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1"), put(b"b", b"2")], vec![])));
     apply(command::Kind::Txn(txn(vec![], vec![put(b"a", b"3")], vec![])));
-    apply(command::Kind::Txn(txn(
-        vec![],
-        vec![op(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-            key: b"b".to_vec(),
-            range_end: vec![],
-            prev_kv: false,
-        }))],
-        vec![],
-    )));
-    apply(command::Kind::Stage(StagedPart {
-        txn_id: 7,
-        seq: 0,
-        part: Some(txn(vec![], vec![put(b"s", b"x")], vec![])),
-        expires_unix_ms: i64::MAX,
-    }));
+    apply(command::Kind::Txn(txn(vec![], vec![delete(b"b", b"", false)], vec![])));
+    apply(stage(b"s"));
     apply(command::Kind::RegisterNode(NodeInfo { peer_addr: "127.0.0.1:2".into(), ..Default::default() }));
     for chunk_bytes in [40, 200, 1 << 20] {
         let mut reader = machine.snapshot().expect("snapshot");
@@ -108,20 +113,13 @@ pub fn kv_apply() -> Vec<Vec<u8>> {
             ..Default::default()
         }))
     };
-    let delete = |key: &[u8], end: &[u8]| {
-        op(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-            key: key.to_vec(),
-            range_end: end.to_vec(),
-            prev_kv: true,
-        }))
-    };
     let seeds: Vec<Vec<Vec<u8>>> = vec![
         vec![encode(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1")], vec![])))],
         vec![
             encode(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1"), put(b"b", b"2")], vec![]))),
             encode(command::Kind::Txn(txn(
                 vec![value_is(b"a", b"1")],
-                vec![delete(b"a", b"c")],
+                vec![delete(b"a", b"c", true)],
                 vec![range(b"a", &[0])],
             ))),
             encode(command::Kind::Compact(CompactionRequest { revision: 2, physical: false })),
@@ -137,12 +135,7 @@ pub fn kv_apply() -> Vec<Vec<u8>> {
                 vec![put(b"\xfft\x00", b"row"), put(b"\xffc\x00", b"{}")],
                 vec![],
             ))),
-            encode(command::Kind::Stage(StagedPart {
-                txn_id: 7,
-                seq: 0,
-                part: Some(txn(vec![], vec![put(b"s1", b"x")], vec![])),
-                expires_unix_ms: i64::MAX,
-            })),
+            encode(stage(b"s1")),
             encode(command::Kind::CommitStaged(CommitStaged {
                 txn_id: 7,
                 parts: 1,

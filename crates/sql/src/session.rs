@@ -1031,9 +1031,6 @@ impl Session {
     }
 }
 
-/// A PostgreSQL time setting: an integer in milliseconds, or a number with a unit (`us`, `ms`,
-/// `s`, `min`, `h`, `d`).
-/// The settings that hold a duration, read by [`parse_timeout`].
 /// Settings the server reports but no client changes.
 const READ_ONLY_SETTINGS: [&str; 4] =
     ["server_version", "server_encoding", "integer_datetimes", "transaction_read_only"];
@@ -1054,8 +1051,11 @@ fn check_setting(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The settings that hold a duration, read by [`parse_timeout`].
 const TIMEOUT_SETTINGS: [&str; 3] = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"];
 
+/// A PostgreSQL time setting: an integer in milliseconds, or a number with a unit (`us`, `ms`,
+/// `s`, `min`, `h`, `d`).
 fn parse_timeout(name: &str, value: &str) -> Result<std::time::Duration> {
     let invalid =
         || SqlError::new(code::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""));

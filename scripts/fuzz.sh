@@ -3,14 +3,14 @@
 # stable toolchain (cargo fuzz passes nightly -Z flags: RUSTC_BOOTSTRAP=1 allows them, since the
 # machines have one toolchain). Installs cargo-fuzz from crates.io when it is missing.
 #
-# usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]   (targets: kv_apply, sql_input, pgwire_decode, peer_input)
+# usage: scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]   (targets: kv_apply, sql_input, pgwire_decode, peer_input, etcd_request)
 # A crash leaves its input in fuzz/artifacts/<target>/ and makes the script exit non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(kv_apply sql_input pgwire_decode peer_input)
+[ ${#targets[@]} -gt 0 ] || targets=(kv_apply sql_input pgwire_decode peer_input etcd_request)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz@0.13.2
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${ATOLL_FUZZ_TARGET_DIR:-$HOME/.cache/atoll/fuzz-target}"

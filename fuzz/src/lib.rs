@@ -9,7 +9,12 @@ pub mod seeds;
 
 use atoll_kv::{KvStateMachine, RangeShared};
 use atoll_proto::atoll::{command, Command, NodeInfo};
-use atoll_proto::etcdserverpb::{request_op, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use atoll_proto::atoll::{command_result, CommandResult};
+use atoll_proto::etcdserverpb::{
+    request_op, response_op, CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, ResponseOp,
+    TxnRequest,
+};
+use prost::Message as _;
 use atoll_replication::StateMachine as _;
 use atoll_storage::{Engine, MemoryEngine, WriteBatch};
 use atoll_types::RangeId;
@@ -76,6 +81,97 @@ pub fn kv_apply(input: &[u8]) {
         }
     }
     read_everything(engine.as_ref(), &shared);
+}
+
+/// The first byte of every SQL key.
+const RESERVED: u8 = atoll_sql::encoding::SQL_PREFIX;
+
+/// A SQL row, which no etcd request may read, change or delete.
+const SQL_KEY: &[u8] = &[RESERVED, b't', 1, b'r', b'o', b'w'];
+const SQL_VALUE: &[u8] = b"sql";
+
+/// The etcd methods `etcd_request` reads, picked by the input's first byte.
+pub const ETCD_METHODS: u8 = 5;
+
+/// `etcd_request`: what an etcd client sends, read as the etcd API reads it: the first byte
+/// picks the method (Range, Put, DeleteRange, Txn, Compact), the rest is its protobuf, decoded
+/// by prost as tonic decodes it. What decodes is confined to the etcd keyspace as the API
+/// confines it (`atoll_server::etcd_keyspace`), then served by a range that holds a SQL row: it
+/// gets an answer or an error, never a panic or a fatal error; no answer shows the SQL row, and
+/// the row is there, unchanged, afterwards.
+pub fn etcd_request(input: &[u8]) {
+    use atoll_server::etcd_keyspace as keyspace;
+    let Some((&method, body)) = input.split_first() else { return };
+    let (engine, shared, mut machine) = range_with_a_sql_row();
+    let mut index = machine.applied_index();
+    let kind = match method % ETCD_METHODS {
+        0 => {
+            let Ok(mut request) = RangeRequest::decode(body) else { return };
+            keyspace::range(&mut request);
+            if let Ok(response) = shared.read(engine.as_ref(), &request) {
+                assert!(response.kvs.iter().all(|kv| kv.key.first() != Some(&RESERVED)), "a read showed SQL");
+            }
+            None
+        }
+        1 => PutRequest::decode(body).ok().filter(|put| keyspace::put(&put.key).is_ok()).map(|put| {
+            command::Kind::Txn(TxnRequest {
+                success: vec![RequestOp { request: Some(request_op::Request::RequestPut(put)) }],
+                ..Default::default()
+            })
+        }),
+        2 => DeleteRangeRequest::decode(body).ok().map(|mut delete| {
+            keyspace::delete_range(&mut delete);
+            command::Kind::Txn(TxnRequest {
+                success: vec![RequestOp { request: Some(request_op::Request::RequestDeleteRange(delete)) }],
+                ..Default::default()
+            })
+        }),
+        3 => TxnRequest::decode(body)
+            .ok()
+            .and_then(|mut txn| keyspace::txn(&mut txn).ok().map(|()| command::Kind::Txn(txn))),
+        _ => CompactionRequest::decode(body).ok().map(command::Kind::Compact),
+    };
+    if let Some(kind) = kind {
+        index += 1;
+        let result: CommandResult = match machine.apply(index, &Command { kind: Some(kind) }.encode_to_vec()) {
+            Ok(result) => result,
+            Err(fatal) => panic!("an etcd request stopped the node: {fatal:?}"),
+        };
+        if let Some(command_result::Kind::Txn(response)) = &result.kind {
+            assert!(!shows_reserved(&response.responses), "a Txn showed SQL: {response:?}");
+        }
+    }
+    let row = RangeRequest { key: SQL_KEY.to_vec(), ..Default::default() };
+    let kvs = shared.read(engine.as_ref(), &row).expect("the SQL row reads").kvs;
+    assert!(kvs.len() == 1 && kvs[0].value == SQL_VALUE, "an etcd request changed the SQL row: {kvs:?}");
+}
+
+/// A fresh range holding one SQL row (`SQL_KEY`), written as SQL writes.
+pub fn range_with_a_sql_row() -> (Arc<dyn Engine>, Arc<RangeShared>, KvStateMachine) {
+    let (engine, shared, mut machine) = fresh_range();
+    let put = PutRequest { key: SQL_KEY.to_vec(), value: SQL_VALUE.to_vec(), ..Default::default() };
+    let row = TxnRequest {
+        success: vec![RequestOp { request: Some(request_op::Request::RequestPut(put)) }],
+        ..Default::default()
+    };
+    let command = Command { kind: Some(command::Kind::InternalTxn(row)) }.encode_to_vec();
+    let index = machine.applied_index() + 1;
+    let result = machine.apply(index, &command).expect("the SQL row is written");
+    assert!(matches!(result.kind, Some(command_result::Kind::Txn(_))), "{result:?}");
+    (engine, shared, machine)
+}
+
+/// Whether a Txn's answers, nested ones included, hold a reserved key.
+fn shows_reserved(responses: &[ResponseOp]) -> bool {
+    responses.iter().any(|each| match &each.response {
+        Some(response_op::Response::ResponseRange(range)) => range.kvs.iter().any(|kv| kv.key.first() == Some(&RESERVED)),
+        Some(response_op::Response::ResponseDeleteRange(delete)) => {
+            delete.prev_kvs.iter().any(|kv| kv.key.first() == Some(&RESERVED))
+        }
+        Some(response_op::Response::ResponsePut(put)) => put.prev_kv.as_ref().is_some_and(|kv| kv.key.first() == Some(&RESERVED)),
+        Some(response_op::Response::ResponseTxn(txn)) => shows_reserved(&txn.responses),
+        None => false,
+    })
 }
 
 /// `sql_input`: what a SQL client sends before any data is touched: statement text

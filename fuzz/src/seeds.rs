@@ -1,6 +1,7 @@
-//! The seed inputs of `kv_apply` and `peer_input`: for `kv_apply`, short sequences of the
-//! commands a range applies in practice; for `peer_input`, Raft batches and real snapshots of a
-//! range, cut into chunks as a sender cuts them. All encoded as the node encodes them, so that
+//! The seed inputs of `kv_apply`, `peer_input` and `etcd_request`: for `kv_apply`, short
+//! sequences of the commands a range applies in practice; for `peer_input`, Raft batches and
+//! real snapshots of a range, cut into chunks as a sender cuts them; for `etcd_request`, each
+//! etcd method once. All encoded as the node encodes them, so that
 //! the fuzzer starts from valid protobuf and mutates toward the corners. The test command runs
 //! them through their targets; `ATOLL_FUZZ_WRITE_SEEDS=1` makes it write them to
 //! fuzz/corpus/<target>/seed-NN (tests/it/fuzz_corpus.rs), where they are kept.
@@ -156,3 +157,35 @@ pub fn kv_apply() -> Vec<Vec<u8>> {
     ];
     seeds.iter().map(|seed| super::join(seed)).collect()
 }
+
+/// `etcd_request`: each method once, inside the etcd keyspace and reaching for SQL's.
+pub fn etcd_request() -> Vec<Vec<u8>> {
+    let everything = || RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() };
+    let with_method = |method: u8, body: Vec<u8>| [vec![method], body].concat();
+    let reach = |key: &[u8]| RangeRequest { key: key.to_vec(), ..Default::default() };
+    vec![
+        with_method(0, everything().encode_to_vec()),
+        with_method(0, reach(b"\xfft\x01row").encode_to_vec()),
+        with_method(1, PutRequest { key: b"a".to_vec(), value: b"1".to_vec(), prev_kv: true, ..Default::default() }.encode_to_vec()),
+        with_method(1, PutRequest { key: b"\xfft\x01row".to_vec(), value: b"x".to_vec(), ..Default::default() }.encode_to_vec()),
+        with_method(
+            2,
+            DeleteRangeRequest { key: vec![0], range_end: vec![0], prev_kv: true }.encode_to_vec(),
+        ),
+        with_method(
+            3,
+            txn(
+                vec![],
+                vec![
+                    put(b"b", b"2"),
+                    op(request_op::Request::RequestRange(everything())),
+                    op(request_op::Request::RequestTxn(txn(vec![], vec![delete(&[0], &[0], true)], vec![]))),
+                ],
+                vec![],
+            )
+            .encode_to_vec(),
+        ),
+        with_method(4, CompactionRequest { revision: 2, physical: true }.encode_to_vec()),
+    ]
+}
+

@@ -78,6 +78,25 @@ fn peer_input_corpus() {
     replay("peer_input", targets::peer_input);
 }
 
+#[test]
+fn etcd_request_corpus() {
+    seeds("etcd_request", targets::seeds::etcd_request(), targets::etcd_request);
+    replay("etcd_request", targets::etcd_request);
+}
+
+/// `etcd_request`'s range holds a SQL row that an unconfined read of everything would show, so
+/// the target's "no answer shows SQL" can fail: it is the confinement that keeps it out.
+#[test]
+fn etcd_request_would_see_the_sql_row_without_the_confinement() {
+    let (engine, shared, _machine) = targets::range_with_a_sql_row();
+    let everything = atoll_proto::etcdserverpb::RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() };
+    let unconfined = shared.read(engine.as_ref(), &everything).expect("read");
+    assert_eq!(unconfined.kvs.len(), 1, "{unconfined:?}");
+    let mut confined = everything.clone();
+    atoll_server::etcd_keyspace::range(&mut confined);
+    assert!(shared.read(engine.as_ref(), &confined).expect("read").kvs.is_empty());
+}
+
 /// The snapshot seeds are real snapshots: the receiver's check passes them and they install
 /// (`peer_input` panics if a snapshot it passes does not install, and returns quietly on one it
 /// refuses: this makes sure the seeds exercise the install, not only the refusal).
@@ -124,6 +143,7 @@ fn regressions_pass_their_targets() {
             Some("kv_apply") => targets::kv_apply,
             Some("pgwire_decode") => targets::pgwire_decode,
             Some("peer_input") => targets::peer_input,
+            Some("etcd_request") => targets::etcd_request,
             _ => panic!("{name}: no target of that name"),
         };
         let started = std::time::Instant::now();

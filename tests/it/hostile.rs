@@ -319,6 +319,41 @@ async fn decimals_at_every_precision_limit_come_back_exact_as_text() {
     assert_eq!(state.as_deref(), Some("22003"));
 }
 
+/// Wide decimals compared, and numeric types no decimal holds: answers and 22023, never a panic
+/// (the fuzzer's find: DataFusion's Decimal256 widening overflowed an `i8` under overflow checks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_decimal_comparisons_are_answered_and_numeric_types_past_76_digits_get_22023() {
+    let cluster = TestCluster::must_start(1).await;
+    let client = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    let first = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let rows = client.simple_query(sql).await.map_err(|e| {
+                e.as_db_error().map_or_else(|| format!("client: {e}"), |db| db.code().code().to_string())
+            })?;
+            Ok::<_, String>(rows.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
+                _ => None,
+            }))
+        }
+    };
+    // 76 integer digits against 52 of scale: the common type needs 128 digits (PostgreSQL: t).
+    assert_eq!(first("SELECT CAST(1 AS DECIMAL(76,0)) < CAST(2 AS DECIMAL(76,52))").await, Ok(Some("t".into())));
+    assert_eq!(first("SELECT CAST(7 AS DECIMAL(76,0)) IN (CAST(7 AS DECIMAL(76,70)))").await, Ok(Some("t".into())));
+    // 30 integer digits do not fit a scale of 52 in 76 digits: an error, not another number
+    // (arrow-cast took that cast for one that cannot overflow and multiplied unchecked).
+    let big = "SELECT CAST(100000000000000000000000000000 AS DECIMAL(76,0)) < CAST(2 AS DECIMAL(76,52))";
+    assert_eq!(first(big).await, Err("22003".into()));
+    // Types DataFusion would have truncated to a byte (300 digits read as 44) are refused.
+    assert_eq!(first("SELECT 1::numeric(300, 2)").await, Err("22023".into()));
+    assert_eq!(first("SELECT CAST(1 AS decimal(76, 200))").await, Err("22023".into()));
+    assert_eq!(first("SELECT 1::numeric(10, -2)").await, Err("22023".into()));
+    let table = client.batch_execute("CREATE TABLE wide (n NUMERIC(300, 2))").await;
+    let state = table.expect_err("300 digits are no column").as_db_error().map(|e| e.code().code().to_string());
+    assert_eq!(state.as_deref(), Some("22023"));
+    assert_eq!(first("SELECT 1").await, Ok(Some("1".into())));
+}
+
 /// `lock_timeout` bounds a row-lock wait (55P03), and `idle_in_transaction_session_timeout`
 /// ends a session that sits in its transaction (25P03), releasing its row locks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@
 //! retention, then each node's physical collector).
 
 pub mod etcd;
-mod etcd_keyspace;
+pub mod etcd_keyspace;
 pub mod http;
 pub mod mvcc_gc;
 pub mod node;

@@ -30,7 +30,8 @@ enum Size {
     Pad,
 }
 
-/// Registers the bounded `repeat`, `lpad` and `rpad` in `ctx`.
+/// Registers the bounded `repeat`, `lpad` and `rpad` in `ctx`, and the analyzer rule that keeps
+/// wide decimal casts checked (`crate::decimal_casts`).
 pub fn register(ctx: &SessionContext) {
     let functions = [
         (datafusion::functions::string::repeat(), Size::Repeat),
@@ -40,6 +41,8 @@ pub fn register(ctx: &SessionContext) {
     for (inner, size) in functions {
         ctx.register_udf(ScalarUDF::new_from_impl(Bounded { inner, size }));
     }
+    // After DataFusion's type coercion, which makes the casts it splits.
+    ctx.add_analyzer_rule(std::sync::Arc::new(crate::decimal_casts::SplitWideDecimalCasts));
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -9,6 +9,7 @@ mod column_names;
 mod connection;
 mod copy;
 mod ddl;
+mod decimal_casts;
 pub mod depth;
 mod dialect;
 mod dml;

@@ -1,5 +1,6 @@
-//! Numeric literals in exponent form, written out before planning.
+//! Numeric literals and types checked before planning.
 //!
+//! Numeric literals in exponent form are written out.
 //! DataFusion reads `1e37` as a decimal of scale -37, and its expression simplifier scales such
 //! a literal by `10^scale` with the scale taken as unsigned: in a release build the power wraps
 //! to 0 and the division by it panics (`SELECT 1/0 - 1e37` ended its session with FATAL XX000;
@@ -7,16 +8,23 @@
 //! (`10000000000000000000000000000000000000`), the literal has scale 0 and the same value, as
 //! PostgreSQL's numeric has. A literal too large for Atoll's widest decimal (76 digits) gets
 //! 22003 instead of a plan.
+//!
+//! The numeric types that casts name are checked against what Arrow's decimals hold (precision
+//! 1..=76, scale 0..=precision; 22023 otherwise, as PostgreSQL answers a precision it does not
+//! take). DataFusion would truncate them to `u8`/`i8` and go on: `numeric(300, 2)` became a
+//! precision of 44 and `numeric(76, 200)` a scale of -56, and negative scales make its decimal
+//! coercion compute wrong precisions.
 
 use crate::error::{code, Result, SqlError};
-use datafusion::sql::sqlparser::ast::{Expr, Statement, Value, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{DataType, ExactNumberInfo, Expr, Statement, Value, VisitMut, VisitorMut};
 use std::ops::ControlFlow;
 
 /// Most digits of a decimal (Arrow's Decimal256).
-const DECIMAL_DIGITS_MAX: usize = 76;
+pub const DECIMAL_DIGITS_MAX: usize = 76;
 
 /// Writes out every numeric literal of `statement` whose exponent would give it a negative
-/// scale; 22003 for one that cannot be held.
+/// scale; 22003 for one that cannot be held, 22023 for a cast to a numeric type no decimal
+/// holds.
 pub fn write_out(statement: &mut Statement) -> Result<()> {
     match statement.visit(&mut Writer) {
         ControlFlow::Break(error) => Err(error),
@@ -30,16 +38,59 @@ impl VisitorMut for Writer {
     type Break = SqlError;
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SqlError> {
-        if let Expr::Value(value) = expr {
-            if let Value::Number(text, _) = &mut value.value {
-                match plain(text) {
-                    Some(Ok(digits)) => *text = digits,
-                    Some(Err(error)) => return ControlFlow::Break(error),
-                    None => {}
-                }
-            }
+        let checked = match expr {
+            Expr::Value(value) => match &mut value.value {
+                Value::Number(text, _) => match plain(text) {
+                    Some(Ok(digits)) => {
+                        *text = digits;
+                        Ok(())
+                    }
+                    Some(Err(error)) => Err(error),
+                    None => Ok(()),
+                },
+                _ => Ok(()),
+            },
+            Expr::Cast { data_type, .. } => check_numeric_type(data_type, DECIMAL_DIGITS_MAX as u64),
+            Expr::TypedString(typed) => check_numeric_type(&typed.data_type, DECIMAL_DIGITS_MAX as u64),
+            _ => Ok(()),
+        };
+        match checked {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => ControlFlow::Break(error),
         }
-        ControlFlow::Continue(())
+    }
+}
+
+/// Checks that every numeric type in `data_type` (arrays of it included) has a precision of
+/// 1..=`precision_max` and a scale of 0..=precision: 22023 otherwise.
+pub fn check_numeric_type(data_type: &DataType, precision_max: u64) -> Result<()> {
+    match data_type {
+        DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => {
+            let (precision, scale) = match info {
+                ExactNumberInfo::None => return Ok(()),
+                ExactNumberInfo::Precision(p) => (*p, 0),
+                ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+            };
+            if precision == 0 || precision > precision_max {
+                return Err(SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!("NUMERIC precision {precision} must be between 1 and {precision_max}"),
+                ));
+            }
+            if scale < 0 || scale.unsigned_abs() > precision {
+                return Err(SqlError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!("NUMERIC scale {scale} must be between 0 and precision {precision}"),
+                ));
+            }
+            Ok(())
+        }
+        DataType::Array(
+            datafusion::sql::sqlparser::ast::ArrayElemTypeDef::AngleBracket(inner)
+            | datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(inner, _)
+            | datafusion::sql::sqlparser::ast::ArrayElemTypeDef::Parenthesis(inner),
+        ) => check_numeric_type(inner, precision_max),
+        _ => Ok(()),
     }
 }
 
@@ -79,5 +130,29 @@ mod tests {
         assert_eq!(plain("1e76").and_then(Result::err).map(|e| e.code), Some("22003"));
         assert_eq!(plain("9e75").and_then(Result::ok).map(|d| d.len()), Some(76));
         assert_eq!(plain("1e99999999999999").and_then(Result::err).map(|e| e.code), Some("22003"));
+    }
+
+    #[test]
+    fn numeric_types_beyond_a_decimal_are_refused_before_datafusion_truncates_them() {
+        let parse = |sql: &str| {
+            let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                sql,
+            )
+            .unwrap();
+            write_out(&mut statements[0]).err().map(|e| (e.code, e.message))
+        };
+        assert_eq!(parse("SELECT 1::numeric(76, 76), CAST(1 AS decimal(10)), '1'::numeric"), None);
+        let refused = [
+            ("SELECT 1::numeric(300, 2)", "NUMERIC precision 300 must be between 1 and 76"),
+            ("SELECT 1::numeric(0)", "NUMERIC precision 0 must be between 1 and 76"),
+            ("SELECT CAST(1 AS decimal(76, 200))", "NUMERIC scale 200 must be between 0 and precision 76"),
+            ("SELECT 1::numeric(10, -2)", "NUMERIC scale -2 must be between 0 and precision 10"),
+            ("SELECT ARRAY[1]::numeric(99, 1)[]", "NUMERIC precision 99 must be between 1 and 76"),
+            ("SELECT numeric(5, -1) '1.5'", "NUMERIC scale -1 must be between 0 and precision 5"),
+        ];
+        for (sql, message) in refused {
+            assert_eq!(parse(sql), Some(("22023", message.to_string())), "{sql}");
+        }
     }
 }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// Precision and scale of `numeric` without a declared precision.
 pub const NUMERIC_DEFAULT: (u8, i8) = (38, 10);
 
+/// Most digits of a `numeric` column: its values are Arrow `Decimal128`s.
+const COLUMN_PRECISION_MAX: u8 = 38;
+
 /// A column type, as stored in a table descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SqlType {
@@ -54,17 +57,13 @@ impl SqlType {
             D::Float(ExactNumberInfo::Precision(p)) if *p <= 24 => plain(SqlType::Float4),
             D::Float(_) => plain(SqlType::Float8),
             D::Numeric(info) | D::Decimal(info) | D::Dec(info) => {
+                // Checked before it is narrowed: `numeric(300, 2)` must not become 44 digits.
+                crate::literals::check_numeric_type(data_type, u64::from(COLUMN_PRECISION_MAX))?;
                 let (precision, scale) = match info {
                     ExactNumberInfo::None => NUMERIC_DEFAULT,
                     ExactNumberInfo::Precision(p) => (*p as u8, 0),
                     ExactNumberInfo::PrecisionAndScale(p, s) => (*p as u8, *s as i8),
                 };
-                if precision == 0 || precision > 38 || scale < 0 || scale as u8 > precision {
-                    return Err(SqlError::new(
-                        code::INVALID_PARAMETER_VALUE,
-                        format!("NUMERIC precision {precision} and scale {scale} must be 1..38 and 0..precision"),
-                    ));
-                }
                 plain(SqlType::Numeric { precision, scale })
             }
             D::Text | D::String(_) => plain(SqlType::Text),

@@ -25,6 +25,14 @@ pub enum Error {
     /// Whether a write took effect is unknown.
     #[error("{0}")]
     Unavailable(String),
+    /// A key of the request lies outside the range it was sent to (the sender's view of the
+    /// ranges is older than a split or merge). Carries the range's current descriptor, from
+    /// which the sender routes again (see [`crate::descriptor`]).
+    #[error(
+        "key outside range {} [{:?}, {:?}) at generation {}: the request was routed with an old view of the ranges; retry",
+        .0.range_id, .0.start_key.escape_ascii().to_string(), .0.end_key.escape_ascii().to_string(), .0.generation
+    )]
+    RangeKeyMismatch(Box<atoll_proto::atoll::RangeDescriptor>),
     /// The node refused the request because it is overloaded.
     #[error("{0}")]
     Overloaded(String),
@@ -41,7 +49,12 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::Conflict | Error::Deadlock | Error::LockTimeout | Error::Unavailable(_) | Error::Overloaded(_)
+            Error::Conflict
+                | Error::Deadlock
+                | Error::LockTimeout
+                | Error::Unavailable(_)
+                | Error::Overloaded(_)
+                | Error::RangeKeyMismatch(_)
         )
     }
 }

@@ -28,6 +28,7 @@
 //! read (keys and scanned spans) changed after its snapshot; if something did, the commit
 //! fails with [`Error::Conflict`], which is retryable.
 
+pub mod descriptor;
 pub mod error;
 pub mod executor;
 pub mod gc;

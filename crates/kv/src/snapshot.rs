@@ -119,6 +119,8 @@ pub struct SnapshotCheck {
     state: atoll_storage::MemoryEngine,
     last_state: Option<Vec<u8>>,
     last_mvcc: Option<Vec<u8>>,
+    /// The snapshot's descriptor, read from its state when its MVCC history begins.
+    descriptor: Option<atoll_proto::atoll::RangeDescriptor>,
 }
 
 impl SnapshotCheck {
@@ -131,6 +133,7 @@ impl SnapshotCheck {
             state: atoll_storage::MemoryEngine::new(),
             last_state: None,
             last_mvcc: None,
+            descriptor: None,
         }
     }
 
@@ -158,8 +161,18 @@ impl SnapshotCheck {
             }
         }
         self.state.write(batch, false).map_err(|e| e.to_string())?;
+        if !data.mvcc.is_empty() && self.descriptor.is_none() {
+            let state = AppliedState::load(&self.state, self.range_id)
+                .map_err(|e| format!("snapshot range state: {e}"))?
+                .ok_or("snapshot MVCC history before its range state")?;
+            self.descriptor = Some(state.descriptor);
+        }
         for pair in &data.mvcc {
-            mvcc::decode_version(&pair.key).map_err(|e| format!("snapshot MVCC key: {e}"))?;
+            let (key, _) = mvcc::decode_version(&pair.key).map_err(|e| format!("snapshot MVCC key: {e}"))?;
+            let descriptor = self.descriptor.as_ref().expect("read above, before the first MVCC pair");
+            if !crate::descriptor::owns(descriptor, &atoll_types::keys::Span::from_etcd(&key, &[])) {
+                return Err("snapshot holds a key outside its range's span".into());
+            }
             mvcc::Record::decode(&pair.value).map_err(|e| format!("snapshot MVCC value: {e}"))?;
             ascending(&mut self.last_mvcc, &pair.key, "MVCC")?;
         }

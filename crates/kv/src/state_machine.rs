@@ -2,7 +2,7 @@
 
 use crate::executor::{execute_txn, View};
 use crate::state::{self, AppliedState};
-use crate::{mvcc, staged, Error, Result};
+use crate::{descriptor, mvcc, staged, Error, Result};
 use atoll_proto::atoll::{command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor};
 use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, RangeRequest, RangeResponse, ResponseHeader};
 use atoll_proto::Message;
@@ -51,6 +51,14 @@ impl RangeShared {
         self.descriptor.read().map(|d| d.clone()).unwrap_or_default()
     }
 
+    /// Whether the range owns every key of `span` (see [`crate::descriptor`]). A replica with
+    /// no state yet (a new one waiting for its first snapshot: no replicas in its descriptor)
+    /// owns nothing.
+    pub fn owns(&self, span: &atoll_types::keys::Span) -> bool {
+        let descriptor = self.descriptor.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        !descriptor.replicas.is_empty() && descriptor::owns(&descriptor, span)
+    }
+
     /// The membership table (kept by the first range).
     pub fn members(&self) -> Vec<NodeInfo> {
         self.members.read().map(|m| m.clone()).unwrap_or_default()
@@ -68,11 +76,16 @@ impl RangeShared {
 
     /// Answers a Range at the latest applied revision or the one requested. The compaction
     /// revision is checked again after the read: garbage collection runs concurrently (see
-    /// [`crate::gc`]), and a read that a compaction overtook may have missed versions.
+    /// [`crate::gc`]), and a read that a compaction overtook may have missed versions. A span
+    /// outside the range's gets [`Error::RangeKeyMismatch`].
     pub fn read(&self, engine: &dyn Engine, request: &RangeRequest) -> Result<RangeResponse> {
         if self.restoring() {
             return Err(Error::Unavailable("etcdserver: this replica is installing a snapshot; retry".into()));
         }
+        // Only `publish` writes the descriptor, and it cannot panic holding the lock.
+        let descriptor = self.descriptor.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        descriptor::check_span(&descriptor, &request.key, &request.range_end)?;
+        drop(descriptor);
         let view = self.view(engine);
         let revision = if request.revision > 0 { request.revision } else { view.current_revision };
         let response = view.range(request)?;
@@ -147,6 +160,7 @@ impl KvStateMachine {
                 start_key: vec![],
                 end_key: vec![],
                 replicas: vec![first_node.node_id],
+                generation: 1,
             },
         };
         state.save(batch);
@@ -186,6 +200,7 @@ impl KvStateMachine {
         let result = match command.kind {
             None => return Err(Error::InvalidArgument("empty command".into())),
             Some(command::Kind::Txn(txn)) => {
+                descriptor::check_txn(&next.descriptor, &txn)?;
                 let view = View::new(self.engine.as_ref(), next.revision, next.compact_revision);
                 let outcome = execute_txn(view, &txn, TXN_OPS_MAX)?;
                 next.revision = outcome.revision;
@@ -193,6 +208,7 @@ impl KvStateMachine {
                 command_result::Kind::Txn(outcome.response)
             }
             Some(command::Kind::InternalTxn(txn)) => {
+                descriptor::check_txn(&next.descriptor, &txn)?;
                 let view = View::new(self.engine.as_ref(), next.revision, next.compact_revision);
                 let outcome = execute_txn(view, &txn, INTERNAL_TXN_OPS_MAX)?;
                 next.revision = outcome.revision;
@@ -200,6 +216,9 @@ impl KvStateMachine {
                 command_result::Kind::Txn(outcome.response)
             }
             Some(command::Kind::Stage(part)) => {
+                if let Some(txn) = &part.part {
+                    descriptor::check_txn(&next.descriptor, txn)?;
+                }
                 staged::stage(self.range_id(), &part, &mut batch)?;
                 command_result::Kind::Txn(unchanged(next.revision))
             }
@@ -207,7 +226,8 @@ impl KvStateMachine {
                 let taken = staged::take(self.engine.as_ref(), self.range_id(), &commit)?;
                 let view = View::new(self.engine.as_ref(), next.revision, next.compact_revision);
                 let mut drops = taken.drops;
-                match taken.txn.and_then(|txn| execute_txn(view, &txn, STAGED_TXN_OPS_MAX)) {
+                let checked = taken.txn.and_then(|txn| descriptor::check_txn(&next.descriptor, &txn).map(|()| txn));
+                match checked.and_then(|txn| execute_txn(view, &txn, STAGED_TXN_OPS_MAX)) {
                     Ok(outcome) => {
                         next.revision = outcome.revision;
                         batch = outcome.batch;
@@ -280,6 +300,7 @@ fn unchanged(revision: i64) -> atoll_proto::etcdserverpb::TxnResponse {
     }
 }
 
+/// The answer to a command the state machine refused; [`command_error`] reads it back.
 fn error_result(e: &Error) -> CommandResult {
     let code = match e {
         Error::InvalidArgument(_) => 3,
@@ -288,9 +309,32 @@ fn error_result(e: &Error) -> CommandResult {
         Error::Conflict | Error::Deadlock | Error::LockTimeout => 10,
         Error::Unavailable(_) => 14,
         Error::Overloaded(_) => 8,
+        Error::RangeKeyMismatch(_) => 9,
         Error::Corrupt(_) | Error::Storage(_) => 13,
     };
-    CommandResult { kind: Some(command_result::Kind::Error(CommandError { code, message: e.to_string() })) }
+    let range_key_mismatch = match e {
+        Error::RangeKeyMismatch(descriptor) => Some(descriptor.as_ref().clone()),
+        _ => None,
+    };
+    let error = CommandError { code, message: e.to_string(), range_key_mismatch };
+    CommandResult { kind: Some(command_result::Kind::Error(error)) }
+}
+
+/// The error a refused command's answer stands for (the inverse of the state machine's
+/// encoding; `Conflict`, `Deadlock` and `LockTimeout` are decided by gateways, never applied).
+pub fn command_error(error: CommandError) -> Error {
+    match (error.code, error.range_key_mismatch) {
+        (9, Some(descriptor)) => Error::RangeKeyMismatch(Box::new(descriptor)),
+        (3, _) => Error::InvalidArgument(error.message),
+        (5, _) => Error::NotFound(error.message),
+        (11, _) => Error::OutOfRange(error.message),
+        (8, _) => Error::Overloaded(error.message),
+        (14, _) => Error::Unavailable(error.message),
+        (10, _) => Error::Conflict,
+        (13, _) => Error::Corrupt(error.message),
+        // A code this build does not know (a newer node's, during an upgrade).
+        (code, _) => Error::Unavailable(format!("answer code {code}: {}", error.message)),
+    }
 }
 
 impl StateMachine for KvStateMachine {
@@ -325,7 +369,10 @@ impl StateMachine for KvStateMachine {
         let mut next = self.state.clone();
         next.applied_index = index;
         if let Some(voters) = voters {
-            next.descriptor.replicas = voters.to_vec();
+            if next.descriptor.replicas != voters {
+                next.descriptor.replicas = voters.to_vec();
+                next.descriptor.generation += 1;
+            }
         }
         self.commit(WriteBatch::new(), next, false)
     }

@@ -1,16 +1,15 @@
 //! The etcd v3 API (gRPC services KV, Cluster, Maintenance, Watch, Lease) on the KV layer.
 //!
-//! Writes (Put, DeleteRange, Txn, Compact) become one Raft command each and are answered
-//! when applied. Range is linearizable by default (ReadIndex, then a local read at the applied
+//! Requests reach their ranges through the node's router (`atoll_router`). Writes (Put,
+//! DeleteRange, Txn, Compact) become one Raft command each and are answered when applied. Range is linearizable by default (ReadIndex, then a local read at the applied
 //! revision); with `serializable` it reads local state without a Raft round, as etcd does.
 //! Errors carry the gRPC codes and messages etcd uses, so etcd clients react as they would
 //! to etcd (for example, retry on Unavailable).
 
 use crate::node::NodeContext;
 use atoll_kv::Error as KvError;
-use atoll_proto::atoll::{command, command_result, CommandResult};
+use atoll_proto::atoll::{command, command_result};
 use atoll_proto::etcdserverpb::*;
-use atoll_proto::Message as _;
 use atoll_types::limits::REQUEST_BYTES_MAX;
 use atoll_types::FIRST_RANGE_ID;
 use std::pin::Pin;
@@ -28,7 +27,18 @@ pub fn kv_status(error: KvError) -> Status {
         KvError::Conflict | KvError::Deadlock | KvError::LockTimeout => Status::aborted(error.to_string()),
         KvError::Unavailable(m) => Status::unavailable(m),
         KvError::Overloaded(m) => Status::resource_exhausted(m),
+        // A router retries these; an etcd client that meets one may retry too.
+        KvError::RangeKeyMismatch(_) => Status::unavailable(error.to_string()),
         KvError::Corrupt(_) | KvError::Storage(_) => Status::internal(error.to_string()),
+    }
+}
+
+/// Converts a routing error into the status etcd would answer.
+pub fn route_status(error: atoll_router::Error) -> Status {
+    match error {
+        atoll_router::Error::Kv(error) => kv_status(error),
+        atoll_router::Error::Store(error) => store_status(error),
+        atoll_router::Error::NoReplica(_) => Status::unavailable(error.to_string()),
     }
 }
 
@@ -69,19 +79,8 @@ impl EtcdApi {
         })
     }
 
-    /// Proposes a command and returns what the state machine answered.
-    pub async fn propose(&self, kind: command::Kind) -> Result<command_result::Kind, Status> {
-        let data = atoll_proto::atoll::Command { kind: Some(kind) }.encode_to_vec();
-        let result: CommandResult = self.context.store.propose(FIRST_RANGE_ID, data).await.map_err(store_status)?;
-        match result.kind {
-            Some(command_result::Kind::Error(e)) => Err(Status::new(tonic::Code::from(e.code), e.message)),
-            Some(kind) => Ok(kind),
-            None => Err(Status::internal("empty command result")),
-        }
-    }
-
     async fn txn_inner(&self, request: TxnRequest) -> Result<TxnResponse, Status> {
-        match self.propose(command::Kind::Txn(request)).await? {
+        match self.context.router.txn(request, false).await.map_err(route_status)? {
             command_result::Kind::Txn(mut response) => {
                 let revision = response.header.map_or(0, |h| h.revision);
                 response.header = self.header(revision);
@@ -106,16 +105,8 @@ impl EtcdApi {
     }
 
     /// Linearizable or serializable Range.
-    pub async fn range_inner(&self, request: RangeRequest) -> Result<RangeResponse, Status> {
-        let shared = self
-            .context
-            .range(FIRST_RANGE_ID)
-            .ok_or_else(|| Status::unavailable("etcdserver: no range replica on this node"))?;
-        if !request.serializable && !self.context.unsafe_stale_reads {
-            let applied = || shared.applied_index();
-            self.context.store.linearizable_read(FIRST_RANGE_ID, applied).await.map_err(store_status)?;
-        }
-        let mut response = shared.read(self.context.engine.as_ref(), &request).map_err(kv_status)?;
+    async fn range_inner(&self, request: RangeRequest) -> Result<RangeResponse, Status> {
+        let mut response = self.context.router.read(&request).await.map_err(route_status)?;
         response.header = self.header(response.header.map_or(0, |h| h.revision));
         Ok(response)
     }
@@ -196,13 +187,17 @@ impl kv_server::Kv for EtcdApi {
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
         let request = request.into_inner();
         check_size(&request)?;
-        match self.propose(command::Kind::Compact(request)).await? {
-            command_result::Kind::Compact(response) => {
-                let revision = response.header.map_or(0, |h| h.revision);
-                Ok(Response::new(CompactionResponse { header: self.header(revision) }))
+        // Every range compacts; each of this node's replicas proposes to its range (every range
+        // has a replica on every node until ranges move, issue 16).
+        let mut revision = 0;
+        for (range_id, _) in self.context.router.replicas() {
+            let kind = command::Kind::Compact(request.clone());
+            match self.context.router.propose(range_id, kind).await.map_err(route_status)? {
+                command_result::Kind::Compact(response) => revision = response.header.map_or(0, |h| h.revision),
+                _ => return Err(Status::internal("unexpected command result")),
             }
-            _ => Err(Status::internal("unexpected command result")),
         }
+        Ok(Response::new(CompactionResponse { header: self.header(revision) }))
     }
 }
 

@@ -14,14 +14,13 @@
 //!   [`CHUNK_PAUSE`] between chunks, so a pass uses a fraction of one core, costs what the
 //!   garbage costs (not what the data costs), and never blocks the store loop.
 
-use crate::etcd::EtcdApi;
 use crate::node::NodeContext;
 use atoll_kv::gc::{Collector, GC_CHUNK_ENTRIES_MAX};
 use atoll_proto::atoll::command;
 use atoll_proto::etcdserverpb::CompactionRequest;
-use atoll_types::FIRST_RANGE_ID;
+use atoll_types::{RangeId, FIRST_RANGE_ID};
 use prometheus::{IntCounter, IntGauge, Registry};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -93,6 +92,8 @@ fn collect(context: Weak<NodeContext>, metrics: GcMetrics) {
 
 /// One chunk of work (or a look for work); returns how long to pause before the next.
 fn collect_step(context: &NodeContext, collector: &mut Option<(usize, Collector)>, metrics: &GcMetrics) -> Duration {
+    // One collector per node, on the first range's compaction revision: the garbage index and
+    // the MVCC keyspace are the node's, not per range, until ranges split (issue 16).
     let Some(shared) = context.range(FIRST_RANGE_ID) else { return IDLE_POLL };
     metrics.compact_revision.set(shared.compact_revision());
     // A replica created anew (a new `RangeShared`) gets a new collector.
@@ -142,27 +143,29 @@ impl Samples {
 /// Runs the periodic compactor until the node stops.
 pub async fn run_compactor(context: Arc<NodeContext>, retention: Duration, metrics: GcMetrics) {
     let interval = (retention / 10).clamp(SAMPLE_INTERVAL_MIN, SAMPLE_INTERVAL_MAX);
-    let api = EtcdApi::new(context.clone());
+    let router = &context.router;
     let mut ticker = tokio::time::interval(interval);
-    let mut samples = Samples::default();
+    let mut samples: HashMap<RangeId, Samples> = HashMap::new();
     loop {
         ticker.tick().await;
-        let Some(shared) = context.range(FIRST_RANGE_ID) else { continue };
-        let Some(revision) = samples.record(Instant::now(), shared.revision(), retention) else { continue };
-        if revision <= shared.compact_revision() {
-            continue;
-        }
-        let Ok(status) = context.store.status().await else { continue };
-        if !status.iter().any(|range| range.range_id == FIRST_RANGE_ID && range.is_leader) {
-            continue;
-        }
-        let request = CompactionRequest { revision, physical: false };
-        match api.propose(command::Kind::Compact(request)).await {
-            Ok(_) => {
-                metrics.compactions_proposed.inc();
-                info!(range_id = FIRST_RANGE_ID.0, revision, "compacted history older than the retention");
+        for (range_id, shared) in router.replicas() {
+            let sampled = samples.entry(range_id).or_default().record(Instant::now(), shared.revision(), retention);
+            let Some(revision) = sampled else { continue };
+            if revision <= shared.compact_revision() {
+                continue;
             }
-            Err(status) => debug!(error = %status, revision, "periodic compaction not applied; will retry"),
+            let Ok(leading) = router.leading().await else { continue };
+            if !leading.contains(&range_id) {
+                continue;
+            }
+            let request = CompactionRequest { revision, physical: false };
+            match router.propose(range_id, command::Kind::Compact(request)).await {
+                Ok(_) => {
+                    metrics.compactions_proposed.inc();
+                    info!(range_id = range_id.0, revision, "compacted history older than the retention");
+                }
+                Err(error) => debug!(%error, revision, "periodic compaction not applied; will retry"),
+            }
         }
     }
 }

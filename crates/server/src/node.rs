@@ -139,6 +139,8 @@ pub struct NodeContext {
     pub engine: Arc<dyn Engine>,
     pub store: StoreHandle<atoll_proto::atoll::CommandResult>,
     pub ranges: Arc<RwLock<HashMap<RangeId, Arc<RangeShared>>>>,
+    /// How the etcd API, SQL and background jobs reach ranges.
+    pub router: atoll_router::Router,
     pub addresses: AddressBook,
     pub faults: Arc<LinkFaults>,
     pub fault_injection: bool,
@@ -344,6 +346,7 @@ impl Node {
             node_id,
             cluster_id,
             info: info.clone(),
+            router: atoll_router::Router::new(handle.clone(), engine.clone(), ranges.clone(), config.unsafe_stale_reads),
             engine,
             store: handle,
             ranges,

@@ -57,11 +57,12 @@ impl PeerService {
     /// Registers a joining node. Making it a replica is the replication queue's job
     /// ([`crate::replicate`]), which adds it as a learner and promotes it once caught up.
     async fn join(&self, node: NodeInfo) -> Result<JoinResponse, Status> {
-        let registered =
-            match crate::etcd::EtcdApi::new(self.context.clone()).propose(command::Kind::RegisterNode(node)).await? {
-                command_result::Kind::Registered(info) => info,
-                _ => return Err(Status::internal("unexpected command result")),
-            };
+        // The membership table lives in the first range.
+        let registered = self.context.router.propose(FIRST_RANGE_ID, command::Kind::RegisterNode(node));
+        let registered = match registered.await.map_err(crate::etcd::route_status)? {
+            command_result::Kind::Registered(info) => info,
+            _ => return Err(Status::internal("unexpected command result")),
+        };
         info!(node_id = registered.node_id, peer_addr = %registered.peer_addr, "node registered");
         self.context.learn_address(&registered);
         let shared = self.context.range(FIRST_RANGE_ID).ok_or_else(|| Status::unavailable("no range replica here"))?;

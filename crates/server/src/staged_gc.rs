@@ -7,10 +7,8 @@
 //! leader's, so the time-to-live (10 minutes) must be far above any clock difference between
 //! nodes; a part dropped early only makes its commit fail with a retryable conflict.
 
-use crate::etcd::EtcdApi;
 use crate::node::NodeContext;
 use atoll_proto::atoll::command;
-use atoll_types::FIRST_RANGE_ID;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, info};
@@ -21,25 +19,24 @@ const INTERVAL: Duration = Duration::from_secs(30);
 
 /// Runs until the node stops.
 pub async fn run(context: Arc<NodeContext>) {
-    let api = EtcdApi::new(context.clone());
+    let router = &context.router;
     let mut interval = tokio::time::interval(INTERVAL);
     loop {
         interval.tick().await;
-        let Ok(status) = context.store.status().await else { continue };
-        if !status.iter().any(|r| r.range_id == FIRST_RANGE_ID && r.is_leader) {
-            continue;
-        }
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        match atoll_kv::staged::earliest_expiry(context.engine.as_ref(), FIRST_RANGE_ID) {
-            Ok(Some(expiry)) if expiry < now_ms => {
-                let abort = atoll_kv::staged::expired_before(now_ms);
-                match api.propose(command::Kind::AbortStaged(abort)).await {
-                    Ok(_) => info!(range_id = FIRST_RANGE_ID.0, "dropped expired staged commit parts"),
-                    Err(status) => debug!(error = %status, "could not drop expired staged parts; will retry"),
+        let Ok(leading) = router.leading().await else { continue };
+        for range_id in leading {
+            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+            match atoll_kv::staged::earliest_expiry(context.engine.as_ref(), range_id) {
+                Ok(Some(expiry)) if expiry < now_ms => {
+                    let abort = atoll_kv::staged::expired_before(now_ms);
+                    match router.propose(range_id, command::Kind::AbortStaged(abort)).await {
+                        Ok(_) => info!(range_id = range_id.0, "dropped expired staged commit parts"),
+                        Err(error) => debug!(%error, "could not drop expired staged parts; will retry"),
+                    }
                 }
+                Ok(_) => {}
+                Err(error) => debug!(%error, "could not read staged parts"),
             }
-            Ok(_) => {}
-            Err(error) => debug!(%error, "could not read staged parts"),
         }
     }
 }

@@ -29,7 +29,6 @@ impl Span {
         key >= self.start.as_slice() && self.end.as_deref().is_none_or(|end| key < end)
     }
 
-    /// Whether the span is a single key (as etcd's empty `range_end`).
     /// The span as bounds for `BTreeMap::range` over byte-string keys. An inverted span (end
     /// before start, which matches nothing) gives the empty range at its start, since
     /// `BTreeMap::range` panics on inverted bounds.
@@ -43,6 +42,7 @@ impl Span {
         (Bound::Included(self.start.as_slice()), end)
     }
 
+    /// Whether the span is a single key (as etcd's empty `range_end`).
     pub fn is_single_key(&self) -> bool {
         matches!(&self.end, Some(end) if end.len() == self.start.len() + 1
             && end.starts_with(&self.start) && end.last() == Some(&0))

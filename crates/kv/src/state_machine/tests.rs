@@ -7,6 +7,7 @@ use atoll_proto::etcdserverpb::{
     compare, range_request, request_op, response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
 };
+use atoll_proto::atoll::{CommitStaged, StagedPart};
 use atoll_proto::mvccpb::KeyValue;
 use atoll_storage::MemoryEngine;
 use atoll_types::keys::prefix_end;
@@ -777,13 +778,89 @@ fn apply_other_records_the_index_and_new_voters() {
     let mut fx = must_bootstrap();
     fx.sm.apply_other(1, None).expect("apply empty entry");
     assert_eq!(fx.shared.descriptor().replicas, [1]);
+    assert_eq!(fx.shared.descriptor().generation, 1);
     fx.sm.apply_other(2, Some(&[1, 2, 3])).expect("apply conf change");
     assert_eq!(fx.sm.applied_index(), 2);
     assert_eq!(fx.shared.applied_index(), 2);
     assert_eq!(fx.shared.descriptor().replicas, [1, 2, 3]);
-    fx.index = 2;
+    // A new replica set is a new generation of the descriptor; the same set again is not.
+    assert_eq!(fx.shared.descriptor().generation, 2);
+    fx.sm.apply_other(3, Some(&[1, 2, 3])).expect("apply a conf change that changes nothing");
+    assert_eq!(fx.shared.descriptor().generation, 2);
+    fx.index = 3;
     fx.must_put("k", "v");
-    assert_eq!(fx.shared.applied_index(), 3);
+    assert_eq!(fx.shared.applied_index(), 4);
+}
+
+/// A range of `[b, d)`: the first range's state with its span narrowed, as a split would leave
+/// the left-hand range.
+fn must_open_span_b_to_d() -> Fixture {
+    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+    let mut batch = WriteBatch::new();
+    KvStateMachine::bootstrap(&mut batch, RANGE, &first_node());
+    engine.write(batch, false).expect("write bootstrap batch");
+    let mut state = AppliedState::load(engine.as_ref(), RANGE).expect("load").expect("bootstrapped");
+    state.descriptor.start_key = b"b".to_vec();
+    state.descriptor.end_key = b"d".to_vec();
+    state.descriptor.generation = 2;
+    let mut batch = WriteBatch::new();
+    state.save(&mut batch);
+    engine.write(batch, false).expect("narrow the span");
+    must_open(engine)
+}
+
+#[test]
+fn keys_outside_the_range_are_refused_with_its_descriptor_and_change_nothing() {
+    let mut fx = must_open_span_b_to_d();
+    let descriptor = fx.shared.descriptor();
+    fx.must_put("b", "1");
+    fx.must_put("c\u{7f}", "2");
+    let revision = fx.revision();
+    let outside = [
+        TxnRequest { success: vec![put_op(put("a", "x"))], ..Default::default() },
+        TxnRequest { success: vec![put_op(put("b", "x")), put_op(put("d", "x"))], ..Default::default() },
+        TxnRequest {
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestRange(everything(0))),
+            }],
+            ..Default::default()
+        },
+    ];
+    for txn in outside {
+        let error = fx.must_txn_error(txn.clone());
+        assert_eq!(error.code, 9, "{error:?}");
+        assert_eq!(error.range_key_mismatch.as_ref(), Some(&descriptor), "{txn:?}");
+        // SQL's internal Txns and staged parts are checked the same way.
+        let internal = must_error(fx.apply(command::Kind::InternalTxn(txn.clone())));
+        assert_eq!(internal.range_key_mismatch.as_ref(), Some(&descriptor));
+        let part = StagedPart { txn_id: 9, seq: 0, part: Some(txn), expires_unix_ms: i64::MAX };
+        assert_eq!(must_error(fx.apply(command::Kind::Stage(part))).range_key_mismatch.as_ref(), Some(&descriptor));
+    }
+    assert_eq!(fx.revision(), revision, "a refused command wrote nothing");
+    assert_eq!(fx.must_get("b").map(|kv| kv.value), Some(b"1".to_vec()));
+    // A commit whose staged part is inside and whose last part is outside is refused whole, and
+    // its parts are dropped.
+    let inside = TxnRequest { success: vec![put_op(put("c", "staged"))], ..Default::default() };
+    let part = StagedPart { txn_id: 7, seq: 0, part: Some(inside), expires_unix_ms: i64::MAX };
+    assert!(matches!(fx.apply(command::Kind::Stage(part)).kind, Some(command_result::Kind::Txn(_))));
+    let last = TxnRequest { success: vec![put_op(put("e", "x"))], ..Default::default() };
+    let commit = CommitStaged { txn_id: 7, parts: 1, last: Some(last) };
+    let error = must_error(fx.apply(command::Kind::CommitStaged(commit.clone())));
+    assert_eq!(error.range_key_mismatch.as_ref(), Some(&descriptor));
+    assert_eq!(fx.must_get("c"), None);
+    let again = must_error(fx.apply(command::Kind::CommitStaged(commit)));
+    assert_eq!(again.range_key_mismatch, None, "the parts were dropped: {again:?}");
+    // Local reads are checked too.
+    let read = |key: &str, end: &[u8]| {
+        fx.shared.read(fx.engine.as_ref(), &RangeRequest { key: key.into(), range_end: end.to_vec(), ..Default::default() })
+    };
+    assert_eq!(read("b", b"d").map(|r| r.kvs.len()), Ok(2));
+    for (key, end) in [("a", &b""[..]), ("c", &[0][..]), ("b", &b"e"[..])] {
+        match read(key, end) {
+            Err(Error::RangeKeyMismatch(found)) => assert_eq!(*found, descriptor),
+            other => panic!("{key:?}..{end:?}: {other:?}"),
+        }
+    }
 }
 
 #[test]
@@ -949,9 +1026,15 @@ fn the_receivers_check_refuses_what_the_install_would_stop_the_node_on() {
     late.state.push(late.state[0].clone());
     late.mvcc.clear();
     case("a state key twice", late, index);
+    let mut narrow = whole.clone();
+    let descriptor = narrow.state.iter_mut().find(|p| p.key.ends_with(b"/descriptor")).expect("descriptor");
+    let mut span = RangeDescriptor::decode(descriptor.value.as_slice()).expect("decode descriptor");
+    span.start_key = b"b".to_vec();
+    descriptor.value = span.encode_to_vec();
+    case("a key outside its range's span", narrow, index);
     let mut check = SnapshotCheck::new(RANGE);
     assert!(check.chunk(b"\xff\xff\xff").is_err(), "garbage is refused");
-    assert_eq!(refused.len(), 10, "{refused:#?}");
+    assert_eq!(refused.len(), 11, "{refused:#?}");
 }
 
 /// Chunks read before, replayed.
@@ -1046,4 +1129,35 @@ fn applying_an_index_twice_panics() {
     fx.must_put("k", "v");
     let bytes = Command { kind: Some(command::Kind::Txn(TxnRequest::default())) }.encode_to_vec();
     let _ = fx.sm.apply(fx.index, &bytes);
+}
+
+#[test]
+fn refusals_read_back_as_the_errors_they_encode() {
+    let descriptor = RangeDescriptor { range_id: 4, start_key: b"m".to_vec(), generation: 7, ..Default::default() };
+    let errors = [
+        Error::InvalidArgument("bad".into()),
+        Error::NotFound("gone".into()),
+        Error::OutOfRange(messages::COMPACTED.into()),
+        Error::Conflict,
+        Error::Unavailable("later".into()),
+        Error::Overloaded("full".into()),
+        Error::RangeKeyMismatch(Box::new(descriptor)),
+        Error::Corrupt("bits".into()),
+    ];
+    for error in errors {
+        let Some(command_result::Kind::Error(encoded)) = error_result(&error).kind else { panic!("{error:?}") };
+        let decoded = command_error(encoded);
+        match (&error, &decoded) {
+            // The message is the whole error's text; the category and payload are what count.
+            (Error::InvalidArgument(_), Error::InvalidArgument(m))
+            | (Error::NotFound(_), Error::NotFound(m))
+            | (Error::OutOfRange(_), Error::OutOfRange(m))
+            | (Error::Unavailable(_), Error::Unavailable(m))
+            | (Error::Overloaded(_), Error::Overloaded(m))
+            | (Error::Corrupt(_), Error::Corrupt(m)) => assert!(error.to_string().ends_with(m.as_str()), "{m}"),
+            _ => assert_eq!(decoded, error),
+        }
+    }
+    let unknown = CommandError { code: 99, message: "new".into(), range_key_mismatch: None };
+    assert!(matches!(command_error(unknown), Error::Unavailable(_)));
 }

@@ -9,16 +9,88 @@
 //! anything else (operators, literals) is `?column?`. An alias is kept as DataFusion has it.
 //!
 //! Only the names change, after planning: DataFusion needs unique names inside the plan, where
-//! PostgreSQL's repeat (`SELECT 1, 2` has two `?column?`).
+//! PostgreSQL's repeat (`SELECT 1, 2` has two `?column?`). Where DataFusion's own names of two
+//! select items would be equal (`SELECT 1, 1`, `round(x::float8), round(x)`: its names leave
+//! casts out), it refused the query; [`disambiguate`] gives the later ones an internal alias
+//! before planning, which [`apply`] replaces with PostgreSQL's name.
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, Query, SelectItem, SetExpr, Statement, TimezoneInfo,
+    CastKind, DataType as SqlType, Expr, Ident, Query, SelectItem, SetExpr, Statement, TimezoneInfo,
 };
 use std::sync::Arc;
 
 /// What PostgreSQL names a column it cannot name otherwise.
 const UNNAMED: &str = "?column?";
+
+/// The start of the aliases [`disambiguate`] gives (a space and a word no client writes).
+const INTERNAL_ALIAS: &str = "atoll unnamed ";
+
+/// Gives each unaliased item of the statement's select lists whose DataFusion name would equal
+/// an earlier item's an internal alias (see the module's documentation).
+pub fn disambiguate(statement: &mut Statement) {
+    if let Statement::Query(query) = statement {
+        disambiguate_body(&mut query.body);
+    }
+}
+
+fn disambiguate_body(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            if select.projection.iter().filter(|item| !matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))).count() < 2 {
+                return;
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (position, item) in select.projection.iter_mut().enumerate() {
+                let expr = match item {
+                    SelectItem::UnnamedExpr(expr) => expr,
+                    // DataFusion drops an alias that repeats the column's name (`a AS a`).
+                    SelectItem::ExprWithAlias { expr, alias } if column_name(expr) == Some(&alias.value) => expr,
+                    _ => continue,
+                };
+                if !seen.insert(datafusion_key(expr)) {
+                    let alias = Ident::with_quote('"', format!("{INTERNAL_ALIAS}{}", position + 1));
+                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+                }
+            }
+        }
+        SetExpr::Query(query) => disambiguate_body(&mut query.body),
+        SetExpr::SetOperation { left, right, .. } => {
+            disambiguate_body(left);
+            disambiguate_body(right);
+        }
+        _ => {}
+    }
+}
+
+/// The name of a column reference (its last part).
+fn column_name(expr: &Expr) -> Option<&String> {
+    match expr {
+        Expr::Identifier(ident) => Some(&ident.value),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|part| &part.value),
+        _ => None,
+    }
+}
+
+/// What DataFusion's name of a select item depends on, about: the expression without its
+/// casts, a column by its last name. Items that differ only in what this leaves out would get
+/// the same name; an item aliased without need only gets a name of ours that [`apply`] replaces.
+fn datafusion_key(expr: &Expr) -> String {
+    let mut stripped = expr.clone();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut stripped, |expr| {
+        loop {
+            match expr {
+                Expr::Cast { expr: inner, .. } | Expr::Nested(inner) => *expr = inner.as_ref().clone(),
+                Expr::CompoundIdentifier(parts) if !parts.is_empty() => {
+                    *expr = Expr::Identifier(parts.last().cloned().expect("not empty"))
+                }
+                _ => break,
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    stripped.to_string()
+}
 
 /// `schema` (the result of `statement`) with PostgreSQL's column names.
 pub fn apply(statement: &Statement, schema: &Schema) -> SchemaRef {
@@ -45,6 +117,7 @@ fn query_names(query: &Query, count: usize) -> Option<Vec<Option<String>>> {
     let wildcard = |item: &SelectItem| matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..));
     let named = |item: &SelectItem| match item {
         SelectItem::UnnamedExpr(expr) => Some(expr_name(expr).0),
+        SelectItem::ExprWithAlias { expr, alias } if alias.value.starts_with(INTERNAL_ALIAS) => Some(expr_name(expr).0),
         _ => None,
     };
     let mut names = Vec::with_capacity(count);
@@ -156,6 +229,36 @@ mod tests {
         let statement = crate::session::parse(sql).expect("parses").remove(0);
         let fields: Vec<Field> = (0..columns).map(|i| Field::new(format!("df{i}"), DataType::Int64, true)).collect();
         apply(&statement, &Schema::new(fields)).fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// Select items DataFusion would name alike are planned (it refused them) and named as
+    /// PostgreSQL 15 names them.
+    #[tokio::test]
+    async fn items_datafusion_would_name_alike_plan_and_keep_postgresql_names() {
+        let sql = "SELECT round(4.5::float8), round(4.5), 1, 1, a, t.a, a AS a, (a), count(*) FROM t GROUP BY a";
+        let mut statement = crate::session::parse(sql).expect("parses").remove(0);
+        let aliased: Vec<String> = match &statement {
+            Statement::Query(query) => match query.body.as_ref() {
+                SetExpr::Select(select) => select.projection.iter().map(|item| item.to_string()).collect(),
+                _ => unreachable!(),
+            },
+            _ => unreachable!(),
+        };
+        assert_eq!(aliased[1], "round(4.5) AS \"atoll unnamed 2\"", "{aliased:?}");
+        assert_eq!(aliased[3], "1 AS \"atoll unnamed 4\"");
+        assert_eq!(aliased[5], "t.a AS \"atoll unnamed 6\"");
+        assert_eq!(aliased[6], "a AS \"atoll unnamed 7\"");
+        assert_eq!(aliased[7], "(a) AS \"atoll unnamed 8\"");
+        assert!(!aliased[0].contains(" AS ") && !aliased[8].contains(" AS "));
+        disambiguate(&mut statement);
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.sql("CREATE TABLE t (a BIGINT) AS VALUES (1)").await.expect("table");
+        let state = ctx.state();
+        let plan = state.statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement.clone())));
+        let plan = plan.await.expect("DataFusion plans it now");
+        let named: Vec<String> =
+            apply(&statement, plan.schema().as_arrow()).fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(named, ["round", "round", "?column?", "?column?", "a", "a", "a", "a", "count"]);
     }
 
     /// Each expected name was read off PostgreSQL 15 for the same select list.

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod numeric;
 mod params;
 pub mod pg_catalog;
+mod pg_math;
 mod plan_cache;
 pub mod provider;
 pub mod server;

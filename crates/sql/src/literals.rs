@@ -9,6 +9,9 @@
 //! PostgreSQL's numeric has. A literal too large for Atoll's widest decimal (76 digits) gets
 //! 22003 instead of a plan.
 //!
+//! A bare number given as an interval (`'6'::interval`, `INTERVAL '1.5'`) is seconds in
+//! PostgreSQL; DataFusion read `'6'` as 6 months. It is written out as `'6 seconds'`.
+//!
 //! The numeric types that casts name are checked against what Arrow's decimals hold (precision
 //! 1..=76, scale 0..=precision; 22023 otherwise, as PostgreSQL answers a precision it does not
 //! take). DataFusion would truncate them to `u8`/`i8` and go on: `numeric(300, 2)` became a
@@ -50,6 +53,14 @@ impl VisitorMut for Writer {
                 },
                 _ => Ok(()),
             },
+            Expr::Cast { data_type: DataType::Interval { fields: None, .. }, expr, .. } => {
+                seconds_if_bare(expr);
+                Ok(())
+            }
+            Expr::Interval(interval) if interval.leading_field.is_none() && interval.last_field.is_none() => {
+                seconds_if_bare(&mut interval.value);
+                Ok(())
+            }
             Expr::Cast { data_type, .. } => check_numeric_type(data_type, DECIMAL_DIGITS_MAX as u64),
             Expr::TypedString(typed) => check_numeric_type(&typed.data_type, DECIMAL_DIGITS_MAX as u64),
             _ => Ok(()),
@@ -57,6 +68,21 @@ impl VisitorMut for Writer {
         match checked {
             Ok(()) => ControlFlow::Continue(()),
             Err(error) => ControlFlow::Break(error),
+        }
+    }
+}
+
+/// Writes a string literal that is a bare number (`'6'`, `' -1.5 '`) out as that many seconds.
+fn seconds_if_bare(expr: &mut Expr) {
+    if let Expr::Value(value) = expr {
+        if let Value::SingleQuotedString(text) = &mut value.value {
+            let number = text.trim();
+            let bare = !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+'))
+                && number.parse::<f64>().is_ok();
+            if bare {
+                *text = format!("{number} seconds");
+            }
         }
     }
 }
@@ -130,6 +156,25 @@ mod tests {
         assert_eq!(plain("1e76").and_then(Result::err).map(|e| e.code), Some("22003"));
         assert_eq!(plain("9e75").and_then(Result::ok).map(|d| d.len()), Some(76));
         assert_eq!(plain("1e99999999999999").and_then(Result::err).map(|e| e.code), Some("22003"));
+    }
+
+    #[test]
+    fn a_bare_number_as_an_interval_is_seconds() {
+        let rewritten = |sql: &str| {
+            let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                sql,
+            )
+            .unwrap();
+            write_out(&mut statements[0]).unwrap();
+            statements[0].to_string()
+        };
+        assert_eq!(rewritten("SELECT '6'::INTERVAL"), "SELECT '6 seconds'::INTERVAL");
+        assert_eq!(rewritten("SELECT INTERVAL ' -1.5 '"), "SELECT INTERVAL '-1.5 seconds'");
+        // Units, clock forms and fields are PostgreSQL's and DataFusion's to read.
+        for kept in ["SELECT '6 days'::INTERVAL", "SELECT '1:30'::INTERVAL", "SELECT INTERVAL '6' HOUR", "SELECT '6'::TEXT"] {
+            assert_eq!(rewritten(kept), kept);
+        }
     }
 
     #[test]

@@ -221,6 +221,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let mut statements = parsed.map_err(error)?;
     statements.iter_mut().for_each(crate::depth::rebalance);
     statements.iter_mut().try_for_each(crate::literals::write_out)?;
+    statements.iter_mut().for_each(crate::column_names::disambiguate);
     statements.iter().try_for_each(crate::depth::check_plan_cost)?;
     Ok(statements)
 }
@@ -275,6 +276,7 @@ pub async fn plan_detached(statement: &Statement) -> Result<()> {
     let ctx = CONTEXT.get_or_init(|| {
         let ctx = SessionContext::new_with_config(session_config());
         crate::bounded::register(&ctx);
+        crate::pg_math::register(&ctx);
         let schema = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Utf8, true),
@@ -337,6 +339,7 @@ impl Session {
         let pg = PgState::new(txn.clone(), database, database_name);
         pg_catalog::register_functions(&ctx, &pg);
         crate::bounded::register(&ctx);
+        crate::pg_math::register(&ctx);
         let pg_catalog = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::PG_CATALOG });
         let information_schema = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::INFORMATION_SCHEMA });
         ctx.register_catalog("atoll", Arc::new(AtollCatalog { public, pg_catalog, information_schema }));

@@ -248,6 +248,43 @@ fn pg_timestamp(micros: i64, zoned: bool) -> Option<String> {
     Some(text)
 }
 
+/// PostgreSQL's text form of an interval (IntervalStyle `postgres`, PostgreSQL's
+/// `EncodeInterval`): years, months and days as words (a `+` before a positive part that
+/// follows a negative one), then the time as `[-]HH:MM:SS[.ffffff]` with trailing zeros dropped,
+/// left out when zero unless everything is. Nanoseconds are cut to microseconds, PostgreSQL's unit.
+fn pg_interval(months: i32, days: i32, nanos: i64) -> String {
+    let mut text = String::new();
+    let (mut zero, mut before) = (true, false);
+    let mut part = |value: i64, unit: &str| {
+        if value == 0 {
+            return;
+        }
+        let space = if zero { "" } else { " " };
+        let plus = if before && value > 0 { "+" } else { "" };
+        let plural = if value != 1 { "s" } else { "" };
+        text.push_str(&format!("{space}{plus}{value} {unit}{plural}"));
+        before = value < 0;
+        zero = false;
+    };
+    part(i64::from(months / 12), "year");
+    part(i64::from(months % 12), "mon");
+    part(i64::from(days), "day");
+    let micros = nanos / 1_000;
+    if zero || micros != 0 {
+        let space = if zero { "" } else { " " };
+        let sign = if micros < 0 { "-" } else if before { "+" } else { "" };
+        let magnitude = micros.unsigned_abs();
+        let (hours, minutes) = (magnitude / 3_600_000_000, magnitude / 60_000_000 % 60);
+        let (seconds, fraction) = (magnitude / 1_000_000 % 60, magnitude % 1_000_000);
+        text.push_str(&format!("{space}{sign}{hours:02}:{minutes:02}:{seconds:02}"));
+        if fraction != 0 {
+            text.push('.');
+            text.push_str(format!("{fraction:06}").trim_end_matches('0'));
+        }
+    }
+    text
+}
+
 /// PostgreSQL's text form of a float: the shortest exact digits, in exponent form outside
 /// 1e-4..1e15 (float8out with extra_float_digits = 1).
 fn pg_float(value: f64, single: bool) -> String {
@@ -277,9 +314,9 @@ fn pg_float(value: f64, single: bool) -> String {
 /// preformatted text (the field keeps its type; only text-format columns change).
 fn pg_text_columns(batch: RecordBatch, format: &Format) -> PgWireResult<RecordBatch> {
     use datafusion::arrow::array::{
-        Array, ArrayRef, BinaryArray, Decimal128Array, StringArray, TimestampMicrosecondArray,
+        Array, ArrayRef, AsArray, BinaryArray, Decimal128Array, StringArray, TimestampMicrosecondArray,
     };
-    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+    use datafusion::arrow::datatypes::{Field, IntervalMonthDayNanoType, IntervalUnit, Schema, TimeUnit};
     let schema = batch.schema();
     let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
@@ -291,6 +328,20 @@ fn pg_text_columns(batch: RecordBatch, format: &Format) -> PgWireResult<RecordBa
                 let array = column.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamp array");
                 let formatted: StringArray = (0..array.len())
                     .map(|row| (!array.is_null(row)).then(|| pg_timestamp(array.value(row), zone.is_some())).flatten())
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Utf8, true));
+                columns.push(Arc::new(formatted));
+                changed = true;
+            }
+            DataType::Interval(IntervalUnit::MonthDayNano) if text => {
+                let array = column.as_primitive::<IntervalMonthDayNanoType>();
+                let formatted: StringArray = (0..array.len())
+                    .map(|row| {
+                        (!array.is_null(row)).then(|| {
+                            let value = array.value(row);
+                            pg_interval(value.months, value.days, value.nanoseconds)
+                        })
+                    })
                     .collect();
                 fields.push(Field::new(field.name(), DataType::Utf8, true));
                 columns.push(Arc::new(formatted));
@@ -730,6 +781,34 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
                 tracing::warn!(%peer, connections_max, "sql: connection refused, too many clients");
                 tokio::spawn(crate::connection::refuse(socket, connections_max, factory));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pg_interval;
+
+    /// Each expected text was read off PostgreSQL 15 (`SELECT x::text` for the same interval).
+    #[test]
+    fn intervals_read_as_postgresql_writes_them() {
+        let seconds = 1_000_000_000i64;
+        let cases = [
+            ((14, 3, 14_706 * seconds + seconds / 2), "1 year 2 mons 3 days 04:05:06.5"),
+            ((0, 0, -3 * seconds / 2), "-00:00:01.5"),
+            ((0, -1, 7_200 * seconds), "-1 days +02:00:00"),
+            ((0, 1, -7_200 * seconds), "1 day -02:00:00"),
+            ((-14, 0, 0), "-1 years -2 mons"),
+            ((0, 0, 0), "00:00:00"),
+            ((13, 0, 0), "1 year 1 mon"),
+            ((1, 0, 0), "1 mon"),
+            ((-1, 3, 0), "-1 mons +3 days"),
+            ((0, 0, 360_000 * seconds + 1_000), "100:00:00.000001"),
+            ((0, 0, -seconds / 2), "-00:00:00.5"),
+            ((0, 1, 0), "1 day"),
+        ];
+        for ((months, days, nanos), expected) in cases {
+            assert_eq!(pg_interval(months, days, nanos), expected, "{months} {days} {nanos}");
         }
     }
 }

@@ -158,17 +158,17 @@ mod tests {
         assert_eq!(plain("1e99999999999999").and_then(Result::err).map(|e| e.code), Some("22003"));
     }
 
+    /// `sql`'s first statement, written out: the statement, or the error's code and message.
+    fn written_out(sql: &str) -> std::result::Result<String, (&'static str, String)> {
+        let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+        let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql).unwrap();
+        write_out(&mut statements[0]).map_err(|e| (e.code, e.message))?;
+        Ok(statements[0].to_string())
+    }
+
     #[test]
     fn a_bare_number_as_an_interval_is_seconds() {
-        let rewritten = |sql: &str| {
-            let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(
-                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-                sql,
-            )
-            .unwrap();
-            write_out(&mut statements[0]).unwrap();
-            statements[0].to_string()
-        };
+        let rewritten = |sql: &str| written_out(sql).unwrap();
         assert_eq!(rewritten("SELECT '6'::INTERVAL"), "SELECT '6 seconds'::INTERVAL");
         assert_eq!(rewritten("SELECT INTERVAL ' -1.5 '"), "SELECT INTERVAL '-1.5 seconds'");
         // Units, clock forms and fields are PostgreSQL's and DataFusion's to read.
@@ -179,14 +179,7 @@ mod tests {
 
     #[test]
     fn numeric_types_beyond_a_decimal_are_refused_before_datafusion_truncates_them() {
-        let parse = |sql: &str| {
-            let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(
-                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-                sql,
-            )
-            .unwrap();
-            write_out(&mut statements[0]).err().map(|e| (e.code, e.message))
-        };
+        let parse = |sql: &str| written_out(sql).err();
         assert_eq!(parse("SELECT 1::numeric(76, 76), CAST(1 AS decimal(10)), '1'::numeric"), None);
         let refused = [
             ("SELECT 1::numeric(300, 2)", "NUMERIC precision 300 must be between 1 and 76"),

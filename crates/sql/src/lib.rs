@@ -2,6 +2,7 @@
 //! plan queries with DataFusion against tables stored in the transactional KV
 //! ([`provider`], [`encoding`], [`catalog`]).
 
+mod any_op;
 mod bounded;
 mod cancel;
 pub mod catalog;

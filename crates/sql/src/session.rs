@@ -291,7 +291,9 @@ pub async fn plan_detached(statement: &Statement) -> Result<()> {
         ctx
     });
     let state = ctx.state();
-    let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await?;
+    let mut statement = statement.clone();
+    crate::any_op::rewrite(&mut statement);
+    let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
     state.create_physical_plan(&plan).await?;
     Ok(())
 }
@@ -679,6 +681,7 @@ impl Session {
         if pg_catalog::rewrite(&mut statement) {
             self.pg.refresh(&self.vars).await?;
         }
+        crate::any_op::rewrite(&mut statement);
         self.engine.metrics.planned.inc();
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         if params.is_empty() {
@@ -719,6 +722,7 @@ impl Session {
         if pg_catalog::rewrite(&mut rewritten) {
             return self.query(statement.clone(), params).await;
         }
+        crate::any_op::rewrite(&mut rewritten);
         self.engine.metrics.plan_cache_misses.inc();
         self.engine.metrics.planned.inc();
         let state = self.ctx.state();

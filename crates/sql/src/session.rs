@@ -203,6 +203,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| error(e.into()))?;
     crate::depth::check(&tokens)?;
+    crate::depth::check_bracket_runs(&tokens)?;
     // The parser's own nesting limit (50 by default) would refuse what PostgreSQL takes; the
     // depth check above already bounds every statement's depth, and the dialect bounds the
     // parser's backtracking.

@@ -3,6 +3,7 @@
 //! One test binary (see the `[[test]]` entry of crates/cli/Cargo.toml). The cluster harness
 //! is in [`cluster`]; each other module is one behaviour.
 
+mod admin;
 mod chaos;
 mod cluster;
 mod etcdctl;

@@ -21,7 +21,7 @@ pub enum NodeCommand {
 
 #[derive(Subcommand)]
 pub enum RangeCommand {
-    /// List ranges with span, replicas and leader.
+    /// List ranges with span, descriptor generation, replicas and leader.
     Ls {
         #[arg(long, default_value = "127.0.0.1:26300")]
         host: String,
@@ -151,8 +151,8 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
     let RangeCommand::Ls { host } = command;
     let status = fetch_status(&host).await?;
     println!(
-        "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} size",
-        "id", "span", "replicas", "leader", "term", "applied", "revision", "keys"
+        "{:<6} {:<24} {:<5} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} size",
+        "id", "span", "gen", "replicas", "leader", "term", "applied", "revision", "keys"
     );
     for range in &status.ranges {
         let descriptor = range.descriptor.clone().unwrap_or_default();
@@ -166,9 +166,10 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
             .join(",");
         let restoring = if range.restoring { " (installing a snapshot)" } else { "" };
         println!(
-            "{:<6} {:<24} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} {}{restoring}",
+            "{:<6} {:<24} {:<5} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} {}{restoring}",
             descriptor.range_id,
             span(&descriptor.start_key, &descriptor.end_key),
+            descriptor.generation,
             replicas,
             range.leader_node_id,
             range.term,

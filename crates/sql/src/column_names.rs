@@ -16,9 +16,46 @@
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, Ident, Query, SelectItem, SetExpr, Statement, TimezoneInfo,
+    CastKind, DataType as SqlType, Expr, Ident, Query, SelectItem, SetExpr, Statement, TableAlias, TableAliasColumnDef,
+    TableFactor, TimezoneInfo, VisitMut, VisitorMut,
 };
+use std::ops::ControlFlow;
 use std::sync::Arc;
+
+/// Set-returning functions of one column that may stand in FROM.
+const ONE_COLUMN_FUNCTIONS: &[&str] = &["generate_series"];
+
+/// Names the column of a one-column function in FROM as PostgreSQL does: after the function's
+/// table alias if it has one (`SELECT i FROM generate_series(1, 3) i`), else after the function
+/// (`generate_series`). DataFusion named it `value`, so `i` was no column. Written into the
+/// statement as a column alias (`AS i(i)`), which DataFusion reads.
+pub fn name_function_columns(statement: &mut Statement) {
+    let _ = statement.visit(&mut FunctionColumns);
+}
+
+struct FunctionColumns;
+
+impl VisitorMut for FunctionColumns {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, alias, args: Some(_), .. } = factor {
+            let function = name.0.last().and_then(|part| part.as_ident()).map(|ident| ident.value.to_lowercase());
+            if let Some(function) = function.filter(|f| ONE_COLUMN_FUNCTIONS.contains(&f.as_str())) {
+                let alias = alias.get_or_insert_with(|| TableAlias {
+                    explicit: true,
+                    name: Ident::new(function.clone()),
+                    columns: vec![],
+                    at: None,
+                });
+                if alias.columns.is_empty() {
+                    alias.columns.push(TableAliasColumnDef { name: alias.name.clone(), data_type: None });
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
 
 /// What PostgreSQL names a column it cannot name otherwise.
 const UNNAMED: &str = "?column?";
@@ -259,6 +296,29 @@ mod tests {
         let named: Vec<String> =
             apply(&statement, plan.schema().as_arrow()).fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(named, ["round", "round", "?column?", "?column?", "a", "a", "a", "a", "count"]);
+    }
+
+    /// PostgreSQL 15 names a one-column function's column after its alias, else after itself.
+    #[tokio::test]
+    async fn a_function_in_from_names_its_column_after_its_alias_or_itself() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let run = |sql: &str| {
+            let mut statement = crate::session::parse(sql).expect("parses").remove(0);
+            name_function_columns(&mut statement);
+            let ctx = ctx.clone();
+            async move {
+                let state = ctx.state();
+                let plan = state.statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement)));
+                let plan = plan.await.unwrap_or_else(|e| panic!("{e}"));
+                let batches = ctx.execute_logical_plan(plan).await.unwrap().collect().await.unwrap();
+                let schema = batches[0].schema();
+                (schema.field(0).name().clone(), batches.iter().map(|b| b.num_rows()).sum::<usize>())
+            }
+        };
+        assert_eq!(run("SELECT i FROM generate_series(1, 3) i").await, ("i".to_string(), 3));
+        assert_eq!(run("SELECT * FROM generate_series(1, 4)").await, ("generate_series".to_string(), 4));
+        assert_eq!(run("SELECT g.x FROM generate_series(1, 2) AS g(x)").await, ("x".to_string(), 2));
+        assert_eq!(run("SELECT sum(generate_series) FROM generate_series(1, 4)").await.1, 1);
     }
 
     /// Each expected name was read off PostgreSQL 15 for the same select list.

@@ -223,6 +223,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     statements.iter_mut().for_each(crate::depth::rebalance);
     statements.iter_mut().try_for_each(crate::literals::write_out)?;
     statements.iter_mut().for_each(crate::column_names::disambiguate);
+    statements.iter_mut().for_each(crate::column_names::name_function_columns);
     statements.iter().try_for_each(crate::depth::check_plan_cost)?;
     Ok(statements)
 }

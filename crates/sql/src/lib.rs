@@ -25,7 +25,7 @@ pub mod metrics;
 pub mod numeric;
 mod params;
 pub mod pg_catalog;
-mod pg_math;
+mod pg_functions;
 mod plan_cache;
 pub mod provider;
 pub mod server;
@@ -39,3 +39,5 @@ pub use session::{Engine, SqlLimits};
 
 /// The PostgreSQL version Atoll reports (clients pick features by it).
 pub const SERVER_VERSION: &str = "15.0";
+/// The same as a number, as `SHOW server_version_num` gives it.
+pub const SERVER_VERSION_NUM: &str = "150000";

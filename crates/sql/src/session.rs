@@ -278,7 +278,7 @@ pub async fn plan_detached(statement: &Statement) -> Result<()> {
     let ctx = CONTEXT.get_or_init(|| {
         let ctx = SessionContext::new_with_config(session_config());
         crate::bounded::register(&ctx);
-        crate::pg_math::register(&ctx);
+        crate::pg_functions::register(&ctx);
         let schema = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Utf8, true),
@@ -313,6 +313,7 @@ fn default_vars() -> BTreeMap<String, String> {
         ("search_path", "\"$user\", public"),
         ("server_encoding", "UTF8"),
         ("server_version", crate::SERVER_VERSION),
+        ("server_version_num", crate::SERVER_VERSION_NUM),
         ("standard_conforming_strings", "on"),
         ("statement_timeout", "0"),
         ("lock_timeout", "0"),
@@ -343,7 +344,7 @@ impl Session {
         let pg = PgState::new(txn.clone(), database, database_name);
         pg_catalog::register_functions(&ctx, &pg);
         crate::bounded::register(&ctx);
-        crate::pg_math::register(&ctx);
+        crate::pg_functions::register(&ctx);
         let pg_catalog = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::PG_CATALOG });
         let information_schema = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::INFORMATION_SCHEMA });
         ctx.register_catalog("atoll", Arc::new(AtollCatalog { public, pg_catalog, information_schema }));
@@ -1041,8 +1042,8 @@ impl Session {
 }
 
 /// Settings the server reports but no client changes.
-const READ_ONLY_SETTINGS: [&str; 4] =
-    ["server_version", "server_encoding", "integer_datetimes", "transaction_read_only"];
+const READ_ONLY_SETTINGS: [&str; 5] =
+    ["server_version", "server_version_num", "server_encoding", "integer_datetimes", "transaction_read_only"];
 
 /// A SET's value as text: each expression unquoted, a list joined as PostgreSQL shows it.
 fn setting_value(values: &[ast::Expr]) -> String {

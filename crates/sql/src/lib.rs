@@ -30,6 +30,7 @@ mod plan_cache;
 pub mod provider;
 pub mod server;
 pub mod session;
+mod to_char;
 pub mod types;
 
 pub use error::SqlError;

@@ -6,6 +6,7 @@
 //!   DataFusion's.
 //! - `gen_random_uuid()` is DataFusion's `uuid()` (a random version 4 UUID), under
 //!   PostgreSQL's name.
+//! - `to_char` of dates and timestamps reads PostgreSQL's patterns (`crate::to_char`).
 //! - `pg_typeof(x)` names the type of `x` as PostgreSQL's `regtype` prints it (`integer`,
 //!   `text`, `timestamp with time zone`). Integer literals are `bigint` in Atoll, where
 //!   PostgreSQL makes the ones that fit `integer`.
@@ -25,6 +26,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(Round { inner: datafusion::functions::math::round() }));
     ctx.register_udf(datafusion::functions::string::uuid().as_ref().clone().with_aliases(["gen_random_uuid"]));
     ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof { signature: Signature::any(1, Volatility::Immutable) }));
+    ctx.register_udf(ScalarUDF::new_from_impl(crate::to_char::ToChar::new()));
 }
 
 /// `pg_typeof(x)`: the name of `x`'s PostgreSQL type, as `regtype` prints it.

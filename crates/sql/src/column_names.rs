@@ -11,8 +11,9 @@
 //! Only the names change, after planning: DataFusion needs unique names inside the plan, where
 //! PostgreSQL's repeat (`SELECT 1, 2` has two `?column?`). Where DataFusion's own names of two
 //! select items would be equal (`SELECT 1, 1`, `round(x::float8), round(x)`: its names leave
-//! casts out), it refused the query; [`disambiguate`] gives the later ones an internal alias
-//! before planning, which [`apply`] replaces with PostgreSQL's name.
+//! casts out), it refused the query; [`disambiguate`] gives every unnamed item of a select
+//! list of two or more an internal alias before planning (a column only when its name repeats),
+//! which [`apply`] replaces with PostgreSQL's name.
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{
@@ -85,7 +86,10 @@ fn disambiguate_body(body: &mut SetExpr) {
                     SelectItem::ExprWithAlias { expr, alias } if column_name(expr) == Some(&alias.value) => expr,
                     _ => continue,
                 };
-                if !seen.insert(datafusion_key(expr)) {
+                // DataFusion's name of an expression is hard to foresee (`1 IN (SELECT 1)` and
+                // `2 IN (SELECT 1)` collided): every expression but a column gets an alias.
+                let column = column_name(expr).is_some();
+                if !seen.insert(datafusion_key(expr)) || !column {
                     let alias = Ident::with_quote('"', format!("{INTERNAL_ALIAS}{}", position + 1));
                     *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
                 }
@@ -273,6 +277,7 @@ mod tests {
     #[tokio::test]
     async fn items_datafusion_would_name_alike_plan_and_keep_postgresql_names() {
         let sql = "SELECT round(4.5::float8), round(4.5), 1, 1, a, t.a, a AS a, (a), count(*) FROM t GROUP BY a";
+        let mut subqueries = crate::session::parse("SELECT 1 IN (SELECT 1), 2 IN (SELECT 1)").expect("parses").remove(0);
         let mut statement = crate::session::parse(sql).expect("parses").remove(0);
         let aliased: Vec<String> = match &statement {
             Statement::Query(query) => match query.body.as_ref() {
@@ -286,7 +291,10 @@ mod tests {
         assert_eq!(aliased[5], "t.a AS \"atoll unnamed 6\"");
         assert_eq!(aliased[6], "a AS \"atoll unnamed 7\"");
         assert_eq!(aliased[7], "(a) AS \"atoll unnamed 8\"");
-        assert!(!aliased[0].contains(" AS ") && !aliased[8].contains(" AS "));
+        // Expressions get an alias even when unique; the first use of a column does not.
+        assert_eq!(aliased[0], "round(4.5::FLOAT8) AS \"atoll unnamed 1\"");
+        assert_eq!(aliased[8], "count(*) AS \"atoll unnamed 9\"");
+        assert_eq!(aliased[4], "a");
         disambiguate(&mut statement);
         let ctx = datafusion::prelude::SessionContext::new();
         ctx.sql("CREATE TABLE t (a BIGINT) AS VALUES (1)").await.expect("table");
@@ -296,6 +304,12 @@ mod tests {
         let named: Vec<String> =
             apply(&statement, plan.schema().as_arrow()).fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(named, ["round", "round", "?column?", "?column?", "a", "a", "a", "a", "count"]);
+        disambiguate(&mut subqueries);
+        let plan = state.statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(subqueries.clone())));
+        let plan = plan.await.expect("two IN subqueries plan");
+        let named: Vec<String> =
+            apply(&subqueries, plan.schema().as_arrow()).fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(named, ["?column?", "?column?"]);
     }
 
     /// PostgreSQL 15 names a one-column function's column after its alias, else after itself.

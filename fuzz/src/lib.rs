@@ -14,10 +14,10 @@ use atoll_proto::etcdserverpb::{
     request_op, response_op, CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, ResponseOp,
     TxnRequest,
 };
-use prost::Message as _;
 use atoll_replication::StateMachine as _;
 use atoll_storage::{Engine, MemoryEngine, WriteBatch};
 use atoll_types::RangeId;
+use prost::Message as _;
 use std::sync::Arc;
 
 /// The range every target runs.
@@ -164,11 +164,15 @@ pub fn range_with_a_sql_row() -> (Arc<dyn Engine>, Arc<RangeShared>, KvStateMach
 /// Whether a Txn's answers, nested ones included, hold a reserved key.
 fn shows_reserved(responses: &[ResponseOp]) -> bool {
     responses.iter().any(|each| match &each.response {
-        Some(response_op::Response::ResponseRange(range)) => range.kvs.iter().any(|kv| kv.key.first() == Some(&RESERVED)),
+        Some(response_op::Response::ResponseRange(range)) => {
+            range.kvs.iter().any(|kv| kv.key.first() == Some(&RESERVED))
+        }
         Some(response_op::Response::ResponseDeleteRange(delete)) => {
             delete.prev_kvs.iter().any(|kv| kv.key.first() == Some(&RESERVED))
         }
-        Some(response_op::Response::ResponsePut(put)) => put.prev_kv.as_ref().is_some_and(|kv| kv.key.first() == Some(&RESERVED)),
+        Some(response_op::Response::ResponsePut(put)) => {
+            put.prev_kv.as_ref().is_some_and(|kv| kv.key.first() == Some(&RESERVED))
+        }
         Some(response_op::Response::ResponseTxn(txn)) => shows_reserved(&txn.responses),
         None => false,
     })

@@ -166,12 +166,16 @@ pub fn etcd_request() -> Vec<Vec<u8>> {
     vec![
         with_method(0, everything().encode_to_vec()),
         with_method(0, reach(b"\xfft\x01row").encode_to_vec()),
-        with_method(1, PutRequest { key: b"a".to_vec(), value: b"1".to_vec(), prev_kv: true, ..Default::default() }.encode_to_vec()),
-        with_method(1, PutRequest { key: b"\xfft\x01row".to_vec(), value: b"x".to_vec(), ..Default::default() }.encode_to_vec()),
         with_method(
-            2,
-            DeleteRangeRequest { key: vec![0], range_end: vec![0], prev_kv: true }.encode_to_vec(),
+            1,
+            PutRequest { key: b"a".to_vec(), value: b"1".to_vec(), prev_kv: true, ..Default::default() }
+                .encode_to_vec(),
         ),
+        with_method(
+            1,
+            PutRequest { key: b"\xfft\x01row".to_vec(), value: b"x".to_vec(), ..Default::default() }.encode_to_vec(),
+        ),
+        with_method(2, DeleteRangeRequest { key: vec![0], range_end: vec![0], prev_kv: true }.encode_to_vec()),
         with_method(
             3,
             txn(
@@ -188,4 +192,3 @@ pub fn etcd_request() -> Vec<Vec<u8>> {
         with_method(4, CompactionRequest { revision: 2, physical: true }.encode_to_vec()),
     ]
 }
-

@@ -67,7 +67,8 @@ async fn long_chains_are_answered_and_too_deep_nesting_gets_54001_without_killin
     // Brackets where a table starts are tried as a subquery and then as a join at every level
     // (the fuzzer's 1 300 took 12 s to parse): past 256 in a row, 54001 at once. (Fewer, each
     // a nested query, meet the plan cost bound first: 8 are answered.)
-    let derived = |brackets: usize| format!("SELECT * FROM {}SELECT 1{} AS s", "(".repeat(brackets), ")".repeat(brackets));
+    let derived =
+        |brackets: usize| format!("SELECT * FROM {}SELECT 1{} AS s", "(".repeat(brackets), ")".repeat(brackets));
     assert_eq!(outcome(&address, &derived(8)).await, Ok(1));
     let started = std::time::Instant::now();
     assert_eq!(outcome(&address, &derived(1300)).await, Err("54001".into()));

@@ -67,7 +67,13 @@ mod tests {
     use atoll_proto::etcdserverpb::{Compare, PutRequest, RangeRequest, RequestOp};
 
     fn range(start: &[u8], end: &[u8]) -> RangeDescriptor {
-        RangeDescriptor { range_id: 2, start_key: start.to_vec(), end_key: end.to_vec(), generation: 3, ..Default::default() }
+        RangeDescriptor {
+            range_id: 2,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            generation: 3,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -103,15 +109,13 @@ mod tests {
                 ..Default::default()
             })),
         };
-        let inside = TxnRequest { success: vec![put(b"b"), read(b"b", b"d")], failure: vec![put(b"c")], ..Default::default() };
+        let inside =
+            TxnRequest { success: vec![put(b"b"), read(b"b", b"d")], failure: vec![put(b"c")], ..Default::default() };
         check_txn(&middle, &inside).expect("inside");
         let refused = [
             TxnRequest { failure: vec![put(b"d")], ..Default::default() },
             TxnRequest { success: vec![read(b"c", &[0])], ..Default::default() },
-            TxnRequest {
-                compare: vec![Compare { key: b"a".to_vec(), ..Default::default() }],
-                ..Default::default()
-            },
+            TxnRequest { compare: vec![Compare { key: b"a".to_vec(), ..Default::default() }], ..Default::default() },
             TxnRequest {
                 success: vec![RequestOp {
                     request: Some(request_op::Request::RequestTxn(TxnRequest {

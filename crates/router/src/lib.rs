@@ -80,7 +80,12 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(store: StoreHandle<CommandResult>, engine: Arc<dyn Engine>, replicas: Replicas, unsafe_stale_reads: bool) -> Self {
+    pub fn new(
+        store: StoreHandle<CommandResult>,
+        engine: Arc<dyn Engine>,
+        replicas: Replicas,
+        unsafe_stale_reads: bool,
+    ) -> Self {
         Router { store, engine, replicas, unsafe_stale_reads }
     }
 
@@ -96,10 +101,7 @@ impl Router {
     /// one waiting for its first snapshot, with no replicas in its descriptor) owns nothing.
     pub fn replica_for(&self, key: &[u8]) -> Result<(RangeId, Arc<RangeShared>)> {
         let span = Span::from_etcd(key, &[]);
-        self.replicas()
-            .into_iter()
-            .find(|(_, shared)| shared.owns(&span))
-            .ok_or_else(|| Error::NoReplica(key.to_vec()))
+        self.replicas().into_iter().find(|(_, shared)| shared.owns(&span)).ok_or_else(|| Error::NoReplica(key.to_vec()))
     }
 
     /// The ranges this node's replicas lead right now.
@@ -186,7 +188,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(first_key(&compared), b"c");
-        let deep = TxnRequest { success: vec![nested(vec![]), nested(vec![put(b"n")]), put(b"s")], ..Default::default() };
+        let deep =
+            TxnRequest { success: vec![nested(vec![]), nested(vec![put(b"n")]), put(b"s")], ..Default::default() };
         assert_eq!(first_key(&deep), b"n");
     }
 

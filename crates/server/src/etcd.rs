@@ -1,8 +1,9 @@
 //! The etcd v3 API (gRPC services KV, Cluster, Maintenance, Watch, Lease) on the KV layer.
 //!
 //! Requests reach their ranges through the node's router (`atoll_router`). Writes (Put,
-//! DeleteRange, Txn, Compact) become one Raft command each and are answered when applied. Range is linearizable by default (ReadIndex, then a local read at the applied
-//! revision); with `serializable` it reads local state without a Raft round, as etcd does.
+//! DeleteRange, Txn, Compact) become one Raft command each and are answered when applied.
+//! Range is linearizable by default (ReadIndex, then a local read at the applied revision);
+//! with `serializable` it reads local state without a Raft round, as etcd does.
 //! Errors carry the gRPC codes and messages etcd uses, so etcd clients react as they would
 //! to etcd (for example, retry on Unavailable).
 
@@ -191,7 +192,7 @@ impl kv_server::Kv for EtcdApi {
         // has a replica on every node until ranges move, issue 16).
         let mut revision = 0;
         for (range_id, _) in self.context.router.replicas() {
-            let kind = command::Kind::Compact(request.clone());
+            let kind = command::Kind::Compact(request);
             match self.context.router.propose(range_id, kind).await.map_err(route_status)? {
                 command_result::Kind::Compact(response) => revision = response.header.map_or(0, |h| h.revision),
                 _ => return Err(Status::internal("unexpected command result")),

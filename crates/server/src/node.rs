@@ -346,7 +346,12 @@ impl Node {
             node_id,
             cluster_id,
             info: info.clone(),
-            router: atoll_router::Router::new(handle.clone(), engine.clone(), ranges.clone(), config.unsafe_stale_reads),
+            router: atoll_router::Router::new(
+                handle.clone(),
+                engine.clone(),
+                ranges.clone(),
+                config.unsafe_stale_reads,
+            ),
             engine,
             store: handle,
             ranges,

@@ -78,7 +78,8 @@ fn with_nulls(x: &Expr, op: &BinaryOperator, arr: &Expr) -> Option<Expr> {
     let null = || Expr::value(Value::Null);
     let boolean = |value| Expr::value(Value::Boolean(value));
     let when = |condition, result| CaseWhen { condition, result };
-    let empty = binary(call("cardinality", vec![arr()]), BinaryOperator::Eq, Expr::value(Value::Number("0".into(), false)));
+    let empty =
+        binary(call("cardinality", vec![arr()]), BinaryOperator::Eq, Expr::value(Value::Number("0".into(), false)));
     let has_null = Expr::IsNotNull(Box::new(call("array_position", vec![arr(), null()])));
     Some(Expr::Case {
         case_token: AttachedToken::empty(),

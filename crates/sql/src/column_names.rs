@@ -75,7 +75,13 @@ pub fn disambiguate(statement: &mut Statement) {
 fn disambiguate_body(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
-            if select.projection.iter().filter(|item| !matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))).count() < 2 {
+            if select
+                .projection
+                .iter()
+                .filter(|item| !matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+                .count()
+                < 2
+            {
                 return;
             }
             let mut seen = std::collections::HashSet::new();
@@ -277,7 +283,8 @@ mod tests {
     #[tokio::test]
     async fn items_datafusion_would_name_alike_plan_and_keep_postgresql_names() {
         let sql = "SELECT round(4.5::float8), round(4.5), 1, 1, a, t.a, a AS a, (a), count(*) FROM t GROUP BY a";
-        let mut subqueries = crate::session::parse("SELECT 1 IN (SELECT 1), 2 IN (SELECT 1)").expect("parses").remove(0);
+        let mut subqueries =
+            crate::session::parse("SELECT 1 IN (SELECT 1), 2 IN (SELECT 1)").expect("parses").remove(0);
         let mut statement = crate::session::parse(sql).expect("parses").remove(0);
         let aliased: Vec<String> = match &statement {
             Statement::Query(query) => match query.body.as_ref() {

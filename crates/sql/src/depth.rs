@@ -366,7 +366,13 @@ mod tests {
             let sql = format!("{prefix}{}SELECT 1{} AS s", "(".repeat(brackets), ")".repeat(brackets));
             check_bracket_runs(&tokens(&sql)).map_err(|e| e.code)
         };
-        for prefix in ["SELECT * FROM ", "SELECT * FROM t JOIN ", "SELECT * FROM t, ", "SELECT 1 WHERE 1 IN ", "SELECT * FROM LATERAL "] {
+        for prefix in [
+            "SELECT * FROM ",
+            "SELECT * FROM t JOIN ",
+            "SELECT * FROM t, ",
+            "SELECT 1 WHERE 1 IN ",
+            "SELECT * FROM LATERAL ",
+        ] {
             assert_eq!(run(prefix, TABLE_BRACKET_RUN_MAX), Ok(()), "{prefix}");
             assert_eq!(run(prefix, TABLE_BRACKET_RUN_MAX + 1), Err("54001"), "{prefix}");
             // Whitespace and comments between the brackets change nothing.

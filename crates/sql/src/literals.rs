@@ -172,7 +172,9 @@ mod tests {
         assert_eq!(rewritten("SELECT '6'::INTERVAL"), "SELECT '6 seconds'::INTERVAL");
         assert_eq!(rewritten("SELECT INTERVAL ' -1.5 '"), "SELECT INTERVAL '-1.5 seconds'");
         // Units, clock forms and fields are PostgreSQL's and DataFusion's to read.
-        for kept in ["SELECT '6 days'::INTERVAL", "SELECT '1:30'::INTERVAL", "SELECT INTERVAL '6' HOUR", "SELECT '6'::TEXT"] {
+        for kept in
+            ["SELECT '6 days'::INTERVAL", "SELECT '1:30'::INTERVAL", "SELECT INTERVAL '6' HOUR", "SELECT '6'::TEXT"]
+        {
             assert_eq!(rewritten(kept), kept);
         }
     }

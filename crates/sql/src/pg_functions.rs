@@ -58,7 +58,9 @@ impl ScalarUDFImpl for PgTypeof {
 fn regtype(data_type: &DataType) -> String {
     use pgwire::api::Type;
     let element = match data_type {
-        DataType::List(field) | DataType::LargeList(field) | DataType::FixedSizeList(field, _) => Some(field.data_type()),
+        DataType::List(field) | DataType::LargeList(field) | DataType::FixedSizeList(field, _) => {
+            Some(field.data_type())
+        }
         _ => None,
     };
     let pg = arrow_pg::datatypes::into_pg_type(element.unwrap_or(data_type)).unwrap_or(Type::TEXT);
@@ -145,8 +147,9 @@ mod tests {
         let batch = &batches[0];
         let floats: Vec<f64> = batch.column(0).as_primitive::<Float64Type>().values().to_vec();
         assert_eq!(floats, [4.0, 2.0, -4.0, 6.0, 0.0]);
-        let numerics: Vec<String> =
-            (0..batch.num_rows()).map(|row| ScalarValue::try_from_array(batch.column(1), row).unwrap().to_string()).collect();
+        let numerics: Vec<String> = (0..batch.num_rows())
+            .map(|row| ScalarValue::try_from_array(batch.column(1), row).unwrap().to_string())
+            .collect();
         assert_eq!(numerics, ["5", "3", "-5", "6", "0"]);
         // A scalar argument takes the same path.
         let scalar = ctx.sql("SELECT round(CAST(4.5 AS DOUBLE))").await.unwrap().collect().await.unwrap();
@@ -159,7 +162,8 @@ mod tests {
         let ctx = SessionContext::new();
         register(&ctx);
         // (Aliased: DataFusion's own names of these leave the casts out and would be equal.)
-        let sql = "SELECT pg_typeof(CAST(1 AS INT)) a, pg_typeof(CAST(1 AS BIGINT)) b, pg_typeof(CAST(1 AS DOUBLE)) c, \
+        let sql =
+            "SELECT pg_typeof(CAST(1 AS INT)) a, pg_typeof(CAST(1 AS BIGINT)) b, pg_typeof(CAST(1 AS DOUBLE)) c, \
                    pg_typeof('x') d, pg_typeof(true) e, pg_typeof(CAST(1.5 AS DECIMAL(10, 2))) f, \
                    pg_typeof(CAST('2024-01-01' AS DATE)) g, pg_typeof(CAST(NULL AS INT[])) h, gen_random_uuid()";
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();

@@ -272,7 +272,13 @@ fn pg_interval(months: i32, days: i32, nanos: i64) -> String {
     let micros = nanos / 1_000;
     if zero || micros != 0 {
         let space = if zero { "" } else { " " };
-        let sign = if micros < 0 { "-" } else if before { "+" } else { "" };
+        let sign = if micros < 0 {
+            "-"
+        } else if before {
+            "+"
+        } else {
+            ""
+        };
         let magnitude = micros.unsigned_abs();
         let (hours, minutes) = (magnitude / 3_600_000_000, magnitude / 60_000_000 % 60);
         let (seconds, fraction) = (magnitude / 1_000_000 % 60, magnitude % 1_000_000);

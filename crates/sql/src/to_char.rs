@@ -71,11 +71,38 @@ impl ScalarUDFImpl for ToChar {
 
 /// The patterns read, longest first where one starts another. `true`: matched in any case.
 const PATTERNS: &[(&str, bool)] = &[
-    ("MONTH", false), ("Month", false), ("month", false), ("HH24", true), ("HH12", true), ("YYYY", true),
-    ("DAY", false), ("Day", false), ("day", false), ("MON", false), ("Mon", false), ("mon", false),
-    ("DDD", true), ("DY", false), ("Dy", false), ("dy", false), ("HH", true), ("MI", true), ("SS", true),
-    ("MS", true), ("US", true), ("YY", true), ("MM", true), ("DD", true), ("AM", false), ("PM", false),
-    ("am", false), ("pm", false), ("TZ", false), ("tz", false), ("D", true), ("Q", true),
+    ("MONTH", false),
+    ("Month", false),
+    ("month", false),
+    ("HH24", true),
+    ("HH12", true),
+    ("YYYY", true),
+    ("DAY", false),
+    ("Day", false),
+    ("day", false),
+    ("MON", false),
+    ("Mon", false),
+    ("mon", false),
+    ("DDD", true),
+    ("DY", false),
+    ("Dy", false),
+    ("dy", false),
+    ("HH", true),
+    ("MI", true),
+    ("SS", true),
+    ("MS", true),
+    ("US", true),
+    ("YY", true),
+    ("MM", true),
+    ("DD", true),
+    ("AM", false),
+    ("PM", false),
+    ("am", false),
+    ("pm", false),
+    ("TZ", false),
+    ("tz", false),
+    ("D", true),
+    ("Q", true),
 ];
 
 /// `time` written out by PostgreSQL's template `pattern`.
@@ -94,7 +121,8 @@ fn render(time: &NaiveDateTime, zoned: bool, pattern: &str) -> String {
             None => (true, rest),
         };
         let found = PATTERNS.iter().find(|(name, any_case)| {
-            body.get(..name.len()).is_some_and(|head| if *any_case { head.eq_ignore_ascii_case(name) } else { head == *name })
+            body.get(..name.len())
+                .is_some_and(|head| if *any_case { head.eq_ignore_ascii_case(name) } else { head == *name })
         });
         match found {
             Some((name, _)) => {
@@ -136,7 +164,13 @@ fn field(time: &NaiveDateTime, zoned: bool, name: &str, fill: bool) -> String {
         "US" => number(i64::from(time.nanosecond() / 1_000), 6),
         "AM" | "PM" if name.starts_with(|c: char| c.is_ascii_lowercase()) => meridiem.to_ascii_lowercase(),
         "AM" | "PM" => meridiem.to_string(),
-        "TZ" if zoned => if name == "tz" { "utc".into() } else { "UTC".into() },
+        "TZ" if zoned => {
+            if name == "tz" {
+                "utc".into()
+            } else {
+                "UTC".into()
+            }
+        }
         "TZ" => String::new(),
         "MONTH" | "MON" => word(cased(&time.format("%B").to_string(), name, name.len() == 5), name.len() == 5),
         "DAY" | "DY" => word(cased(&time.format("%A").to_string(), name, name.len() == 3), name.len() == 3),

@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::error::messages;
+use atoll_proto::atoll::{CommitStaged, StagedPart};
 use atoll_proto::etcdserverpb::{
     compare, range_request, request_op, response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
 };
-use atoll_proto::atoll::{CommitStaged, StagedPart};
 use atoll_proto::mvccpb::KeyValue;
 use atoll_storage::MemoryEngine;
 use atoll_types::keys::prefix_end;
@@ -820,9 +820,7 @@ fn keys_outside_the_range_are_refused_with_its_descriptor_and_change_nothing() {
         TxnRequest { success: vec![put_op(put("a", "x"))], ..Default::default() },
         TxnRequest { success: vec![put_op(put("b", "x")), put_op(put("d", "x"))], ..Default::default() },
         TxnRequest {
-            success: vec![RequestOp {
-                request: Some(request_op::Request::RequestRange(everything(0))),
-            }],
+            success: vec![RequestOp { request: Some(request_op::Request::RequestRange(everything(0))) }],
             ..Default::default()
         },
     ];
@@ -852,7 +850,8 @@ fn keys_outside_the_range_are_refused_with_its_descriptor_and_change_nothing() {
     assert_eq!(again.range_key_mismatch, None, "the parts were dropped: {again:?}");
     // Local reads are checked too.
     let read = |key: &str, end: &[u8]| {
-        fx.shared.read(fx.engine.as_ref(), &RangeRequest { key: key.into(), range_end: end.to_vec(), ..Default::default() })
+        fx.shared
+            .read(fx.engine.as_ref(), &RangeRequest { key: key.into(), range_end: end.to_vec(), ..Default::default() })
     };
     assert_eq!(read("b", b"d").map(|r| r.kvs.len()), Ok(2));
     for (key, end) in [("a", &b""[..]), ("c", &[0][..]), ("b", &b"e"[..])] {

@@ -317,6 +317,18 @@ mod tests {
         let named: Vec<String> =
             apply(&subqueries, plan.schema().as_arrow()).fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(named, ["?column?", "?column?"]);
+        // Aliased select items still match the expressions GROUP BY, HAVING and ORDER BY name.
+        for sql in [
+            "SELECT a + 1, count(*) FROM t GROUP BY a + 1 HAVING count(*) > 0 ORDER BY a + 1 DESC",
+            "SELECT a % 2, sum(a) FROM t GROUP BY 1 ORDER BY 2",
+            "SELECT a + 1, a * 2 FROM t WHERE a > 0 ORDER BY a * 2",
+            "SELECT row_number() OVER (ORDER BY a), a + 1 FROM t",
+        ] {
+            let mut statement = crate::session::parse(sql).expect("parses").remove(0);
+            disambiguate(&mut statement);
+            let plan = state.statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement)));
+            plan.await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
     }
 
     /// PostgreSQL 15 names a one-column function's column after its alias, else after itself.

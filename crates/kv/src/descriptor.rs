@@ -15,27 +15,24 @@
 use crate::{Error, Result};
 use atoll_proto::atoll::RangeDescriptor;
 use atoll_proto::etcdserverpb::{request_op, TxnRequest};
-use atoll_types::keys::Span;
 
-/// Whether `descriptor`'s range owns every key of `span`. A span that holds no key (its end
-/// at or before its start) touches nothing and is owned by every range.
-pub fn owns(descriptor: &RangeDescriptor, span: &Span) -> bool {
-    if span.end.as_deref().is_some_and(|end| end <= span.start.as_slice()) {
-        return true;
-    }
-    if span.start.as_slice() < descriptor.start_key.as_slice() {
-        return false;
-    }
-    match (span.end.as_deref(), descriptor.end_key.as_slice()) {
-        (_, []) => true,
-        (None, _) => false,
-        (Some(end), range_end) => end <= range_end,
+/// Whether `descriptor`'s range owns every key of the etcd span `key`..`range_end` (an empty
+/// `range_end`: only `key`; `\0`: to the end of the key space; see `atoll_types::keys::Span`).
+/// A span that holds no key (its end at or before its start) touches nothing and is owned by
+/// every range. Compares the slices as they are: this runs for every key of every command.
+pub fn owns(descriptor: &RangeDescriptor, key: &[u8], range_end: &[u8]) -> bool {
+    let (start, end) = (descriptor.start_key.as_slice(), descriptor.end_key.as_slice());
+    match range_end {
+        [] => key >= start && (end.is_empty() || key < end),
+        [0] => key >= start && end.is_empty(),
+        _ if range_end <= key => true,
+        _ => key >= start && (end.is_empty() || range_end <= end),
     }
 }
 
 /// Checks an etcd `key`/`range_end` pair against the range's span.
 pub fn check_span(descriptor: &RangeDescriptor, key: &[u8], range_end: &[u8]) -> Result<()> {
-    if owns(descriptor, &Span::from_etcd(key, range_end)) {
+    if owns(descriptor, key, range_end) {
         Ok(())
     } else {
         Err(Error::RangeKeyMismatch(Box::new(descriptor.clone())))
@@ -79,7 +76,7 @@ mod tests {
     #[test]
     fn a_range_owns_the_spans_inside_its_own() {
         let middle = range(b"b", b"d");
-        let owned = |key: &[u8], end: &[u8]| owns(&middle, &Span::from_etcd(key, end));
+        let owned = |key: &[u8], end: &[u8]| owns(&middle, key, end);
         assert!(owned(b"b", b""), "its first key");
         assert!(owned(b"c\xff\xff", b""), "a key just below its end");
         assert!(!owned(b"d", b""), "its end is the next range's");
@@ -90,10 +87,20 @@ mod tests {
         assert!(!owned(b"a", b"c"), "a span that starts before it");
         assert!(owned(b"z", b"a"), "an inverted span touches nothing");
         let last = range(b"m", b"");
-        assert!(owns(&last, &Span::from_etcd(b"m", &[0])) && owns(&last, &Span::from_etcd(b"\xff\xff", b"")));
-        assert!(!owns(&last, &Span::from_etcd(b"l", &[0])));
+        assert!(owns(&last, b"m", &[0]) && owns(&last, b"\xff\xff", b""));
+        assert!(!owns(&last, b"l", &[0]));
         let everything = range(b"", b"");
-        assert!(owns(&everything, &Span::from_etcd(b"", &[0])) && owns(&everything, &Span::from_etcd(&[0], &[0])));
+        assert!(owns(&everything, b"", &[0]) && owns(&everything, &[0], &[0]) && owns(&everything, b"k", b""));
+        // The slices give what the explicit spans of `atoll_types::keys::Span` give.
+        for (key, end) in
+            [(&b"b"[..], &b""[..]), (b"c", b"d"), (b"a", b"e"), (b"c", &[0][..]), (b"z", b"a"), (b"d", b"")]
+        {
+            let span = atoll_types::keys::Span::from_etcd(key, end);
+            let inverted = span.end.as_deref().is_some_and(|e| e <= span.start.as_slice());
+            let inside =
+                span.start.as_slice() >= b"b".as_slice() && span.end.as_deref().is_some_and(|e| e <= b"d".as_slice());
+            assert_eq!(owns(&middle, key, end), inverted || inside, "{key:?}..{end:?}");
+        }
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl SnapshotCheck {
         for pair in &data.mvcc {
             let (key, _) = mvcc::decode_version(&pair.key).map_err(|e| format!("snapshot MVCC key: {e}"))?;
             let descriptor = self.descriptor.as_ref().expect("read above, before the first MVCC pair");
-            if !crate::descriptor::owns(descriptor, &atoll_types::keys::Span::from_etcd(&key, &[])) {
+            if !crate::descriptor::owns(descriptor, &key, &[]) {
                 return Err("snapshot holds a key outside its range's span".into());
             }
             mvcc::Record::decode(&pair.value).map_err(|e| format!("snapshot MVCC value: {e}"))?;

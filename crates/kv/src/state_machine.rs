@@ -51,12 +51,11 @@ impl RangeShared {
         self.descriptor.read().map(|d| d.clone()).unwrap_or_default()
     }
 
-    /// Whether the range owns every key of `span` (see [`crate::descriptor`]). A replica with
-    /// no state yet (a new one waiting for its first snapshot: no replicas in its descriptor)
-    /// owns nothing.
-    pub fn owns(&self, span: &atoll_types::keys::Span) -> bool {
+    /// Whether the range owns `key` (see [`crate::descriptor`]). A replica with no state yet (a
+    /// new one waiting for its first snapshot: no replicas in its descriptor) owns nothing.
+    pub fn owns_key(&self, key: &[u8]) -> bool {
         let descriptor = self.descriptor.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        !descriptor.replicas.is_empty() && descriptor::owns(&descriptor, span)
+        !descriptor.replicas.is_empty() && descriptor::owns(&descriptor, key, &[])
     }
 
     /// The membership table (kept by the first range).

@@ -18,7 +18,6 @@ use atoll_proto::atoll::{command, command_result, Command, CommandResult};
 use atoll_proto::etcdserverpb::{request_op, RangeRequest, RangeResponse, TxnRequest};
 use atoll_replication::StoreHandle;
 use atoll_storage::Engine;
-use atoll_types::keys::Span;
 use atoll_types::RangeId;
 use prost::Message;
 use std::collections::HashMap;
@@ -99,9 +98,11 @@ impl Router {
 
     /// The replica on this node whose range owns `key`. A replica that has no state yet (a new
     /// one waiting for its first snapshot, with no replicas in its descriptor) owns nothing.
+    /// Runs for every request: looks under the lock, allocating nothing but the answer.
     pub fn replica_for(&self, key: &[u8]) -> Result<(RangeId, Arc<RangeShared>)> {
-        let span = Span::from_etcd(key, &[]);
-        self.replicas().into_iter().find(|(_, shared)| shared.owns(&span)).ok_or_else(|| Error::NoReplica(key.to_vec()))
+        let replicas = self.replicas.read().unwrap_or_else(PoisonError::into_inner);
+        let found = replicas.iter().find(|(_, shared)| shared.owns_key(key));
+        found.map(|(id, shared)| (*id, shared.clone())).ok_or_else(|| Error::NoReplica(key.to_vec()))
     }
 
     /// The ranges this node's replicas lead right now.

@@ -148,14 +148,18 @@ pub async fn run_compactor(context: Arc<NodeContext>, retention: Duration, metri
     let mut samples: HashMap<RangeId, Samples> = HashMap::new();
     loop {
         ticker.tick().await;
+        // Which ranges this node leads: asked of the store loop once a tick, when one is due.
+        let mut leading: Option<Vec<RangeId>> = None;
         for (range_id, shared) in router.replicas() {
             let sampled = samples.entry(range_id).or_default().record(Instant::now(), shared.revision(), retention);
             let Some(revision) = sampled else { continue };
             if revision <= shared.compact_revision() {
                 continue;
             }
-            let Ok(leading) = router.leading().await else { continue };
-            if !leading.contains(&range_id) {
+            if leading.is_none() {
+                leading = router.leading().await.ok();
+            }
+            if !leading.as_ref().is_some_and(|leading| leading.contains(&range_id)) {
                 continue;
             }
             let request = CompactionRequest { revision, physical: false };

@@ -21,8 +21,9 @@
 //! or costly; columns, literals, parameters, casts and `ARRAY[...]` are what clients write here.
 
 use datafusion::sql::sqlparser::ast::{
-    helpers::attached_token::AttachedToken, visit_expressions_mut, BinaryOperator, CaseWhen, Expr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value,
+    helpers::attached_token::AttachedToken, visit_expressions, visit_expressions_mut, BinaryOperator, CaseWhen, Expr,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement,
+    Value,
 };
 use std::ops::ControlFlow;
 
@@ -98,8 +99,7 @@ fn with_nulls(x: &Expr, op: &BinaryOperator, arr: &Expr) -> Option<Expr> {
 
 /// Whether `expr` holds no function call and no subquery.
 fn plain(expr: &Expr) -> bool {
-    let mut expr = expr.clone();
-    let found = visit_expressions_mut(&mut expr, |inner| match inner {
+    let found = visit_expressions(expr, |inner| match inner {
         Expr::Function(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
     });

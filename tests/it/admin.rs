@@ -4,14 +4,18 @@ use crate::cluster::TestCluster;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The first range spans the whole key space, and its descriptor's generation counts the
-/// changes of its replica set: 1 at bootstrap, one more for each of the two promotions that
-/// made a 3-node cluster (adding a learner changes no voter).
+/// A cluster holds two ranges: the etcd keyspace below 0xFF and SQL's from 0xFF on (split
+/// off at start, see `atoll_server::keyspaces`). Each descriptor's generation counts its
+/// changes: 1 at bootstrap, one for the split, one for each of the two promotions that made a
+/// 3-node cluster (adding a learner changes no voter). The right-hand range starts at its
+/// parent's generation after the split, and the promotions it still needed bring it to the
+/// same 4 whichever came first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn range_ls_shows_the_span_and_a_generation_per_replica_change() {
+async fn range_ls_shows_both_keyspaces_with_a_generation_per_change() {
     let cluster = TestCluster::must_start(3).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
+    let expected = [("1", "[-inf, \\xff"), ("2", "[\\xff, +inf")];
     while Instant::now() < deadline {
         let output = Command::new(env!("CARGO_BIN_EXE_atoll"))
             .args(["range", "ls", "--host", &cluster.nodes[0].peer])
@@ -19,17 +23,20 @@ async fn range_ls_shows_the_span_and_a_generation_per_replica_change() {
             .expect("run atoll range ls");
         last = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(last.lines().next().is_some_and(|header| header.contains(" gen ")), "{last}");
-        let row = last.lines().nth(1).unwrap_or_default();
-        // id, span (with a space in it), then gen, replicas, ...
-        if let Some((head, rest)) = row.split_once(')') {
-            assert_eq!(head.split_whitespace().next(), Some("1"), "{last}");
-            assert!(head.ends_with("[-inf, +inf"), "the first range spans everything: {last}");
+        let rows: Vec<&str> = last.lines().skip(1).take_while(|line| !line.is_empty()).collect();
+        let matches = |row: &str, (id, span): (&str, &str)| {
+            // id, span (with a space in it), then gen, replicas, ...
+            let Some((head, rest)) = row.split_once(')') else { return false };
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            if fields.first() == Some(&"3") && fields.get(1) == Some(&"1,2,3") {
-                return;
-            }
+            head.split_whitespace().next() == Some(id)
+                && head.ends_with(span)
+                && fields.first() == Some(&"4")
+                && fields.get(1) == Some(&"1,2,3")
+        };
+        if rows.len() == 2 && rows.iter().zip(expected).all(|(row, want)| matches(row, want)) {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("the first range did not show generation 3 on replicas 1,2,3:\n{last}");
+    panic!("expected ranges 1 [-inf, \\xff) and 2 [\\xff, +inf), generation 4 on replicas 1,2,3:\n{last}");
 }

@@ -135,7 +135,7 @@ impl TestCluster {
         Ok(cluster)
     }
 
-    /// Waits until some running node reports a leader and `count` replicas; the error carries
+    /// Waits until some running node reports a leader and `count` replicas for every range; the error carries
     /// how each node ended and the tail of its log.
     async fn wait_for_replicas(&mut self, count: usize) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -147,9 +147,12 @@ impl TestCluster {
             }
             for node in self.nodes.iter().filter(|n| n.is_running()) {
                 if let Ok(status) = node.status().await {
-                    let ok = status.ranges.iter().any(|r| {
-                        r.leader_node_id != 0 && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() == count)
-                    });
+                    // Both keyspaces' ranges (see `atoll_server::keyspaces`), each with a
+                    // leader and `count` replicas.
+                    let ok = status.ranges.len() >= 2
+                        && status.ranges.iter().all(|r| {
+                            r.leader_node_id != 0 && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() == count)
+                        });
                     if ok {
                         return Ok(());
                     }

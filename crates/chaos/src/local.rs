@@ -305,7 +305,7 @@ impl LocalCluster {
         Ok(())
     }
 
-    /// Waits until a running node reports a leader and `count` replicas of the first range.
+    /// Waits until a running node reports a leader and `count` replicas of every range.
     /// Fails at once if a node that should be running has exited.
     pub async fn wait_for_replicas(&mut self, count: usize, within: Duration) -> Result<(), String> {
         let deadline = Instant::now() + within;
@@ -319,9 +319,12 @@ impl LocalCluster {
             for node in self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()) {
                 match node.status().await {
                     Ok(status) => {
-                        let ready = status.ranges.iter().any(|r| {
-                            r.leader_node_id != 0 && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() >= count)
-                        });
+                        // Both keyspaces' ranges (etcd's and SQL's), each with a leader.
+                        let ready = status.ranges.len() >= 2
+                            && status.ranges.iter().all(|r| {
+                                r.leader_node_id != 0
+                                    && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() >= count)
+                            });
                         if ready {
                             return Ok(());
                         }

@@ -38,7 +38,7 @@ fn span(start: &[u8], end: &[u8]) -> String {
         if key.is_empty() {
             empty.to_string()
         } else {
-            String::from_utf8_lossy(key).into_owned()
+            key.escape_ascii().to_string()
         }
     };
     format!("[{}, {})", show(start, "-inf"), show(end, "+inf"))
@@ -176,7 +176,7 @@ pub async fn range(command: RangeCommand) -> Result<(), String> {
             range.applied_index,
             range.revision,
             range.key_count.map_or_else(|| "?".to_string(), |count| count.to_string()),
-            human_bytes(range.approximate_size_bytes)
+            range.key_count.map_or_else(|| "?".to_string(), |_| human_bytes(range.approximate_size_bytes))
         );
     }
     print_snapshots(&status);

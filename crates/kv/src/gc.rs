@@ -69,10 +69,14 @@ pub struct Chunk {
 }
 
 /// Takes up to `entries_max` garbage index entries after `after`, at or below
-/// `compact_revision`, and collects the garbage of the keys they name.
+/// `compact_revision`, and collects the garbage of the keys they name inside the range span
+/// `span` (`[start, end)`, an empty end: to the end). The index is the node's and ordered by
+/// revision, so entries of other ranges' keys are stepped over (counted, not taken): each
+/// range's collector takes its own, at its own compaction revision.
 pub fn collect_chunk(
     engine: &dyn Engine,
     compact_revision: i64,
+    span: (&[u8], &[u8]),
     after: Option<&[u8]>,
     entries_max: usize,
 ) -> Result<Chunk> {
@@ -87,8 +91,13 @@ pub fn collect_chunk(
         }
         let (entry, _) = item?;
         let (_, key) = decode_garbage(&entry)?;
-        chunk.batch.delete(Keyspace::MvccGarbage, entry.clone());
         chunk.examined += 1;
+        let (start, end) = span;
+        if key.as_slice() < start || (!end.is_empty() && key.as_slice() >= end) {
+            chunk.last_entry = Some(entry);
+            continue;
+        }
+        chunk.batch.delete(Keyspace::MvccGarbage, entry.clone());
         chunk.last_entry = Some(entry);
         // A key named twice (updated twice) is collected once: the first visit removes all
         // of its garbage at `compact_revision`.
@@ -140,7 +149,7 @@ pub fn collect_all(engine: &dyn Engine, compact_revision: i64) -> Result<usize> 
     let mut after: Option<Vec<u8>> = None;
     let mut removed = 0;
     loop {
-        let chunk = collect_chunk(engine, compact_revision, after.as_deref(), GC_CHUNK_ENTRIES_MAX)?;
+        let chunk = collect_chunk(engine, compact_revision, (&[], &[]), after.as_deref(), GC_CHUNK_ENTRIES_MAX)?;
         removed += chunk.removed;
         let done = chunk.done;
         after = chunk.last_entry.clone().or(after);
@@ -194,7 +203,9 @@ impl Collector {
             return Ok(Step::default());
         }
         let compact_revision = self.shared.compact_revision();
-        let chunk = collect_chunk(self.engine.as_ref(), compact_revision, self.after.as_deref(), entries_max)?;
+        let descriptor = self.shared.descriptor();
+        let span = (descriptor.start_key.as_slice(), descriptor.end_key.as_slice());
+        let chunk = collect_chunk(self.engine.as_ref(), compact_revision, span, self.after.as_deref(), entries_max)?;
         let (removed, examined, done) = (chunk.removed, chunk.examined, chunk.done);
         let last_entry = chunk.last_entry.clone();
         {

@@ -35,6 +35,7 @@ pub mod gc;
 pub mod locks;
 pub mod mvcc;
 pub mod snapshot;
+pub mod split;
 pub mod staged;
 pub mod state;
 pub mod state_machine;

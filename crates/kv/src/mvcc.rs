@@ -37,6 +37,27 @@ pub fn encode_user_key(key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The bounds, in the `Mvcc` keyspace, of every version of every key in the range span
+/// `[start, end)` (an empty `end`: to the end of the key space). A key's escaped bytes without
+/// the terminator sort before all its versions and after every version of a smaller key
+/// (the terminator `00 01` is below any escaped byte that could follow), so they bound spans
+/// exactly.
+pub fn span_bounds(start: &[u8], end: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let escaped = |key: &[u8]| {
+        let mut out = encode_user_key(key);
+        out.truncate(out.len() - 2);
+        out
+    };
+    let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(escaped(end)) };
+    (Bound::Included(escaped(start)), upper)
+}
+
+/// The bounds, in the `MvccLatest` keyspace (raw user keys), of the range span `[start, end)`.
+pub fn latest_span_bounds(start: &[u8], end: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end.to_vec()) };
+    (Bound::Included(start.to_vec()), upper)
+}
+
 /// Encodes one version of a key.
 pub fn encode_version(key: &[u8], revision: i64) -> Vec<u8> {
     let mut out = encode_user_key(key);

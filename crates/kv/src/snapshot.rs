@@ -40,15 +40,24 @@ enum Phase {
 pub struct KvSnapshotReader {
     snapshot: Box<dyn EngineSnapshot>,
     range_id: RangeId,
+    /// The range's span, of which the history is read.
+    span: (Vec<u8>, Vec<u8>),
     phase: Phase,
     /// The last key read in the current phase: the next chunk starts after it.
     after: Option<Vec<u8>>,
 }
 
 impl KvSnapshotReader {
-    /// A reader of `range_id` as of `snapshot`.
-    pub fn new(snapshot: Box<dyn EngineSnapshot>, range_id: RangeId) -> Self {
-        KvSnapshotReader { snapshot, range_id, phase: Phase::State, after: None }
+    /// A reader of the range `descriptor` describes as of `snapshot` (the descriptor must be
+    /// the one applied at the snapshot's point).
+    pub fn new(snapshot: Box<dyn EngineSnapshot>, descriptor: &atoll_proto::atoll::RangeDescriptor) -> Self {
+        KvSnapshotReader {
+            snapshot,
+            range_id: RangeId(descriptor.range_id),
+            span: (descriptor.start_key.clone(), descriptor.end_key.clone()),
+            phase: Phase::State,
+            after: None,
+        }
     }
 
     /// Fills `pairs` from the current phase's keyspace until `bytes_max`; returns whether the
@@ -56,14 +65,20 @@ impl KvSnapshotReader {
     fn fill(&mut self, pairs: &mut Vec<SnapshotPair>, bytes: &mut usize, bytes_max: usize) -> Result<bool, Fatal> {
         let prefix = state::prefix(self.range_id);
         let marker = state::restore_marker_key(self.range_id);
-        let (keyspace, end) = match self.phase {
-            Phase::State => (Keyspace::RangeState, Bound::Excluded(atoll_types::keys::prefix_end(&prefix))),
-            _ => (Keyspace::Mvcc, Bound::Unbounded),
+        let (keyspace, first, end) = match self.phase {
+            Phase::State => (
+                Keyspace::RangeState,
+                Bound::Included(prefix.clone()),
+                Bound::Excluded(atoll_types::keys::prefix_end(&prefix)),
+            ),
+            _ => {
+                let (first, end) = mvcc::span_bounds(&self.span.0, &self.span.1);
+                (Keyspace::Mvcc, first, end)
+            }
         };
         let start = match self.after.take() {
             Some(after) => Bound::Excluded(after),
-            None if matches!(self.phase, Phase::State) => Bound::Included(prefix),
-            None => Bound::Unbounded,
+            None => first,
         };
         for item in self.snapshot.scan(keyspace, start, end) {
             let (key, value) = item.map_err(fatal)?;
@@ -238,8 +253,39 @@ fn flush_if_full(engine: &dyn Engine, batch: &mut WriteBatch) -> Result<(), Fata
 }
 
 impl KvRestoreJob {
-    /// Deletes the range's state (but the marker) and every MVCC key, in batches.
+    /// The spans whose data the install replaces: the replica's old span, if it has state,
+    /// and the snapshot's. The snapshot's descriptor is among its first state keys (state keys
+    /// come in order, and `/descriptor` sorts before the staged parts that could be large).
+    fn spans(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Fatal> {
+        let mut spans = Vec::new();
+        if let Some(old) = AppliedState::load(self.engine.as_ref(), self.range_id).map_err(fatal)? {
+            if !old.descriptor.replicas.is_empty() {
+                spans.push((old.descriptor.start_key, old.descriptor.end_key));
+            }
+        }
+        let descriptor_key = state::descriptor_key(self.range_id);
+        let mut reader = SnapshotFileReader::open(&self.file)?;
+        while let Some(chunk) = reader.next_chunk()? {
+            let data = RangeSnapshotData::decode(chunk.as_slice())
+                .map_err(|e| fatal(format!("undecodable snapshot chunk: {e}")))?;
+            if let Some(pair) = data.state.iter().find(|pair| pair.key == descriptor_key) {
+                let descriptor = atoll_proto::atoll::RangeDescriptor::decode(pair.value.as_slice())
+                    .map_err(|e| fatal(format!("snapshot descriptor: {e}")))?;
+                spans.push((descriptor.start_key, descriptor.end_key));
+                return Ok(spans);
+            }
+            if !data.mvcc.is_empty() {
+                break;
+            }
+        }
+        Err(Fatal(format!("range {}: snapshot without a descriptor before its history", self.range_id)))
+    }
+
+    /// Deletes the range's state (but the marker) and every MVCC key of its old and new spans,
+    /// in batches. Other ranges' keys on this node are left alone: MVCC keys carry no range id,
+    /// a range is its span (see `crate::split`).
     pub(crate) fn delete_old(&self) -> Result<(), Fatal> {
+        let spans = self.spans()?;
         let engine = self.engine.as_ref();
         let marker = state::restore_marker_key(self.range_id);
         let mut batch = WriteBatch::new();
@@ -249,12 +295,29 @@ impl KvRestoreJob {
                 batch.delete(Keyspace::RangeState, key);
             }
         }
-        // MVCC keys carry no range id yet: the one range owns the whole keyspace. One pass per
-        // keyspace: a scan started again from the beginning after each batch would step over
-        // every tombstone written so far, and the install would take quadratic time.
-        for keyspace in [Keyspace::Mvcc, Keyspace::MvccLatest, Keyspace::MvccGarbage] {
-            for item in engine.scan(keyspace, Bound::Unbounded, Bound::Unbounded, false) {
-                batch.delete(keyspace, item?.0);
+        // One pass per keyspace and span: a scan started again from the beginning after each
+        // batch would step over every tombstone written so far, and the install would take
+        // quadratic time.
+        for (start, end) in &spans {
+            for (keyspace, (lower, upper)) in [
+                (Keyspace::Mvcc, mvcc::span_bounds(start, end)),
+                (Keyspace::MvccLatest, mvcc::latest_span_bounds(start, end)),
+            ] {
+                for item in engine.scan(keyspace, lower, upper, false) {
+                    batch.delete(keyspace, item?.0);
+                    flush_if_full(engine, &mut batch)?;
+                }
+            }
+        }
+        // The garbage index is ordered by revision: filtered by key.
+        let inside = |key: &[u8]| {
+            spans.iter().any(|(start, end)| key >= start.as_slice() && (end.is_empty() || key < end.as_slice()))
+        };
+        for item in engine.scan(Keyspace::MvccGarbage, Bound::Unbounded, Bound::Unbounded, false) {
+            let entry = item?.0;
+            let (_, key) = mvcc::decode_garbage(&entry).map_err(fatal)?;
+            if inside(&key) {
+                batch.delete(Keyspace::MvccGarbage, entry);
                 flush_if_full(engine, &mut batch)?;
             }
         }

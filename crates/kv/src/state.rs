@@ -15,6 +15,7 @@ const REVISION: &[u8] = b"/revision";
 const COMPACT: &[u8] = b"/compact";
 const DESCRIPTOR: &[u8] = b"/descriptor";
 const NEXT_NODE_ID: &[u8] = b"/next_node_id";
+const NEXT_RANGE_ID: &[u8] = b"/next_range_id";
 const MEMBER: &[u8] = b"/member/";
 const RESTORING: &[u8] = b"/restoring";
 
@@ -30,6 +31,12 @@ fn key(range_id: RangeId, name: &[u8]) -> Vec<u8> {
 /// The key of the marker of a snapshot being installed (see `crate::snapshot`).
 pub fn restore_marker_key(range_id: RangeId) -> Vec<u8> {
     key(range_id, RESTORING)
+}
+
+/// The key of a range's descriptor (the install of a snapshot reads it first, see
+/// `crate::snapshot`).
+pub fn descriptor_key(range_id: RangeId) -> Vec<u8> {
+    key(range_id, DESCRIPTOR)
 }
 
 fn member_key(range_id: RangeId, node_id: u64) -> Vec<u8> {
@@ -58,6 +65,8 @@ pub struct AppliedState {
     pub revision: i64,
     pub compact_revision: i64,
     pub next_node_id: u64,
+    /// The next range id to hand out (kept by the first range, see `crate::split`).
+    pub next_range_id: u64,
     pub descriptor: RangeDescriptor,
 }
 
@@ -73,6 +82,7 @@ impl AppliedState {
             revision: read_u64(engine, range_id, REVISION)?.unwrap_or(1) as i64,
             compact_revision: read_u64(engine, range_id, COMPACT)?.unwrap_or(0) as i64,
             next_node_id: read_u64(engine, range_id, NEXT_NODE_ID)?.unwrap_or(2),
+            next_range_id: read_u64(engine, range_id, NEXT_RANGE_ID)?.unwrap_or(2),
             descriptor,
         }))
     }
@@ -84,6 +94,7 @@ impl AppliedState {
         write_u64(batch, range_id, REVISION, self.revision as u64);
         write_u64(batch, range_id, COMPACT, self.compact_revision as u64);
         write_u64(batch, range_id, NEXT_NODE_ID, self.next_node_id);
+        write_u64(batch, range_id, NEXT_RANGE_ID, self.next_range_id);
         batch.put(Keyspace::RangeState, key(range_id, DESCRIPTOR), self.descriptor.encode_to_vec());
     }
 }

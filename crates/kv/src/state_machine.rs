@@ -3,7 +3,9 @@
 use crate::executor::{execute_txn, View};
 use crate::state::{self, AppliedState};
 use crate::{descriptor, mvcc, staged, Error, Result};
-use atoll_proto::atoll::{command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor};
+use atoll_proto::atoll::{
+    command, command_result, Command, CommandError, CommandResult, NodeInfo, RangeDescriptor, SplitResult,
+};
 use atoll_proto::etcdserverpb::{CompactionRequest, CompactionResponse, RangeRequest, RangeResponse, ResponseHeader};
 use atoll_proto::Message;
 use atoll_replication::snapshot::SnapshotReader;
@@ -13,6 +15,7 @@ use atoll_types::limits::{INTERNAL_TXN_OPS_MAX, STAGED_TXN_OPS_MAX, TXN_OPS_MAX}
 use atoll_types::RangeId;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use tracing::info;
 
 /// What other threads may read about a range without going through the store loop. Updated
 /// by the state machine after each applied batch is written.
@@ -122,6 +125,8 @@ pub struct KvStateMachine {
     engine: Arc<dyn Engine>,
     state: AppliedState,
     shared: Arc<RangeShared>,
+    /// Ranges created by splits applied since the store last asked.
+    created: Vec<RangeId>,
 }
 
 fn fatal(e: Error) -> Fatal {
@@ -136,6 +141,7 @@ impl KvStateMachine {
         let state = AppliedState::load(engine.as_ref(), range_id)?.unwrap_or_else(|| AppliedState {
             revision: 1,
             next_node_id: 2,
+            next_range_id: 2,
             descriptor: RangeDescriptor { range_id: range_id.0, ..Default::default() },
             ..Default::default()
         });
@@ -143,7 +149,7 @@ impl KvStateMachine {
         shared.publish(&state, Some(members));
         let restoring = crate::snapshot::load_marker(engine.as_ref(), range_id)?.is_some();
         shared.restoring.store(restoring, Ordering::Release);
-        Ok(KvStateMachine { engine, state, shared })
+        Ok(KvStateMachine { engine, state, shared, created: Vec::new() })
     }
 
     /// Adds to `batch` the initial state of the first range of a new cluster: the whole key
@@ -154,6 +160,7 @@ impl KvStateMachine {
             revision: 1,
             compact_revision: 0,
             next_node_id: first_node.node_id + 1,
+            next_range_id: range_id.0 + 1,
             descriptor: RangeDescriptor {
                 range_id: range_id.0,
                 start_key: vec![],
@@ -246,6 +253,26 @@ impl KvStateMachine {
                 self.compact(&request, &mut next)?;
                 command_result::Kind::Compact(CompactionResponse {
                     header: Some(ResponseHeader { revision: next.revision, ..Default::default() }),
+                })
+            }
+            Some(command::Kind::AllocateRangeId(_)) => {
+                if self.range_id() != atoll_types::FIRST_RANGE_ID {
+                    return Err(Error::InvalidArgument(format!(
+                        "range ids are handed out by range {}, not {}",
+                        atoll_types::FIRST_RANGE_ID,
+                        self.range_id()
+                    )));
+                }
+                let allocated = next.next_range_id;
+                next.next_range_id += 1;
+                command_result::Kind::AllocatedRangeId(allocated)
+            }
+            Some(command::Kind::Split(split)) => {
+                let outcome = crate::split::apply(self.engine.as_ref(), &next, &split, &mut batch)?;
+                next = outcome.left;
+                command_result::Kind::Split(SplitResult {
+                    left: Some(next.descriptor.clone()),
+                    right: Some(outcome.right.descriptor),
                 })
             }
             Some(command::Kind::RegisterNode(node)) => {
@@ -352,6 +379,10 @@ impl StateMachine for KvStateMachine {
             Ok((batch, mut next, result, members_changed)) => {
                 next.applied_index = index;
                 self.commit(batch, next, members_changed)?;
+                if let Some(command_result::Kind::Split(SplitResult { right: Some(right), .. })) = &result.kind {
+                    info!(range_id = %self.range_id(), new_range_id = right.range_id, split_key = %right.start_key.escape_ascii(), "range split");
+                    self.created.push(RangeId(right.range_id));
+                }
                 Ok(result)
             }
             Err(Error::Corrupt(m)) | Err(Error::Storage(m)) => Err(Fatal(m)),
@@ -376,8 +407,12 @@ impl StateMachine for KvStateMachine {
         self.commit(WriteBatch::new(), next, false)
     }
 
+    fn take_created_ranges(&mut self) -> Vec<RangeId> {
+        std::mem::take(&mut self.created)
+    }
+
     fn snapshot(&self) -> std::result::Result<Box<dyn SnapshotReader>, Fatal> {
-        Ok(Box::new(crate::snapshot::KvSnapshotReader::new(self.engine.snapshot(), self.range_id())))
+        Ok(Box::new(crate::snapshot::KvSnapshotReader::new(self.engine.snapshot(), &self.state.descriptor)))
     }
 
     fn begin_restore(

@@ -105,9 +105,17 @@ pub struct Transaction<C: KvClient> {
 }
 
 impl<C: KvClient> Transaction<C> {
-    /// Starts a transaction at the latest committed revision (a linearizable read).
+    /// Starts a transaction at the latest committed revision (a linearizable read) of the
+    /// range that owns the key `\0` (the etcd keyspace's).
     pub async fn begin(client: C) -> Result<Self> {
-        let probe = RangeRequest { key: vec![0], count_only: true, ..Default::default() };
+        Self::begin_in(client, vec![0]).await
+    }
+
+    /// Starts a transaction at the latest committed revision of the range that owns
+    /// `probe_key`. Revisions are counted per range until the cluster timestamp oracle
+    /// (issue 16): a transaction must read and write only keys of that range.
+    pub async fn begin_in(client: C, probe_key: Vec<u8>) -> Result<Self> {
+        let probe = RangeRequest { key: probe_key, count_only: true, ..Default::default() };
         let response = client.range(probe).await?;
         let read_revision = response.header.map(|h| h.revision).unwrap_or(0);
         Ok(Transaction {

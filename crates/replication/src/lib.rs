@@ -115,6 +115,12 @@ pub trait StateMachine: Send + 'static {
     /// membership change) was applied. `voters` is the new replica set after a conf change.
     fn apply_other(&mut self, index: u64, voters: Option<&[u64]>) -> Result<(), Fatal>;
 
+    /// The ranges that entries applied since the last call created (a split creates one, with
+    /// its initial Raft and applied state already written): the store loads a replica of each.
+    fn take_created_ranges(&mut self) -> Vec<RangeId> {
+        Vec::new()
+    }
+
     /// A reader of the whole applied state as of now, to send to a replica that is too far
     /// behind. Called on the store thread, so it must be cheap (take an engine snapshot); the
     /// reading happens on another thread (see [`snapshot`]).

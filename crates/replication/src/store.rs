@@ -871,12 +871,45 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
         for entry in entries {
             let started = Instant::now();
             self.apply_entry(range_id, &entry)?;
+            self.load_created_ranges(range_id)?;
             self.drop_superseded(range_id, entry.term);
             self.metrics.applied_entries.inc();
             self.metrics.apply_seconds.observe(started.elapsed().as_secs_f64());
         }
         if let Some(peer) = self.ranges.get(&range_id).filter(|_| any) {
             peer.published.notify_applied();
+        }
+        Ok(())
+    }
+
+    /// Loads the replicas of the ranges that `range_id`'s last applied entry created (a split,
+    /// see `atoll_kv::split`). The replica that led the parent campaigns at once in the new
+    /// range, so that it has a leader without waiting for an election timeout.
+    fn load_created_ranges(&mut self, range_id: RangeId) -> Result<(), Fatal> {
+        let Some(peer) = self.ranges.get(&range_id) else { return Ok(()) };
+        let created = peer.state_machine.lock().map_err(|_| Fatal("poisoned".into()))?.take_created_ranges();
+        if created.is_empty() {
+            return Ok(());
+        }
+        let parent_leads = peer.raw.raft.state == raft::StateRole::Leader;
+        for new_id in created {
+            assert!(
+                !self.ranges.contains_key(&new_id),
+                "range {new_id} created by a split of {range_id} already has a replica here"
+            );
+            if let Some(job) = self.load_replica(new_id)? {
+                return Err(Fatal(format!(
+                    "range {new_id}: created by a split with a snapshot install pending ({})",
+                    job.file().display()
+                )));
+            }
+            if parent_leads {
+                if let Some(new_peer) = self.ranges.get_mut(&new_id) {
+                    if let Err(e) = new_peer.raw.campaign() {
+                        debug!(%new_id, error = %e, "campaign after split failed");
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -67,6 +67,10 @@ impl Error {
     }
 }
 
+/// How often a request refused for a key outside its range is routed again before the
+/// refusal reaches the caller (each split of the range in between costs one).
+pub const ROUTE_ATTEMPTS: usize = 3;
+
 /// The router of one node.
 #[derive(Clone)]
 pub struct Router {
@@ -122,10 +126,19 @@ impl Router {
         }
     }
 
-    /// Proposes a command to the range that owns `key`.
+    /// Proposes a command to the range that owns `key`. A refusal for a key outside the range
+    /// (the range split since it was chosen) was applied here too, so the local descriptors
+    /// already show the new boundaries: the command is routed again, up to
+    /// [`ROUTE_ATTEMPTS`] times.
     pub async fn propose_at(&self, key: &[u8], kind: command::Kind) -> Result<command_result::Kind> {
-        let (range_id, _) = self.replica_for(key)?;
-        self.propose(range_id, kind).await
+        let mut attempt = 1;
+        loop {
+            let (range_id, _) = self.replica_for(key)?;
+            match self.propose(range_id, kind.clone()).await {
+                Err(Error::Kv(atoll_kv::Error::RangeKeyMismatch(_))) if attempt < ROUTE_ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
     }
 
     /// Proposes a Txn (or SQL's internal Txn) to the range that owns its first key. A Txn with
@@ -140,11 +153,18 @@ impl Router {
     /// Answers a Range from the replica that owns its first key: linearizable (confirmed with
     /// the range's leader, or under its lease) unless `serializable` is set.
     pub async fn read(&self, request: &RangeRequest) -> Result<RangeResponse> {
-        let (range_id, shared) = self.replica_for(&request.key)?;
-        if !request.serializable && !self.unsafe_stale_reads {
-            self.store.linearizable_read(range_id, || shared.applied_index()).await?;
+        let mut attempt = 1;
+        loop {
+            let (range_id, shared) = self.replica_for(&request.key)?;
+            if !request.serializable && !self.unsafe_stale_reads {
+                self.store.linearizable_read(range_id, || shared.applied_index()).await?;
+            }
+            match shared.read(self.engine.as_ref(), request) {
+                // The range split after it was chosen: route again.
+                Err(atoll_kv::Error::RangeKeyMismatch(_)) if attempt < ROUTE_ATTEMPTS => attempt += 1,
+                outcome => return Ok(outcome?),
+            }
         }
-        Ok(shared.read(self.engine.as_ref(), request)?)
     }
 }
 

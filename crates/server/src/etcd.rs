@@ -188,16 +188,13 @@ impl kv_server::Kv for EtcdApi {
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
         let request = request.into_inner();
         check_size(&request)?;
-        // Every range compacts; each of this node's replicas proposes to its range (every range
-        // has a replica on every node until ranges move, issue 16).
-        let mut revision = 0;
-        for (range_id, _) in self.context.router.replicas() {
-            let kind = command::Kind::Compact(request);
-            match self.context.router.propose(range_id, kind).await.map_err(route_status)? {
-                command_result::Kind::Compact(response) => revision = response.header.map_or(0, |h| h.revision),
+        // The etcd keyspace's range compacts (the one that owns the first key); SQL's range
+        // keeps its own history, compacted by the retention (see `crate::keyspaces`).
+        let revision =
+            match self.context.router.propose_at(&[], command::Kind::Compact(request)).await.map_err(route_status)? {
+                command_result::Kind::Compact(response) => response.header.map_or(0, |h| h.revision),
                 _ => return Err(Status::internal("unexpected command result")),
-            }
-        }
+            };
         Ok(Response::new(CompactionResponse { header: self.header(revision) }))
     }
 }

@@ -8,8 +8,9 @@
 //! is refused with InvalidArgument. SQL, GC and node bookkeeping propose their commands
 //! directly and are not confined.
 //!
-//! What still shows: SQL writes advance the revision that etcd clients see, and an etcd
-//! Compact also compacts SQL's MVCC history (a transaction reading below it gets 40001).
+//! The two keyspaces are also two ranges (`crate::keyspaces` splits them at 0xFF), so SQL
+//! writes do not advance the revision etcd clients see, and an etcd Compact does not compact
+//! SQL's history.
 
 use atoll_proto::etcdserverpb::{request_op, Compare, DeleteRangeRequest, RangeRequest, RequestOp, TxnRequest};
 use tonic::Status;
@@ -32,9 +33,11 @@ fn refused(key: &[u8]) -> Status {
 /// Cuts the etcd span `key`..`range_end` at the reserved keys.
 fn confine_span(key: &mut Vec<u8>, range_end: &mut Vec<u8>) {
     if reserved(key) {
-        // An inverted span matches nothing (see `atoll_types::keys::Span::bounds`).
-        *key = vec![RESERVED_FIRST_BYTE, 0];
-        *range_end = vec![RESERVED_FIRST_BYTE];
+        // An inverted span matches nothing (see `atoll_types::keys::Span::bounds`). It starts
+        // below the reserved keys, so that the etcd keyspace's range answers it (with its
+        // revision, not SQL's).
+        *key = vec![RESERVED_FIRST_BYTE - 1];
+        *range_end = vec![1];
         return;
     }
     let to_the_end = range_end.as_slice() == [0];
@@ -122,6 +125,7 @@ mod tests {
         for (key, range_end) in [(&sql_key[..], &b""[..]), (&sql_key[..], &[0][..]), (&[0xff][..], &[0xff, 0xff][..])] {
             let span = confined(key, range_end);
             assert!(!span.contains(&sql_key) && !span.contains(&[0xff]) && !span.contains(b"a"), "{span:?}");
+            assert!(span.start.first() < Some(&0xff), "answered by the etcd keyspace's range: {span:?}");
         }
     }
 

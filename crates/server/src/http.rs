@@ -33,18 +33,23 @@ async fn metrics(State(context): State<Arc<NodeContext>>) -> impl IntoResponse {
     (StatusCode::OK, String::from_utf8_lossy(&buffer).into_owned())
 }
 
-/// 200 when this node's replica of the first range knows a leader, 503 otherwise.
+/// 200 when every range replica on this node knows a leader, 503 otherwise. `leader_id` is
+/// the first range's leader; `ranges` lists each replica's.
 async fn health(State(context): State<Arc<NodeContext>>) -> impl IntoResponse {
     let status = context.store.status().await.unwrap_or_default();
     let leader = status.iter().find(|r| r.range_id == FIRST_RANGE_ID).map_or(0, |r| r.leader_id);
+    let healthy = !status.is_empty() && status.iter().all(|r| r.leader_id != 0);
+    let ranges: Vec<_> =
+        status.iter().map(|r| serde_json::json!({ "range_id": r.range_id.0, "leader_id": r.leader_id })).collect();
     let body = serde_json::json!({
         "node_id": context.node_id.0,
         "cluster_id": format!("{:x}", context.cluster_id),
         "version": atoll_types::VERSION,
         "leader_id": leader,
-        "status": if leader != 0 { "ok" } else { "no leader" },
+        "ranges": ranges,
+        "status": if healthy { "ok" } else { "no leader" },
     });
-    let code = if leader != 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, body.to_string())
 }
 

@@ -9,13 +9,15 @@
 //! * HTTP ([`http`]): Prometheus `/metrics`, `/health`, and the fault-injection switches used
 //!   by the test harness when the node runs with fault injection enabled.
 //!
-//! Background work: the replication queue ([`replicate`]), the collector of abandoned staged
+//! Background work: the split of the etcd and SQL keyspaces into ranges of their own
+//! ([`keyspaces`]), the replication queue ([`replicate`]), the collector of abandoned staged
 //! commits ([`staged_gc`]), and MVCC garbage collection ([`mvcc_gc`]: periodic compaction by
 //! retention, then each node's physical collector).
 
 pub mod etcd;
 pub mod etcd_keyspace;
 pub mod http;
+pub mod keyspaces;
 pub mod mvcc_gc;
 pub mod node;
 pub mod peer_service;

@@ -8,8 +8,9 @@
 //!   transactions read at their snapshot's revision, so one that stays open longer than the
 //!   retention fails with 40001 and is retried at a new snapshot. etcd clients see the
 //!   behaviour of etcd's `--auto-compaction-mode=periodic`.
-//! * **Collector** (a thread on every node, `mvcc-gc-<node>`): whenever the compaction
-//!   revision has moved past its last pass, it follows the garbage index in chunks of
+//! * **Collector** (a thread on every node, `mvcc-gc-<node>`, one collector per range replica
+//!   taking turns): whenever a range's compaction revision has moved past its last pass, it
+//!   follows the garbage index in chunks of
 //!   [`GC_CHUNK_ENTRIES_MAX`] entries, deletes the garbage they name, and sleeps
 //!   [`CHUNK_PAUSE`] between chunks, so a pass uses a fraction of one core, costs what the
 //!   garbage costs (not what the data costs), and never blocks the store loop.
@@ -58,7 +59,10 @@ impl GcMetrics {
             metric
         };
         GcMetrics {
-            compact_revision: gauge("atoll_mvcc_compact_revision", "Revision below which history is compacted."),
+            compact_revision: gauge(
+                "atoll_mvcc_compact_revision",
+                "Revision below which the first range's history (the etcd keyspace) is compacted.",
+            ),
             versions_removed: counter(
                 "atoll_mvcc_gc_versions_removed_total",
                 "MVCC versions deleted by this node's garbage collector.",
@@ -79,44 +83,67 @@ pub fn spawn_collector(context: &Arc<NodeContext>, metrics: GcMetrics) -> std::i
     Ok(())
 }
 
+/// One collector per range replica, keyed by the replica's shared state (a replica created
+/// anew gets a new collector).
+type Collectors = HashMap<RangeId, (usize, Collector)>;
+
 fn collect(context: Weak<NodeContext>, metrics: GcMetrics) {
-    let mut collector: Option<(usize, Collector)> = None;
+    let mut collectors = Collectors::new();
+    let mut last: Option<RangeId> = None;
     loop {
         let pause = match context.upgrade() {
             None => return,
-            Some(context) => collect_step(&context, &mut collector, &metrics),
+            Some(context) => collect_step(&context, &mut collectors, &mut last, &metrics),
         };
         std::thread::sleep(pause);
     }
 }
 
-/// One chunk of work (or a look for work); returns how long to pause before the next.
-fn collect_step(context: &NodeContext, collector: &mut Option<(usize, Collector)>, metrics: &GcMetrics) -> Duration {
-    // One collector per node, on the first range's compaction revision: the garbage index and
-    // the MVCC keyspace are the node's, not per range, until ranges split (issue 16).
-    let Some(shared) = context.range(FIRST_RANGE_ID) else { return IDLE_POLL };
-    metrics.compact_revision.set(shared.compact_revision());
-    // A replica created anew (a new `RangeShared`) gets a new collector.
-    let identity = Arc::as_ptr(&shared) as usize;
-    if collector.as_ref().is_none_or(|(id, _)| *id != identity) {
-        *collector = Some((identity, Collector::new(context.engine.clone(), shared)));
+/// One chunk of work for one range (taking turns after `last`), or a look for work; returns
+/// how long to pause before the next. The garbage index is the node's, and each range's
+/// collector takes the entries of its own span at its own compaction revision.
+fn collect_step(
+    context: &NodeContext,
+    collectors: &mut Collectors,
+    last: &mut Option<RangeId>,
+    metrics: &GcMetrics,
+) -> Duration {
+    if let Some(first) = context.range(FIRST_RANGE_ID) {
+        metrics.compact_revision.set(first.compact_revision());
     }
-    let Some((_, collector)) = collector.as_mut() else { return IDLE_POLL };
+    let replicas = context.router.replicas();
+    collectors.retain(|id, _| replicas.iter().any(|(replica, _)| replica == id));
+    for (range_id, shared) in &replicas {
+        let identity = Arc::as_ptr(shared) as usize;
+        if collectors.get(range_id).is_none_or(|(id, _)| *id != identity) {
+            collectors.insert(*range_id, (identity, Collector::new(context.engine.clone(), shared.clone())));
+        }
+    }
+    // The next range with work, in turn after the last one served.
+    let mut order: Vec<RangeId> = collectors.keys().copied().collect();
+    order.sort();
+    let split = last.map_or(0, |last| order.partition_point(|id| *id <= last));
+    order.rotate_left(split);
+    let Some(range_id) = order.into_iter().find(|id| collectors.get(id).is_some_and(|(_, c)| c.has_work())) else {
+        return IDLE_POLL;
+    };
+    *last = Some(range_id);
+    let Some((_, collector)) = collectors.get_mut(&range_id) else { return IDLE_POLL };
     match collector.step(GC_CHUNK_ENTRIES_MAX) {
         Ok(step) => {
             metrics.versions_removed.inc_by(step.removed as u64);
             if step.finished_pass {
                 metrics.passes.inc();
-                debug!(range_id = FIRST_RANGE_ID.0, "garbage collection pass finished");
+                debug!(range_id = range_id.0, "garbage collection pass finished");
             }
-            if step.more {
+            if step.more || collectors.values().any(|(_, c)| c.has_work()) {
                 CHUNK_PAUSE
             } else {
                 IDLE_POLL
             }
         }
         Err(error) => {
-            warn!(range_id = FIRST_RANGE_ID.0, %error, "garbage collection failed; will retry");
+            warn!(range_id = range_id.0, %error, "garbage collection failed; will retry");
             IDLE_POLL
         }
     }

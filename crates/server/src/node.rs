@@ -385,6 +385,7 @@ impl Node {
             tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_limits)),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
+            tokio::spawn(crate::keyspaces::run(context.clone())),
             tokio::spawn(crate::staged_gc::run(context.clone())),
         ];
         let gc_metrics = crate::mvcc_gc::GcMetrics::new(&context.registry);

@@ -30,11 +30,11 @@ impl PeerService {
         PeerService { context, counting: Arc::new(AtomicBool::new(false)) }
     }
 
-    /// Live keys per range, counted on a blocking thread, one count at a time on this node.
+    /// Live keys and their bytes per range, counted on a blocking thread, one count at a time on this node.
     /// A count is a full scan (a million keys under load take seconds), so a status call
     /// answers without counts it did not get within [`KEY_COUNT_WAIT`]; `atoll range ls`
     /// shows them as unknown.
-    async fn live_key_counts(&self, ranges: Vec<RangeId>) -> HashMap<RangeId, u64> {
+    async fn live_key_counts(&self, ranges: Vec<RangeId>) -> HashMap<RangeId, (u64, u64)> {
         if self.counting.swap(true, Ordering::AcqRel) {
             return HashMap::new();
         }
@@ -70,14 +70,55 @@ impl PeerService {
     }
 }
 
-fn live_keys(shared: &atoll_kv::RangeShared, engine: &dyn atoll_storage::Engine) -> u64 {
-    let everything = atoll_proto::etcdserverpb::RangeRequest {
-        key: vec![0],
-        range_end: vec![0],
-        count_only: true,
-        ..Default::default()
-    };
-    shared.view(engine).range(&everything).map_or(0, |r| r.count as u64)
+impl PeerService {
+    /// Creates an empty replica of `descriptor`'s range, which its leader then fills with a
+    /// snapshot. Refused while a replica here might still own keys of that range: one with no
+    /// state yet or installing a snapshot (its span is about to change), or one whose span
+    /// overlaps. Such a replica either applies the split that creates the range here itself
+    /// or is replaced by a snapshot taken after it; a replica created beside it could
+    /// otherwise install data that the older replica then writes over (see `atoll_kv::split`).
+    async fn create_replica(&self, descriptor: RangeDescriptor, from_node_id: u64) -> Result<(), Status> {
+        let range_id = RangeId(descriptor.range_id);
+        if range_id.0 == 0 || descriptor.replicas.is_empty() {
+            return Err(Status::invalid_argument("replica request for no range or a range without replicas"));
+        }
+        // (The descriptor lists voters; a learner being added is not among them yet.)
+        if self.context.range(range_id).is_some() {
+            return Ok(());
+        }
+        for (other_id, other) in self.context.router.replicas() {
+            let other_descriptor = other.descriptor();
+            if other_descriptor.replicas.is_empty() || other.restoring() {
+                return Err(Status::failed_precondition(format!(
+                    "range {other_id} here has no state yet; range {range_id} waits for it"
+                )));
+            }
+            if atoll_kv::split::overlaps(&other_descriptor, &descriptor) {
+                return Err(Status::failed_precondition(format!(
+                    "range {other_id} here still owns keys of range {range_id} (it has not applied the split yet)"
+                )));
+            }
+        }
+        self.context.store.create_replica(range_id).await.map_err(store_status)?;
+        info!(%range_id, from = from_node_id, "empty replica created at a replica's request");
+        Ok(())
+    }
+}
+
+/// The range's live keys and their bytes (keys and values), from the newest version of each
+/// key in its span.
+fn live_keys(shared: &atoll_kv::RangeShared, engine: &dyn atoll_storage::Engine) -> (u64, u64) {
+    let descriptor = shared.descriptor();
+    let (start, end) = atoll_kv::mvcc::latest_span_bounds(&descriptor.start_key, &descriptor.end_key);
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for item in engine.scan(atoll_storage::Keyspace::MvccLatest, start, end, false) {
+        let Ok((key, value)) = item else { break };
+        if matches!(atoll_kv::mvcc::decode_latest(&value), Ok((_, atoll_kv::mvcc::Record::Put { .. }))) {
+            count += 1;
+            bytes += (key.len() + value.len()) as u64;
+        }
+    }
+    (count, bytes)
 }
 
 #[tonic::async_trait]
@@ -121,6 +162,16 @@ impl Peer for PeerService {
         self.join(node).await.map(Response::new)
     }
 
+    async fn create_replica(
+        &self,
+        request: Request<CreateReplicaRequest>,
+    ) -> Result<Response<CreateReplicaResponse>, Status> {
+        let request = request.into_inner();
+        let descriptor =
+            request.descriptor.ok_or_else(|| Status::invalid_argument("replica request without a descriptor"))?;
+        self.create_replica(descriptor, request.from_node_id).await.map(|()| Response::new(CreateReplicaResponse {}))
+    }
+
     async fn status(&self, _: Request<NodeStatusRequest>) -> Result<Response<NodeStatusResponse>, Status> {
         let raft = self.context.store.status().await.map_err(store_status)?;
         let shared = self.context.range(FIRST_RANGE_ID);
@@ -148,8 +199,8 @@ impl Peer for PeerService {
                     commit_index: r.commit_index,
                     applied_index: r.applied_index,
                     revision: shared.as_ref().map_or(0, |s| s.revision()),
-                    approximate_size_bytes: self.context.engine.size_bytes(),
-                    key_count: counts.get(&r.range_id).copied(),
+                    approximate_size_bytes: counts.get(&r.range_id).map_or(0, |(_, bytes)| *bytes),
+                    key_count: counts.get(&r.range_id).map(|(count, _)| *count),
                     learners: r.learners.clone(),
                     restoring: r.restoring,
                 }

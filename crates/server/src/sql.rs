@@ -43,13 +43,21 @@ where
     let mut pause = Duration::from_millis(10);
     loop {
         match request().await {
-            Err(error) if error.awaits_leader() && Instant::now() + pause < deadline => {
+            Err(error) if retry_later(&error) && Instant::now() + pause < deadline => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(200));
             }
             outcome => return outcome.map_err(kv_error),
         }
     }
+}
+
+/// Whether a request that failed with `error` can be sent again after a pause: the range has
+/// no leader, or this node has no replica of it yet (a node that just joined, or a range just
+/// split off, until its leader has created and filled the replica here). Neither reached a
+/// Raft log.
+fn retry_later(error: &atoll_router::Error) -> bool {
+    error.awaits_leader() || matches!(error, atoll_router::Error::NoReplica(_))
 }
 
 /// The KV error a routing error stands for.

@@ -42,7 +42,8 @@ impl NodeKv {
     /// Opens a transaction at the latest committed revision; a commit too large for one
     /// Raft entry is staged in parts.
     pub async fn begin(&self) -> atoll_kv::Result<Txn> {
-        Ok(Transaction::begin(self.clone())
+        // Every SQL key is in the range that owns the SQL keyspace's first key.
+        Ok(Transaction::begin_in(self.clone(), vec![crate::encoding::SQL_PREFIX])
             .await?
             .with_ops_max(INTERNAL_TXN_OPS_MAX)
             .with_staging(STAGED_PART_BYTES_MAX))

@@ -100,7 +100,8 @@ fn every_chunk_of_a_pass_leaves_reads_unchanged() {
         let mut after: Option<Vec<u8>> = None;
         let mut chunks = 0;
         loop {
-            let chunk = collect_chunk(&engine, compact_revision, after.as_deref(), entries_max).expect("chunk");
+            let chunk =
+                collect_chunk(&engine, compact_revision, (&[], &[]), after.as_deref(), entries_max).expect("chunk");
             assert!(chunk.examined <= entries_max);
             after = chunk.last_entry.clone().or(after);
             let done = chunk.done;
@@ -130,7 +131,7 @@ fn a_key_loaded_once_costs_the_collector_nothing() {
         put(&engine, format!("row{i:04}").as_bytes(), i + 2, b"v");
     }
     assert_eq!(engine.scan(Keyspace::MvccGarbage, Bound::Unbounded, Bound::Unbounded, false).count(), 0);
-    let chunk = collect_chunk(&engine, 2000, None, GC_CHUNK_ENTRIES_MAX).expect("chunk");
+    let chunk = collect_chunk(&engine, 2000, (&[], &[]), None, GC_CHUNK_ENTRIES_MAX).expect("chunk");
     assert_eq!((chunk.examined, chunk.removed, chunk.done), (0, 0, true));
     // One update makes exactly one entry, and one version of garbage once compacted past it.
     put(&engine, b"row0007", 3000, b"w");
@@ -237,7 +238,7 @@ fn a_key_deleted_before_the_compaction_revision_loses_its_newest_version_too_unl
     put(&engine, b"back", 2, b"x");
     delete(&engine, b"back", 3);
     // `back` is written again after the chunk was computed, before it is written.
-    let chunk = collect_chunk(&engine, 4, None, 100).expect("chunk");
+    let chunk = collect_chunk(&engine, 4, (&[], &[]), None, 100).expect("chunk");
     assert!(chunk.done);
     put(&engine, b"back", 5, b"again");
     let batch = finish(&engine, chunk).expect("finish");

@@ -1160,3 +1160,160 @@ fn refusals_read_back_as_the_errors_they_encode() {
     let unknown = CommandError { code: 99, message: "new".into(), range_key_mismatch: None };
     assert!(matches!(command_error(unknown), Error::Unavailable(_)));
 }
+
+/// Opens range `range_id` on `engine` (a range a split created, or one a snapshot fills).
+fn must_open_range(engine: Arc<dyn Engine>, range_id: RangeId) -> Fixture {
+    let shared = Arc::new(RangeShared::default());
+    let sm = KvStateMachine::open(engine.clone(), range_id, shared.clone()).expect("open state machine");
+    let index = sm.applied_index();
+    Fixture { engine, shared, sm, index }
+}
+
+fn must_allocate_range_id(fx: &mut Fixture) -> u64 {
+    match fx.apply(command::Kind::AllocateRangeId(Default::default())).kind {
+        Some(command_result::Kind::AllocatedRangeId(id)) => id,
+        other => panic!("expected a range id, got {other:?}"),
+    }
+}
+
+fn split_at(key: &str, new_range_id: u64, expected_generation: u64) -> command::Kind {
+    command::Kind::Split(atoll_proto::atoll::SplitRange { split_key: key.into(), new_range_id, expected_generation })
+}
+
+fn must_split(fx: &mut Fixture, key: &str) -> (RangeDescriptor, RangeDescriptor) {
+    let id = must_allocate_range_id(fx);
+    let generation = fx.shared.descriptor().generation;
+    match fx.apply(split_at(key, id, generation)).kind {
+        Some(command_result::Kind::Split(SplitResult { left: Some(left), right: Some(right) })) => (left, right),
+        other => panic!("expected a split, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_split_narrows_the_range_and_creates_the_right_hand_one_over_the_same_history() {
+    let mut fx = must_bootstrap();
+    fx.must_put("a", "1"); // 2
+    fx.must_put("m", "2"); // 3
+    fx.must_put("x", "3"); // 4
+    fx.must_put("x", "4"); // 5
+    let (left, right) = must_split(&mut fx, "m");
+
+    assert_eq!(
+        (left.range_id, left.start_key.as_slice(), left.end_key.as_slice(), left.generation),
+        (1, &b""[..], &b"m"[..], 2)
+    );
+    assert_eq!(
+        (right.range_id, right.start_key.as_slice(), right.end_key.as_slice(), right.generation),
+        (2, &b"m"[..], &b""[..], 2)
+    );
+    assert_eq!(right.replicas, left.replicas);
+    assert_eq!(fx.shared.descriptor(), left, "readers see the narrowed descriptor");
+    assert_eq!(fx.sm.take_created_ranges(), [RangeId(2)], "the store is told to load the new range");
+    assert!(fx.sm.take_created_ranges().is_empty(), "once");
+    let listed = atoll_replication::raft_storage::RaftStorage::<KvStateMachine>::list_ranges(fx.engine.as_ref())
+        .expect("list ranges");
+    assert_eq!(listed, [RangeId(2)], "the new range has Raft state (the fixture's range 1 has none)");
+
+    // The left side refuses what it gave away, and keeps serving the rest.
+    let refused = fx.must_txn_error(TxnRequest { success: vec![put_op(put("x", "5"))], ..Default::default() });
+    assert_eq!(refused.range_key_mismatch.as_ref(), Some(&left));
+    fx.must_put("b", "6");
+
+    // The right side reads the parent's history of its keys, old revisions included, and
+    // counts on from the parent's revision.
+    let mut right_fx = must_open_range(fx.engine.clone(), RangeId(2));
+    assert_eq!(right_fx.sm.applied_index(), atoll_replication::raft_storage::BOOTSTRAP_INDEX);
+    assert_eq!(right_fx.revision(), 5);
+    let read = |fx: &Fixture, key: &str, revision: i64| {
+        let request = RangeRequest { key: key.into(), revision, ..Default::default() };
+        fx.shared.read(fx.engine.as_ref(), &request).map(|r| values(&r.kvs))
+    };
+    assert_eq!(read(&right_fx, "x", 0).expect("read"), ["4"]);
+    assert_eq!(read(&right_fx, "x", 4).expect("read"), ["3"]);
+    assert!(matches!(read(&right_fx, "a", 0), Err(Error::RangeKeyMismatch(_))), "the left side's key");
+    assert_eq!(right_fx.must_put("y", "7").header.map(|h| h.revision), Some(6));
+    assert_eq!(must_open_range(fx.engine.clone(), RangeId(2)).shared.descriptor(), right, "durable");
+}
+
+#[test]
+fn splits_with_a_stale_generation_a_key_outside_the_span_or_staged_parts_are_refused() {
+    let mut fx = must_bootstrap();
+    fx.must_put("k", "v");
+    let id = must_allocate_range_id(&mut fx);
+    let before = fx.shared.descriptor();
+    let stale = must_error(fx.apply(split_at("m", id, before.generation + 1)));
+    assert_eq!(stale.range_key_mismatch.as_ref(), Some(&before), "a generation the range does not have");
+    assert_eq!(must_error(fx.apply(split_at("", id, before.generation))).code, 3, "at the range's start");
+    assert_eq!(must_error(fx.apply(split_at("m", 0, before.generation))).code, 3, "no new range id");
+    assert_eq!(must_error(fx.apply(split_at("m", 1, before.generation))).code, 3, "its own id");
+
+    let staged = StagedPart {
+        txn_id: 9,
+        seq: 0,
+        part: Some(TxnRequest { success: vec![put_op(put("s", "1"))], ..Default::default() }),
+        expires_unix_ms: i64::MAX,
+    };
+    assert!(matches!(fx.apply(command::Kind::Stage(staged)).kind, Some(command_result::Kind::Txn(_))));
+    assert_eq!(must_error(fx.apply(split_at("m", id, before.generation))).code, 14, "a large commit in progress");
+    fx.apply(command::Kind::AbortStaged(atoll_proto::atoll::AbortStaged { txn_id: 9, expired_before_unix_ms: 0 }));
+    assert_eq!(fx.shared.descriptor(), before, "nothing changed");
+    assert!(fx.sm.take_created_ranges().is_empty());
+
+    let (left, _) = must_split(&mut fx, "m");
+    let old_generation = must_error(fx.apply(split_at("f", 7, before.generation)));
+    assert_eq!(old_generation.range_key_mismatch.as_ref(), Some(&left), "the generation the split replaced");
+    assert_eq!(must_error(fx.apply(split_at("x", 7, left.generation))).code, 3, "past the new end");
+
+    let mut right = must_open_range(fx.engine.clone(), RangeId(2));
+    assert_eq!(must_error(right.apply(command::Kind::AllocateRangeId(Default::default()))).code, 3, "only range 1");
+}
+
+#[test]
+fn a_split_range_snapshot_carries_only_its_span_and_its_install_leaves_other_ranges_alone() {
+    let mut source = must_bootstrap();
+    source.must_put("a", "left");
+    source.must_put("m1", "right");
+    source.must_put("z", "right");
+    must_split(&mut source, "m");
+    let source_right = must_open_range(source.engine.clone(), RangeId(2));
+    let mut reader = source_right.sm.snapshot().expect("snapshot");
+    let mut history = Vec::new();
+    while let Some(chunk) = reader.next_chunk(1 << 20).expect("chunk") {
+        let data = atoll_proto::atoll::RangeSnapshotData::decode(chunk.as_slice()).expect("chunk decodes");
+        history.extend(data.mvcc.into_iter().map(|pair| mvcc::decode_version(&pair.key).expect("mvcc key").0));
+    }
+    assert_eq!(history, [b"m1".to_vec(), b"z".to_vec()], "the right-hand range's keys only");
+
+    // A node that has the left side, and stale data of its own in the right side's span.
+    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new());
+    let mut target_left = must_open(engine.clone());
+    crate::snapshot::must_install(
+        source.sm.snapshot().expect("snapshot"),
+        &mut target_left.sm,
+        engine.as_ref(),
+        50,
+        &[1],
+        64,
+    );
+    let mut stale = WriteBatch::new();
+    let record = mvcc::Record::Put { create_revision: 3, version: 1, lease: 0, value: b"x".to_vec() };
+    mvcc::write(&mut stale, b"q-stale", 3, &record, false);
+    engine.write(stale, false).expect("write");
+    let mut target_right = must_open_range(engine.clone(), RangeId(2));
+    crate::snapshot::must_install(
+        source_right.sm.snapshot().expect("snapshot"),
+        &mut target_right.sm,
+        engine.as_ref(),
+        50,
+        &[1],
+        64,
+    );
+
+    assert_eq!(target_left.must_get("a").map(|kv| kv.value), Some(b"left".to_vec()), "the left side is untouched");
+    let everything_right = RangeRequest { key: b"m".to_vec(), range_end: vec![0], ..Default::default() };
+    assert_eq!(
+        values(&target_right.shared.read(engine.as_ref(), &everything_right).expect("read").kvs),
+        ["right", "right"]
+    );
+    assert_eq!(mvcc::latest(engine.as_ref(), b"q-stale").expect("latest"), None, "stale data in the span is gone");
+}

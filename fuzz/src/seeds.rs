@@ -6,7 +6,7 @@
 //! them through their targets; `ATOLL_FUZZ_WRITE_SEEDS=1` makes it write them to
 //! fuzz/corpus/<target>/seed-NN (tests/it/fuzz_corpus.rs), where they are kept.
 
-use atoll_proto::atoll::{command, AbortStaged, Command, CommitStaged, NodeInfo, StagedPart};
+use atoll_proto::atoll::{command, AbortStaged, Command, CommitStaged, NodeInfo, SplitRange, StagedPart};
 use atoll_proto::etcdserverpb::{
     compare, request_op, CompactionRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
     TxnRequest,
@@ -153,6 +153,18 @@ pub fn kv_apply() -> Vec<Vec<u8>> {
         vec![
             vec![0xff, 0x00, 0x12],
             encode(command::Kind::Compact(CompactionRequest { revision: 1 << 40, physical: true })),
+        ],
+        // A split, then writes on both sides of it (the right-hand side is refused).
+        vec![
+            encode(command::Kind::Txn(txn(vec![], vec![put(b"a", b"1"), put(b"x", b"2")], vec![]))),
+            encode(command::Kind::AllocateRangeId(Default::default())),
+            encode(command::Kind::Split(SplitRange {
+                split_key: b"m".to_vec(),
+                new_range_id: 2,
+                expected_generation: 1,
+            })),
+            encode(command::Kind::Txn(txn(vec![], vec![put(b"b", b"3")], vec![range(b"a", &[0])]))),
+            encode(command::Kind::Txn(txn(vec![], vec![put(b"y", b"4")], vec![]))),
         ],
     ];
     seeds.iter().map(|seed| super::join(seed)).collect()

@@ -101,9 +101,15 @@ impl TestCluster {
     /// another process (an `atoll chaos` run by another test) before the node binds it; such
     /// a start is thrown away and made again on fresh ports, up to three times.
     pub async fn must_start_with(size: usize, args: &[&str]) -> TestCluster {
+        Self::must_start_with_ranges(size, args, 2).await
+    }
+
+    /// Starts `size` nodes and waits for `ranges` ranges (2 once the keyspaces have split; 1 for
+    /// a cluster started with a delayed split).
+    pub async fn must_start_with_ranges(size: usize, args: &[&str], ranges: usize) -> TestCluster {
         let mut attempt = 1;
         loop {
-            match Self::start_with(size, args).await {
+            match Self::start_with(size, args, ranges).await {
                 Ok(cluster) => return cluster,
                 Err(e) if attempt < 3 && e.contains("Address already in use") => attempt += 1,
                 Err(e) => panic!("{e}"),
@@ -111,7 +117,7 @@ impl TestCluster {
         }
     }
 
-    async fn start_with(size: usize, args: &[&str]) -> Result<TestCluster, String> {
+    async fn start_with(size: usize, args: &[&str], ranges: usize) -> Result<TestCluster, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let nodes = (1..=size)
             .map(|index| TestNode {
@@ -130,14 +136,14 @@ impl TestCluster {
         for i in 0..size {
             let join = (i > 0).then_some(first_peer.as_str());
             cluster.nodes[i].must_spawn(join);
-            cluster.wait_for_replicas((i + 1).min(3)).await?;
+            cluster.wait_for_replicas((i + 1).min(3), ranges).await?;
         }
         Ok(cluster)
     }
 
     /// Waits until some running node reports a leader and `count` replicas for every range; the error carries
     /// how each node ended and the tail of its log.
-    async fn wait_for_replicas(&mut self, count: usize) -> Result<(), String> {
+    async fn wait_for_replicas(&mut self, count: usize, ranges: usize) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             for node in &mut self.nodes {
@@ -149,7 +155,7 @@ impl TestCluster {
                 if let Ok(status) = node.status().await {
                     // Both keyspaces' ranges (see `atoll_server::keyspaces`), each with a
                     // leader and `count` replicas.
-                    let ok = status.ranges.len() >= 2
+                    let ok = status.ranges.len() >= ranges
                         && status.ranges.iter().all(|r| {
                             r.leader_node_id != 0 && r.descriptor.as_ref().is_some_and(|d| d.replicas.len() == count)
                         });
@@ -165,13 +171,21 @@ impl TestCluster {
         Err(format!("cluster did not reach {count} replicas with a leader within 60 s\n{}", logs.join("\n")))
     }
 
-    /// The index in `nodes` of the current leader, as reported by a running node.
+    /// The index in `nodes` of the current leader of the first range (the etcd keyspace's), as
+    /// reported by a running node.
     pub async fn must_find_leader(&self) -> usize {
+        self.must_find_range_leader(1).await
+    }
+
+    /// The index in `nodes` of the current leader of range `range_id` (2: SQL's).
+    pub async fn must_find_range_leader(&self, range_id: u64) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             for node in self.nodes.iter().filter(|n| n.is_running()) {
                 if let Ok(status) = node.status().await {
-                    if let Some(leader) = status.ranges.first().map(|r| r.leader_node_id).filter(|l| *l != 0) {
+                    let range =
+                        status.ranges.iter().find(|r| r.descriptor.as_ref().is_some_and(|d| d.range_id == range_id));
+                    if let Some(leader) = range.map(|r| r.leader_node_id).filter(|l| *l != 0) {
                         return leader as usize - 1;
                     }
                 }

@@ -15,6 +15,7 @@ mod metrics;
 mod pgbench;
 mod placement;
 mod python;
+mod ranges;
 mod snapshot;
 mod sql;
 

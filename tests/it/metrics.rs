@@ -49,8 +49,10 @@ async fn nodes_export_metrics_and_health() {
     assert!(metric(body, "atoll_storage_fsync_seconds_count") >= 1.0);
     assert!(metric(body, "atoll_storage_fsync_batch_entries_count") >= 1.0);
     assert!(metric(body, "atoll_raft_apply_seconds_count") >= 1.0);
-    assert_eq!(metric(body, "atoll_ranges_leader"), 1.0);
-    assert_eq!(metric(body, "atoll_ranges"), 1.0);
+    // Two ranges (the etcd and SQL keyspaces) on every node, each led by one of them.
+    assert_eq!(metric(body, "atoll_ranges"), 2.0);
+    let leaders: f64 = bodies.iter().map(|b| metric(b, "atoll_ranges_leader")).sum();
+    assert_eq!(leaders, 2.0, "one leader per range");
     for node in &cluster.nodes {
         let (code, body) = must_http_get(&node.http, "/health");
         assert_eq!(code, 200, "{body}");

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_follows_the_load_without_failing_a_statement() {
     let cluster = TestCluster::must_start(3).await;
-    let leader = cluster.must_find_leader().await;
+    // SQL's range (see `atoll_server::keyspaces`).
+    let leader = cluster.must_find_range_leader(2).await;
     let gateway = (leader + 1) % cluster.nodes.len();
     let setup = must_connect(&cluster.nodes[gateway].sql, "postgres").await;
     setup
@@ -40,7 +41,7 @@ async fn the_leader_follows_the_load_without_failing_a_statement() {
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(40);
-    while cluster.must_find_leader().await != gateway {
+    while cluster.must_find_range_leader(2).await != gateway {
         assert!(Instant::now() < deadline, "leadership never moved to node {}", gateway + 1);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -56,5 +57,5 @@ async fn the_leader_follows_the_load_without_failing_a_statement() {
         let row = setup.query_one("SELECT n FROM counters WHERE id = $1", &[&id]).await.expect("select");
         assert_eq!(row.get::<_, i32>(0), *done, "every acknowledged update of client {id} counted once");
     }
-    assert_eq!(cluster.must_find_leader().await, gateway, "and it stays there");
+    assert_eq!(cluster.must_find_range_leader(2).await, gateway, "and it stays there");
 }

@@ -27,14 +27,18 @@ fn failure(error: tokio_postgres::Error) -> SqlFailure {
 }
 
 pub async fn must_connect(address: &str, database: &str) -> Client {
+    connect(address, database).await.expect("connect over the PostgreSQL protocol")
+}
+
+/// A connection as user `atoll` to `database` at `address` (`host:port`).
+pub async fn connect(address: &str, database: &str) -> Result<Client, tokio_postgres::Error> {
     let (host, port) = address.split_once(':').expect("host:port");
     let config = format!("host={host} port={port} user=atoll dbname={database} connect_timeout=10");
-    let (client, connection) =
-        tokio_postgres::connect(&config, NoTls).await.expect("connect over the PostgreSQL protocol");
+    let (client, connection) = tokio_postgres::connect(&config, NoTls).await?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    client
+    Ok(client)
 }
 
 struct Slt {

@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a node. Without --join on an empty data directory it bootstraps a new cluster.
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Start a local multi-node cluster of real processes in a temporary directory.
     Demo(demo::DemoArgs),
     /// An interactive SQL shell (or run statements with -e / -f).
@@ -143,6 +143,10 @@ struct StartArgs {
     /// Bytes of log a leader keeps for a lagging follower before it needs a snapshot.
     #[arg(long, hide = true, default_value_t = atoll_types::limits::RAFT_LOG_LAG_BYTES_MAX)]
     raft_log_lag_bytes_max: u64,
+    /// Seconds a new cluster's first range waits before the etcd and SQL keyspaces split into
+    /// two ranges (for tests of a node that misses the split).
+    #[arg(long, hide = true, default_value_t = 0)]
+    keyspace_split_delay_secs: u64,
 }
 
 impl StartArgs {
@@ -179,6 +183,7 @@ impl StartArgs {
             raft_log_lag_entries_max: self.raft_log_lag_entries_max,
             raft_log_lag_bytes_max: self.raft_log_lag_bytes_max,
             unsafe_snapshot_drop_history: self.unsafe_snapshot_drop_history,
+            keyspace_split_delay: Duration::from_secs(self.keyspace_split_delay_secs),
         }
     }
 }
@@ -243,7 +248,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Start(args) => start(args).await,
+            Command::Start(args) => start(*args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Sql(args) => sql::main(args).await,
             Command::Chaos(args) => chaos::run(args).await,

@@ -233,6 +233,9 @@ pub(crate) fn load_marker(engine: &dyn Engine, range_id: RangeId) -> crate::Resu
     SnapshotRestore::decode(bytes.as_slice()).map(Some).map_err(|e| Error::Corrupt(format!("restore marker: {e}")))
 }
 
+/// A range's span, `[start, end)` (an empty end: to the end of the key space).
+type KeySpan = (Vec<u8>, Vec<u8>);
+
 /// Installs one received snapshot file into the engine (see the module docs).
 pub struct KvRestoreJob {
     pub(crate) engine: Arc<dyn Engine>,
@@ -256,7 +259,7 @@ impl KvRestoreJob {
     /// The spans whose data the install replaces: the replica's old span, if it has state,
     /// and the snapshot's. The snapshot's descriptor is among its first state keys (state keys
     /// come in order, and `/descriptor` sorts before the staged parts that could be large).
-    fn spans(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Fatal> {
+    fn spans(&self) -> Result<Vec<KeySpan>, Fatal> {
         let mut spans = Vec::new();
         if let Some(old) = AppliedState::load(self.engine.as_ref(), self.range_id).map_err(fatal)? {
             if !old.descriptor.replicas.is_empty() {

@@ -28,8 +28,10 @@ pub const SQL_KEYSPACE_START: [u8; 1] = [atoll_sql::encoding::SQL_PREFIX];
 const INTERVAL: Duration = Duration::from_millis(500);
 
 /// Splits the first range at [`SQL_KEYSPACE_START`] once, from whichever node leads it; ends
-/// when this node's replica of the first range shows the split.
-pub async fn run(context: Arc<NodeContext>) {
+/// when this node's replica of the first range shows the split. Starts after `delay` (zero
+/// but in tests of a node that misses the split).
+pub async fn run(context: Arc<NodeContext>, delay: Duration) {
+    tokio::time::sleep(delay).await;
     let mut interval = tokio::time::interval(INTERVAL);
     loop {
         interval.tick().await;

@@ -84,6 +84,9 @@ pub struct NodeConfig {
     pub sql_limits: atoll_sql::SqlLimits,
     /// BROKEN ON PURPOSE, for tests of the checkers: snapshots sent carry no MVCC history.
     pub unsafe_snapshot_drop_history: bool,
+    /// How long after it starts this node waits before it splits the etcd and SQL keyspaces
+    /// (as the first range's leader; see `crate::keyspaces`). Zero but in tests.
+    pub keyspace_split_delay: Duration,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -385,7 +388,7 @@ impl Node {
             tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_limits)),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
-            tokio::spawn(crate::keyspaces::run(context.clone())),
+            tokio::spawn(crate::keyspaces::run(context.clone(), config.keyspace_split_delay)),
             tokio::spawn(crate::staged_gc::run(context.clone())),
         ];
         let gc_metrics = crate::mvcc_gc::GcMetrics::new(&context.registry);

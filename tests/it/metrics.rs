@@ -53,6 +53,20 @@ async fn nodes_export_metrics_and_health() {
     assert_eq!(metric(body, "atoll_ranges"), 2.0);
     let leaders: f64 = bodies.iter().map(|b| metric(b, "atoll_ranges_leader")).sum();
     assert_eq!(leaders, 2.0, "one leader per range");
+    // Per-range gauges, refreshed every half second on every node.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let bodies: Vec<String> = cluster.nodes.iter().map(|node| must_http_get(&node.http, "/metrics").1).collect();
+        let named = |range: &str| {
+            let prefix = format!("atoll_range_leader{{range=\"{range}\"}} ");
+            bodies.iter().filter(|b| b.lines().any(|l| l.starts_with(&prefix) && !l.ends_with(" 0"))).count()
+        };
+        if named("1") == 3 && named("2") == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not every node names both ranges' leaders");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     for node in &cluster.nodes {
         let (code, body) = must_http_get(&node.http, "/health");
         assert_eq!(code, 200, "{body}");

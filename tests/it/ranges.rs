@@ -1,12 +1,13 @@
 //! Two ranges from the start: the etcd keyspace and SQL's are split apart (see
 //! `atoll_server::keyspaces`), each with its own revisions, compaction and replicas, and a
-//! node that was down through the split gets both back.
+//! node that was down through the split gets both back. `SHOW RANGES` shows them.
 
 use crate::cluster::TestCluster;
 use crate::sql::must_connect;
 use atoll_proto::etcdserverpb::kv_client::KvClient;
 use atoll_proto::etcdserverpb::{CompactionRequest, PutRequest, RangeRequest};
 use std::time::{Duration, Instant};
+use tokio_postgres::SimpleQueryMessage;
 use tonic::transport::Channel;
 
 async fn must_client(address: &str) -> KvClient<Channel> {
@@ -48,6 +49,31 @@ async fn etcd_and_sql_keep_their_own_revisions_and_compactions() {
     reader.batch_execute("COMMIT").await.expect("commit");
     let count: i64 = reader.query_one("SELECT count(*) FROM t", &[]).await.expect("count").get(0);
     assert_eq!(count, 10);
+
+    // SHOW RANGES (CockroachDB's statement) shows where the data is.
+    let rows = |messages: Vec<SimpleQueryMessage>| -> Vec<Vec<String>> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let all = rows(sql.simple_query("SHOW RANGES").await.expect("show ranges"));
+    let spans: Vec<(&str, &str, &str)> = all.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str())).collect();
+    assert_eq!(spans, [("1", "/Min", "\\xff"), ("2", "\\xff", "/Max")], "{all:?}");
+    let table = rows(sql.simple_query("SHOW RANGES FROM TABLE t").await.expect("show ranges from table"));
+    assert_eq!(table.len(), 1, "{table:?}");
+    assert_eq!((table[0][0].as_str(), table[0][4].as_str()), ("2", "{1,2,3}"), "{table:?}");
+    assert_ne!(table[0][5], "NULL", "a lease holder: {table:?}");
+    assert!(table[0][3].parse::<f64>().expect("range_size_mb") > 0.0, "{table:?}");
+    let database = rows(sql.simple_query("SHOW RANGES FROM DATABASE postgres").await.expect("from database"));
+    assert_eq!(database.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["2"]);
+    let error = sql.simple_query("SHOW RANGES FROM TABLE missing").await.expect_err("no such table");
+    assert_eq!(error.as_db_error().map(|e| e.code().code()), Some("42P01"));
 }
 
 /// Node 3 is killed before the split; both ranges move on while it is away, far enough that

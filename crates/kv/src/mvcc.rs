@@ -58,6 +58,21 @@ pub fn latest_span_bounds(start: &[u8], end: &[u8]) -> (Bound<Vec<u8>>, Bound<Ve
     (Bound::Included(start.to_vec()), upper)
 }
 
+/// The live keys in the range span `[start, end)` and their bytes (keys and values), read from
+/// each key's newest version: one pass over the span's `MvccLatest` entries.
+pub fn live_keys(engine: &dyn Engine, start: &[u8], end: &[u8]) -> Result<(u64, u64)> {
+    let (lower, upper) = latest_span_bounds(start, end);
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for item in engine.scan(Keyspace::MvccLatest, lower, upper, false) {
+        let (key, value) = item?;
+        if matches!(decode_latest(&value)?, (_, Record::Put { .. })) {
+            count += 1;
+            bytes += (key.len() + value.len()) as u64;
+        }
+    }
+    Ok((count, bytes))
+}
+
 /// Encodes one version of a key.
 pub fn encode_version(key: &[u8], revision: i64) -> Vec<u8> {
     let mut out = encode_user_key(key);

@@ -109,6 +109,11 @@ impl Router {
         found.map(|(id, shared)| (*id, shared.clone())).ok_or_else(|| Error::NoReplica(key.to_vec()))
     }
 
+    /// The Raft status of every replica on this node (leader, term, indexes).
+    pub async fn status(&self) -> Result<Vec<atoll_replication::RangeRaftStatus>> {
+        Ok(self.store.status().await?)
+    }
+
     /// The ranges this node's replicas lead right now.
     pub async fn leading(&self) -> Result<Vec<RangeId>> {
         let status = self.store.status().await?;

@@ -15,7 +15,7 @@ use atoll_replication::{Fatal, Store, StoreConfig, StoreHandle};
 use atoll_storage::{Engine, FjallEngine, Keyspace, WriteBatch};
 use atoll_types::limits::GRPC_MESSAGE_BYTES_MAX;
 use atoll_types::{NodeId, RangeId, FIRST_NODE_ID, FIRST_RANGE_ID};
-use prometheus::{HistogramOpts, HistogramVec, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -119,6 +119,10 @@ impl From<atoll_storage::Error> for StartError {
 /// Server-side metrics beyond the store loop's.
 pub struct ServerMetrics {
     pub rpc_seconds: HistogramVec,
+    /// Per range replica on this node, by `range` id, refreshed every half second.
+    pub range_leader: IntGaugeVec,
+    pub range_applied_index: IntGaugeVec,
+    pub range_revision: IntGaugeVec,
 }
 
 impl ServerMetrics {
@@ -130,7 +134,17 @@ impl ServerMetrics {
         )
         .expect("valid metric");
         registry.register(Box::new(rpc_seconds.clone())).expect("metric registered once");
-        ServerMetrics { rpc_seconds }
+        let per_range = |name: &str, help: &str| {
+            let gauge = IntGaugeVec::new(Opts::new(name, help), &["range"]).expect("valid metric");
+            registry.register(Box::new(gauge.clone())).expect("metric registered once");
+            gauge
+        };
+        ServerMetrics {
+            rpc_seconds,
+            range_leader: per_range("atoll_range_leader", "The node that leads the range (0: none known)."),
+            range_applied_index: per_range("atoll_range_applied_index", "The range's last Raft index applied here."),
+            range_revision: per_range("atoll_range_revision", "The range's latest applied revision here."),
+        }
     }
 }
 
@@ -532,8 +546,32 @@ async fn serve_http(context: Arc<NodeContext>, listener: TcpListener) {
     }
 }
 
-/// Keeps the address book and the term in the response header current.
+/// Sets the per-range gauges to `status`, and removes those of ranges no longer here.
+fn publish_range_metrics(
+    context: &NodeContext,
+    status: &[atoll_replication::RangeRaftStatus],
+    published: &mut Vec<String>,
+) {
+    let metrics = &context.metrics;
+    let current: Vec<String> = status.iter().map(|r| r.range_id.0.to_string()).collect();
+    for gone in published.iter().filter(|label| !current.contains(label)) {
+        for gauge in [&metrics.range_leader, &metrics.range_applied_index, &metrics.range_revision] {
+            let _ = gauge.remove_label_values(&[gone]);
+        }
+    }
+    for (range, label) in status.iter().zip(&current) {
+        let clamp = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        metrics.range_leader.with_label_values(&[label]).set(clamp(range.leader_id));
+        metrics.range_applied_index.with_label_values(&[label]).set(clamp(range.applied_index));
+        let revision = context.range(range.range_id).map_or(0, |shared| shared.revision());
+        metrics.range_revision.with_label_values(&[label]).set(revision);
+    }
+    *published = current;
+}
+
+/// Keeps the address book, the term in the response header and the per-range metrics current.
 async fn refresh(context: Arc<NodeContext>) {
+    let mut published = Vec::new();
     let mut interval = tokio::time::interval(Duration::from_millis(500));
     loop {
         interval.tick().await;
@@ -547,6 +585,7 @@ async fn refresh(context: Arc<NodeContext>) {
                 if let Some(range) = status.iter().find(|r| r.range_id == FIRST_RANGE_ID) {
                     context.raft_term.store(range.term, Ordering::Relaxed);
                 }
+                publish_range_metrics(&context, &status, &mut published);
             }
             Err(e) => warn!(error = %e, "store status unavailable"),
         }

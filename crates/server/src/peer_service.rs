@@ -30,8 +30,8 @@ impl PeerService {
         PeerService { context, counting: Arc::new(AtomicBool::new(false)) }
     }
 
-    /// Live keys and their bytes per range, counted on a blocking thread, one count at a time on this node.
-    /// A count is a full scan (a million keys under load take seconds), so a status call
+    /// Live keys and their bytes per range, counted on a blocking thread, one count at a time
+    /// on this node. A count is a full scan (a million keys under load take seconds), so a status call
     /// answers without counts it did not get within [`KEY_COUNT_WAIT`]; `atoll range ls`
     /// shows them as unknown.
     async fn live_key_counts(&self, ranges: Vec<RangeId>) -> HashMap<RangeId, (u64, u64)> {
@@ -79,8 +79,11 @@ impl PeerService {
     /// otherwise install data that the older replica then writes over (see `atoll_kv::split`).
     async fn create_replica(&self, descriptor: RangeDescriptor, from_node_id: u64) -> Result<(), Status> {
         let range_id = RangeId(descriptor.range_id);
-        if range_id.0 == 0 || descriptor.replicas.is_empty() {
-            return Err(Status::invalid_argument("replica request for no range or a range without replicas"));
+        let empty_span = !descriptor.end_key.is_empty() && descriptor.end_key <= descriptor.start_key;
+        if range_id.0 == 0 || descriptor.replicas.is_empty() || empty_span {
+            return Err(Status::invalid_argument(
+                "replica request for no range, a range without replicas or an empty span",
+            ));
         }
         // (The descriptor lists voters; a learner being added is not among them yet.)
         if self.context.range(range_id).is_some() {
@@ -105,20 +108,10 @@ impl PeerService {
     }
 }
 
-/// The range's live keys and their bytes (keys and values), from the newest version of each
-/// key in its span.
+/// The range's live keys and their bytes (0 and 0 if the engine fails; the count is advice).
 fn live_keys(shared: &atoll_kv::RangeShared, engine: &dyn atoll_storage::Engine) -> (u64, u64) {
     let descriptor = shared.descriptor();
-    let (start, end) = atoll_kv::mvcc::latest_span_bounds(&descriptor.start_key, &descriptor.end_key);
-    let (mut count, mut bytes) = (0u64, 0u64);
-    for item in engine.scan(atoll_storage::Keyspace::MvccLatest, start, end, false) {
-        let Ok((key, value)) = item else { break };
-        if matches!(atoll_kv::mvcc::decode_latest(&value), Ok((_, atoll_kv::mvcc::Record::Put { .. }))) {
-            count += 1;
-            bytes += (key.len() + value.len()) as u64;
-        }
-    }
-    (count, bytes)
+    atoll_kv::mvcc::live_keys(engine, &descriptor.start_key, &descriptor.end_key).unwrap_or_default()
 }
 
 #[tonic::async_trait]

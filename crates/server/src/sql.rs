@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 pub struct LocalKv {
     router: Router,
+    engine: Arc<dyn atoll_storage::Engine>,
 }
 
 impl LocalKv {
     pub fn new(context: Arc<NodeContext>) -> Self {
-        LocalKv { router: context.router.clone() }
+        LocalKv { router: context.router.clone(), engine: context.engine.clone() }
     }
 }
 
@@ -101,5 +102,39 @@ impl atoll_sql::KvBackend for LocalKv {
             Staged::Abort(abort) => command::Kind::AbortStaged(abort),
         };
         txn_response(through_elections(|| self.router.propose_at(STAGED_KEY, kind.clone())).await?)
+    }
+
+    async fn ranges(&self) -> atoll_kv::Result<Vec<atoll_sql::RangeInfo>> {
+        let status = self.router.status().await.map_err(kv_error)?;
+        let replicas = self.router.replicas();
+        let engine = self.engine.clone();
+        // A pass over each range's newest versions: off the async threads.
+        let sizes = tokio::task::spawn_blocking(move || {
+            replicas
+                .into_iter()
+                .map(|(range_id, shared)| {
+                    let descriptor = shared.descriptor();
+                    let (_, bytes) =
+                        atoll_kv::mvcc::live_keys(engine.as_ref(), &descriptor.start_key, &descriptor.end_key)?;
+                    Ok((range_id, descriptor, bytes))
+                })
+                .collect::<atoll_kv::Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| atoll_kv::Error::Unavailable(format!("range sizes: {e}")))??;
+        let mut ranges: Vec<atoll_sql::RangeInfo> = sizes
+            .into_iter()
+            .filter(|(_, descriptor, _)| !descriptor.replicas.is_empty())
+            .map(|(range_id, descriptor, live_bytes)| atoll_sql::RangeInfo {
+                range_id: range_id.0,
+                leader: status.iter().find(|r| r.range_id == range_id).map_or(0, |r| r.leader_id),
+                start_key: descriptor.start_key,
+                end_key: descriptor.end_key,
+                replicas: descriptor.replicas,
+                live_bytes,
+            })
+            .collect();
+        ranges.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+        Ok(ranges)
     }
 }

@@ -17,6 +17,22 @@ pub trait KvBackend: Send + Sync + 'static {
     async fn range(&self, request: RangeRequest) -> atoll_kv::Result<RangeResponse>;
     /// Runs one step of a commit staged in parts (`atoll_kv::staged`) through consensus.
     async fn staged(&self, step: Staged) -> atoll_kv::Result<TxnResponse>;
+    /// The ranges of this node's replicas, ordered by start key (`SHOW RANGES`).
+    async fn ranges(&self) -> atoll_kv::Result<Vec<RangeInfo>>;
+}
+
+/// One range as `SHOW RANGES` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeInfo {
+    pub range_id: u64,
+    /// `[start_key, end_key)`; an empty end is the end of the key space.
+    pub start_key: Vec<u8>,
+    pub end_key: Vec<u8>,
+    pub replicas: Vec<u64>,
+    /// 0 when no leader is known.
+    pub leader: u64,
+    /// Bytes of the live keys and values in the range.
+    pub live_bytes: u64,
 }
 
 /// A cheap, cloneable handle on the backend; what SQL transactions are opened on.

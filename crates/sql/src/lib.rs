@@ -30,11 +30,12 @@ mod plan_cache;
 pub mod provider;
 pub mod server;
 pub mod session;
+mod show_ranges;
 mod to_char;
 pub mod types;
 
 pub use error::SqlError;
-pub use kv::{KvBackend, NodeKv};
+pub use kv::{KvBackend, NodeKv, RangeInfo};
 pub use server::serve;
 pub use session::{Engine, SqlLimits};
 

@@ -466,7 +466,9 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             )),
             Statement::Set(set) => self.set(set),
-            Statement::ShowVariable { variable } => self.show(variable),
+            Statement::ShowVariable { variable } if crate::show_ranges::parse(variable).is_none() => {
+                self.show(variable)
+            }
             Statement::Reset(reset) => self.reset(&reset.reset),
             Statement::Vacuum(_) => Ok(Output::command("VACUUM")),
             Statement::Analyze(_) => Ok(Output::command("ANALYZE")),
@@ -667,6 +669,10 @@ impl Session {
                 self.create_database(db_name, *if_not_exists).await
             }
             Statement::ShowTables { .. } => self.show_tables().await,
+            Statement::ShowVariable { variable } => match crate::show_ranges::parse(variable) {
+                Some(target) => self.show_ranges(target?).await,
+                None => self.show(variable),
+            },
             Statement::ShowColumns { show_options, .. } => {
                 let name = show_options
                     .show_in
@@ -829,6 +835,9 @@ impl Session {
                 Ok((types, Some(crate::column_names::apply(statement, plan.schema().as_arrow()))))
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.describe_dml(statement).await,
+            Statement::ShowVariable { variable } if crate::show_ranges::parse(variable).is_some() => {
+                Ok((vec![], Some(crate::show_ranges::schema())))
+            }
             Statement::ShowVariable { variable } => {
                 let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
                 Ok((vec![], Some(Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)])))))
@@ -976,6 +985,28 @@ impl Session {
         let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(lines))])?;
         Ok(Output::Rows { schema, batches: vec![batch], tag: "EXPLAIN" })
+    }
+
+    /// `SHOW RANGES [FROM TABLE t | FROM DATABASE d]` (see [`crate::show_ranges`]).
+    async fn show_ranges(&self, target: crate::show_ranges::Target) -> Result<Output> {
+        use crate::show_ranges::Target;
+        let spans: Vec<(Vec<u8>, Vec<u8>)> = match target {
+            Target::All => vec![(Vec::new(), Vec::new())],
+            Target::Table(name) => {
+                let desc = self.table(&name).await?;
+                vec![crate::encoding::prefix_span(crate::encoding::table_prefix(desc.id))]
+            }
+            Target::Database(name) => {
+                let mut guard = self.txn.lock().await;
+                let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
+                let database = catalog::require_database(txn, &name).await?;
+                let tables = catalog::list_tables(txn, database.id).await?;
+                tables.iter().map(|t| crate::encoding::prefix_span(crate::encoding::table_prefix(t.id))).collect()
+            }
+        };
+        let ranges = self.engine.kv.0.ranges().await?;
+        let batch = crate::show_ranges::rows(&ranges, &spans)?;
+        Ok(Output::Rows { schema: batch.schema(), batches: vec![batch], tag: "SHOW" })
     }
 
     async fn show_tables(&self) -> Result<Output> {

@@ -11,12 +11,13 @@ use atoll_proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
-async fn must_client(address: &str) -> KvClient<Channel> {
+pub async fn must_client(address: &str) -> KvClient<Channel> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("endpoint");
     KvClient::new(endpoint.connect().await.expect("connect to the etcd API"))
 }
 
-async fn must_put(kv: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
+/// Puts `key`, returns the revision of the put.
+pub async fn must_put(kv: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
     let request = PutRequest { key: key.into(), value: value.into(), ..Default::default() };
     kv.put(request).await.expect("put").into_inner().header.expect("header").revision
 }

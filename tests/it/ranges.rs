@@ -3,22 +3,11 @@
 //! node that was down through the split gets both back. `SHOW RANGES` shows them.
 
 use crate::cluster::TestCluster;
+use crate::gc::{must_client, must_put};
 use crate::sql::must_connect;
-use atoll_proto::etcdserverpb::kv_client::KvClient;
-use atoll_proto::etcdserverpb::{CompactionRequest, PutRequest, RangeRequest};
+use atoll_proto::etcdserverpb::{CompactionRequest, RangeRequest};
 use std::time::{Duration, Instant};
 use tokio_postgres::SimpleQueryMessage;
-use tonic::transport::Channel;
-
-async fn must_client(address: &str) -> KvClient<Channel> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("endpoint");
-    KvClient::new(endpoint.connect().await.expect("connect to the etcd API"))
-}
-
-async fn must_put(kv: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
-    let request = PutRequest { key: key.into(), value: value.into(), ..Default::default() };
-    kv.put(request).await.expect("put").into_inner().header.expect("header").revision
-}
 
 /// SQL writes no longer move the revision etcd clients see, and an etcd Compact no longer
 /// takes SQL's history: a SQL transaction that began before it still reads its snapshot.

@@ -59,6 +59,12 @@ async fn etcd_and_sql_keep_their_own_revisions_and_compactions() {
     assert_eq!((table[0][0].as_str(), table[0][4].as_str()), ("2", "{1,2,3}"), "{table:?}");
     assert_ne!(table[0][5], "NULL", "a lease holder: {table:?}");
     assert!(table[0][3].parse::<f64>().expect("range_size_mb") > 0.0, "{table:?}");
+    // The extended protocol describes the columns before it runs the statement.
+    let described = sql.query("SHOW RANGES FROM TABLE t", &[]).await.expect("show ranges, extended protocol");
+    assert_eq!(described.len(), 1);
+    let columns: Vec<&str> = described[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(columns, ["range_id", "start_key", "end_key", "range_size_mb", "replicas", "lease_holder"]);
+    assert_eq!(described[0].get::<_, i64>("range_id"), 2);
     let database = rows(sql.simple_query("SHOW RANGES FROM DATABASE postgres").await.expect("from database"));
     assert_eq!(database.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["2"]);
     let error = sql.simple_query("SHOW RANGES FROM TABLE missing").await.expect_err("no such table");

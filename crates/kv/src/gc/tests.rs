@@ -248,3 +248,33 @@ fn a_key_deleted_before_the_compaction_revision_loses_its_newest_version_too_unl
     assert_eq!(mvcc::get(&engine, b"back", 5).expect("get").map(|kv| kv.value), Some(b"again".to_vec()));
     assert_eq!(mvcc::get(&engine, b"gone", 5).expect("get"), None);
 }
+
+#[test]
+fn a_collector_takes_only_its_ranges_keys_and_steps_over_the_others() {
+    // Two ranges split at "m" share the node's garbage index; each range's collector takes
+    // the garbage of its own span at its own compaction revision (after a split the two count
+    // revisions apart, so one range's compaction revision means nothing to the other's keys).
+    let engine = MemoryEngine::new();
+    for (key, revisions) in [(&b"left"[..], [2, 3, 4]), (&b"right"[..], [2, 5, 6])] {
+        for revision in revisions {
+            put(&engine, key, revision, revision.to_string().as_bytes());
+        }
+    }
+    let entries =
+        |engine: &MemoryEngine| engine.scan(Keyspace::MvccGarbage, Bound::Unbounded, Bound::Unbounded, false).count();
+    assert_eq!(entries(&engine), 4, "two superseded versions of each key");
+
+    let left = collect_chunk(&engine, 6, (b"", b"m"), None, GC_CHUNK_ENTRIES_MAX).expect("chunk");
+    assert_eq!((left.examined, left.removed, left.done), (4, 2, true), "all four looked at, the left's two taken");
+    engine.write(finish(&engine, left).expect("finish"), false).expect("write");
+    assert_eq!(entries(&engine), 2, "the right-hand range's entries stay for its own collector");
+    assert_eq!(mvcc::get(&engine, b"left", 3).expect("get"), None, "compacted: older versions are gone");
+    let right_old = mvcc::get(&engine, b"right", 5).expect("get").map(|kv| kv.value);
+    assert_eq!(right_old, Some(b"5".to_vec()), "the right-hand range's history is untouched");
+
+    let right = collect_chunk(&engine, 6, (b"m", b""), None, GC_CHUNK_ENTRIES_MAX).expect("chunk");
+    assert_eq!((right.examined, right.removed), (2, 2));
+    engine.write(finish(&engine, right).expect("finish"), false).expect("write");
+    assert_eq!(entries(&engine), 0);
+    assert_eq!(mvcc::get(&engine, b"right", 6).expect("get").map(|kv| kv.value), Some(b"6".to_vec()));
+}

@@ -139,3 +139,40 @@ async fn a_node_down_through_the_split_gets_both_ranges_back() {
     assert!(log.contains("empty replica created"), "node 3 got the SQL range another way:\n{log}");
     assert!(!log.contains("range split"), "node 3 applied the split itself (the log held it):\n{log}");
 }
+
+/// Four nodes, each range on three. A replica's node killed for longer than
+/// `--dead-after-secs` is replaced on the fourth node in every range (a learner first, then a
+/// voter, then the dead voter removed), and the data is all there on the new replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_replicas_are_recreated_on_a_live_node() {
+    let mut cluster = TestCluster::must_start_with(4, &["--dead-after-secs", "3"]).await;
+    let sql = must_connect(&cluster.nodes[0].sql, "postgres").await;
+    sql.batch_execute("CREATE TABLE t (id INT PRIMARY KEY)").await.expect("create");
+    sql.batch_execute("INSERT INTO t SELECT i FROM generate_series(1, 100) AS s(i)").await.expect("insert");
+    let mut kv = must_client(&cluster.nodes[0].etcd).await;
+    must_put(&mut kv, "kept", "v").await;
+    let voters = |status: &atoll_proto::atoll::NodeStatusResponse| -> Vec<Vec<u64>> {
+        status.ranges.iter().map(|r| r.descriptor.as_ref().map(|d| d.replicas.clone()).unwrap_or_default()).collect()
+    };
+    let before = voters(&cluster.nodes[0].status().await.expect("status"));
+    assert!(before.iter().all(|v| v.len() == 3 && !v.contains(&4)), "node 4 holds no voter yet: {before:?}");
+    // Node 2 is a voter of both ranges (the first three nodes are).
+    cluster.nodes[1].kill();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let after = voters(&cluster.nodes[0].status().await.expect("status"));
+        if after.len() == 2 && after.iter().all(|v| v.len() == 3 && !v.contains(&2) && v.contains(&4)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 2's replicas were not re-created on node 4: {after:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Node 4's own replicas answer everything that was written.
+    let on_four = must_connect(&cluster.nodes[3].sql, "postgres").await;
+    let count: i64 = on_four.query_one("SELECT count(*) FROM t", &[]).await.expect("count on node 4").get(0);
+    assert_eq!(count, 100);
+    let mut kv4 = must_client(&cluster.nodes[3].etcd).await;
+    let kept = kv4.range(RangeRequest { key: "kept".into(), serializable: true, ..Default::default() }).await;
+    assert_eq!(kept.expect("read on node 4").into_inner().count, 1, "node 4's replica of range 1 has the key");
+}

@@ -147,6 +147,10 @@ struct StartArgs {
     /// two ranges (for tests of a node that misses the split).
     #[arg(long, hide = true, default_value_t = 0)]
     keyspace_split_delay_secs: u64,
+    /// A node not heard from for this many seconds is dead: its replicas are re-created on live
+    /// nodes (when there are any that hold none).
+    #[arg(long, default_value_t = 300)]
+    dead_after_secs: u64,
 }
 
 impl StartArgs {
@@ -184,6 +188,7 @@ impl StartArgs {
             raft_log_lag_bytes_max: self.raft_log_lag_bytes_max,
             unsafe_snapshot_drop_history: self.unsafe_snapshot_drop_history,
             keyspace_split_delay: Duration::from_secs(self.keyspace_split_delay_secs),
+            dead_after: Duration::from_secs(self.dead_after_secs.max(1)),
         }
     }
 }

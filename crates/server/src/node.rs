@@ -87,6 +87,8 @@ pub struct NodeConfig {
     /// How long after it starts this node waits before it splits the etcd and SQL keyspaces
     /// (as the first range's leader; see `crate::keyspaces`). Zero but in tests.
     pub keyspace_split_delay: Duration,
+    /// A node unheard for this long is dead: the ranges this node leads replace its replicas.
+    pub dead_after: Duration,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -169,6 +171,9 @@ pub struct NodeContext {
     pub snapshot_receives: Arc<tokio::sync::Semaphore>,
     /// Largest peer frame accepted.
     pub peer_message_bytes_max: usize,
+    /// A node unheard for this long is dead (see [`crate::replicate`]).
+    pub dead_after: Duration,
+    started: Instant,
     raft_term: AtomicU64,
     last_heard: Mutex<HashMap<u64, Instant>>,
 }
@@ -197,6 +202,15 @@ impl NodeContext {
     pub fn heard_from(&self, node: u64) {
         if let Ok(mut heard) = self.last_heard.lock() {
             heard.insert(node, Instant::now());
+        }
+    }
+
+    /// How long `node` has been unheard: since its last Raft batch, or since this node started
+    /// if none came yet (zero for this node).
+    pub fn unheard_for(&self, node: u64) -> Duration {
+        match self.last_heard_ms_ago(node) {
+            -1 => self.started.elapsed(),
+            ms => Duration::from_millis(ms.max(0) as u64),
         }
     }
 
@@ -386,6 +400,8 @@ impl Node {
             last_heard: Mutex::new(HashMap::new()),
             snapshot_receives: Arc::new(tokio::sync::Semaphore::new(atoll_types::limits::SNAPSHOT_RECEIVES_MAX)),
             peer_message_bytes_max: config.peer_message_bytes_max,
+            dead_after: config.dead_after,
+            started: Instant::now(),
         });
         for member in
             join_members.iter().chain(context.range(FIRST_RANGE_ID).map(|r| r.members()).unwrap_or_default().iter())

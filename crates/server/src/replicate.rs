@@ -3,7 +3,9 @@
 //! Runs on every node, acts on every range this node leads. While the range has fewer
 //! voters than the target it first promotes a learner whose log has caught up with the
 //! leader's commit index, and otherwise adds a registered member that holds no replica as a
-//! *learner*. A learner receives the log (a snapshot first) without counting in quorums, so a
+//! *learner*. A voter whose node has not been heard from for `--dead-after-secs` is replaced
+//! the same way: a learner on a live node, promoted once caught up, then the dead voter
+//! removed. A learner receives the log (a snapshot first) without counting in quorums, so a
 //! new node that is slow, or dies before it catches up, never makes the range unavailable;
 //! only a caught-up learner becomes a voter, and a learner that does not catch up within
 //! [`CATCH_UP_TIMEOUT`] is removed and its node passed over for a while. One change at a
@@ -40,6 +42,10 @@ const RETRY_AFTER: Duration = Duration::from_secs(300);
 /// [`ask_for_replica`]): replicas that exist answer the first append within milliseconds.
 const SILENT_REPLICA_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a new leader waits before it judges a follower dead by its silence: enough
+/// heartbeat rounds (300 ms each) for every live follower to have answered.
+const LIVENESS_GRACE: Duration = Duration::from_secs(2);
+
 /// How often the same node is asked to create the same replica.
 const ASK_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -54,6 +60,8 @@ struct QueueState {
     silent_since: HashMap<u64, Instant>,
     /// When each silent replica's node was last asked to create it.
     asked_at: HashMap<u64, Instant>,
+    /// Since when this node leads the range (the first round that saw it lead).
+    leading_since: Option<Instant>,
 }
 
 /// Runs the queue until the node stops.
@@ -74,6 +82,7 @@ pub async fn run(context: Arc<NodeContext>) {
         for range in led {
             let now = Instant::now();
             let state = states.entry(range.range_id).or_default();
+            state.leading_since.get_or_insert(now);
             state.learner_since.retain(|node, _| range.learners.contains(node));
             for learner in &range.learners {
                 state.learner_since.entry(*learner).or_insert(now);
@@ -194,10 +203,28 @@ fn next_change(
     if let Some(&learner) = stuck {
         return Some((learner, ReplicaChange::Remove));
     }
-    if range.voters.len() >= REPLICATION_FACTOR {
+    // A voter whose node has been unheard for `--dead-after-secs` is replaced: a learner on a
+    // live node first, promoted once caught up, and only then the dead voter removed, so the
+    // range never has fewer live voters than it had.
+    // Followers talk to the leader only: a node that just became leader may not have heard
+    // from a follower for long, so it judges only after leading for a few heartbeat rounds.
+    let judged = state.leading_since.is_some_and(|since| now.duration_since(since) > LIVENESS_GRACE);
+    let dead = |node: u64| judged && node != context.node_id.0 && context.unheard_for(node) > context.dead_after;
+    let dead_voter = range.voters.iter().copied().find(|voter| dead(*voter));
+    if let Some(voter) = dead_voter.filter(|_| range.voters.len() > REPLICATION_FACTOR) {
+        return Some((voter, ReplicaChange::Remove));
+    }
+    if range.voters.len() >= REPLICATION_FACTOR && dead_voter.is_none() {
         return None;
     }
-    if let Some(&learner) = range.learners.iter().find(|l| caught_up(**l)) {
+    // A node that holds no replica sends this one nothing, so silence proves nothing about a
+    // candidate: only one heard from and then silent too long is passed over. A dead candidate
+    // never catches up, and its learner is removed after `CATCH_UP_TIMEOUT` as above.
+    let silent_since_heard = |node: u64| {
+        let heard = context.last_heard_ms_ago(node);
+        heard >= 0 && Duration::from_millis(heard as u64) > context.dead_after
+    };
+    if let Some(&learner) = range.learners.iter().find(|l| caught_up(**l) && !silent_since_heard(**l)) {
         return Some((learner, ReplicaChange::AddVoter));
     }
     if !range.learners.is_empty() {
@@ -207,7 +234,7 @@ fn next_change(
     members
         .iter()
         .map(|m| m.node_id)
-        .filter(|id| !range.voters.contains(id) && !state.skip_until.contains_key(id))
+        .filter(|id| !range.voters.contains(id) && !state.skip_until.contains_key(id) && !silent_since_heard(*id))
         .min()
         .map(|candidate| (candidate, ReplicaChange::AddLearner))
 }

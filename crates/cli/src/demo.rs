@@ -31,6 +31,10 @@ pub struct DemoArgs {
     /// Do not open the shell: keep the cluster in the foreground until SIGINT/SIGTERM.
     #[arg(long)]
     no_shell: bool,
+    /// Seconds a node may be unheard before its replicas are re-created on other nodes (with
+    /// `--nodes 4` or more; try `--dead-after-secs 20` and `\kill 2`).
+    #[arg(long, default_value_t = 300)]
+    dead_after_secs: u64,
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
@@ -38,7 +42,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         return Err("--nodes must be between 1 and 9".into());
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the atoll binary: {e}"))?;
-    let mut cluster = LocalCluster::new(exe, args.nodes, Some(args.base_port), vec![])?;
+    let node_args = vec!["--dead-after-secs".to_string(), args.dead_after_secs.to_string()];
+    let mut cluster = LocalCluster::new(exe, args.nodes, Some(args.base_port), node_args)?;
     let result = match cluster.start(&mut |step| eprintln!("{step} ...")).await {
         Ok(()) => {
             if let Err(e) = load_sample(&cluster).await {

@@ -6,9 +6,11 @@
 //! once per applied write transaction. The counter advances in Raft log order, so it is a
 //! Raft-replicated timestamp oracle: every replica assigns the same revision to the same write,
 //! no clock is involved, and a leader failover cannot make it go backwards (the new leader's
-//! log contains every committed entry). While all data lives in one range this counter is the
-//! cluster-wide clock; when ranges multiply, revisions will come from a dedicated timestamp
-//! range handing out blocks, and this crate's API stays as it is.
+//! log contains every committed entry). Each range counts its own (a range made by a split,
+//! [`split`], starts from its parent's), which is a clock only for requests that stay in one
+//! range: the etcd keyspace and SQL's are one range each. When ranges multiply further,
+//! revisions will come from a dedicated timestamp range handing out blocks, and this crate's
+//! API stays as it is.
 //!
 //! # Life of a Put
 //! The etcd API turns `Put` into a one-operation [`etcdserverpb::TxnRequest`], wraps it in a

@@ -34,9 +34,35 @@ async fn range_ls_shows_both_keyspaces_with_a_generation_per_change() {
                 && fields.get(1) == Some(&"1,2,3")
         };
         if rows.len() == 2 && rows.iter().zip(expected).all(|(row, want)| matches(row, want)) {
+            must_list_nodes(&cluster);
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("expected ranges 1 [-inf, \\xff) and 2 [\\xff, +inf), generation 4 on replicas 1,2,3:\n{last}");
+}
+
+/// `atoll node ls`: every node live, holding both ranges (as each node itself reports, so
+/// polled until the last promotion has reached all of them), with the bytes of its live data.
+fn must_list_nodes(cluster: &TestCluster) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let output = Command::new(env!("CARGO_BIN_EXE_atoll"))
+            .args(["node", "ls", "--host", &cluster.nodes[0].peer])
+            .output()
+            .expect("run atoll node ls");
+        let listing = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(listing.lines().next().is_some_and(|header| header.contains(" live data ")), "{listing}");
+        let rows: Vec<Vec<&str>> = listing.lines().skip(1).map(|line| line.split_whitespace().collect()).collect();
+        assert_eq!(rows.len(), 3, "{listing}");
+        // id, peer, etcd, http, live, ranges, leaders, live data (a number and a unit, or ?), ...
+        for row in &rows {
+            assert!(row[7].parse::<f64>().is_ok() || row[7] == "?", "{listing}");
+        }
+        if rows.iter().all(|row| (row[4], row[5]) == ("live", "2")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not every node live with both ranges:\n{listing}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -50,8 +50,8 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
             let status = fetch_status(&host).await?;
             let leaders: Vec<u64> = status.ranges.iter().map(|r| r.leader_node_id).collect();
             println!(
-                "{:<4} {:<22} {:<22} {:<22} {:<12} {:<7} {:<7} {:<9} version",
-                "id", "peer", "etcd", "http", "live", "ranges", "leaders", "uptime"
+                "{:<4} {:<22} {:<22} {:<22} {:<12} {:<7} {:<7} {:<10} {:<9} version",
+                "id", "peer", "etcd", "http", "live", "ranges", "leaders", "live data", "uptime"
             );
             // Liveness as the operator sees it: each node is asked directly, with a short
             // timeout, so a node that is down or cut off shows as such whatever the others think.
@@ -60,24 +60,34 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
                 let Some(info) = &node.info else { continue };
                 let answer =
                     tokio::time::timeout(std::time::Duration::from_secs(2), fetch_status(&info.peer_addr)).await;
-                let (live, replicas, led, uptime) = match answer {
-                    Ok(Ok(own)) => (
-                        "live".to_string(),
-                        own.ranges
+                let (live, replicas, led, bytes, uptime) = match answer {
+                    Ok(Ok(own)) => {
+                        let held: Vec<_> = own
+                            .ranges
                             .iter()
                             .filter(|r| r.descriptor.as_ref().is_some_and(|d| d.replicas.contains(&info.node_id)))
-                            .count()
-                            .to_string(),
-                        own.ranges.iter().filter(|r| r.leader_node_id == info.node_id).count().to_string(),
-                        format!("{}s", now.saturating_sub(own.started_at_unix_ms) / 1000),
-                    ),
+                            .collect();
+                        // The live keys and values of its replicas, when the node counted them.
+                        let bytes = if held.iter().all(|r| r.key_count.is_some()) {
+                            human_bytes(held.iter().map(|r| r.approximate_size_bytes).sum())
+                        } else {
+                            "?".to_string()
+                        };
+                        (
+                            "live".to_string(),
+                            held.len().to_string(),
+                            own.ranges.iter().filter(|r| r.leader_node_id == info.node_id).count().to_string(),
+                            bytes,
+                            format!("{}s", now.saturating_sub(own.started_at_unix_ms) / 1000),
+                        )
+                    }
                     _ => {
                         let led = leaders.iter().filter(|l| **l == info.node_id).count();
-                        ("unreachable".to_string(), "-".to_string(), led.to_string(), "-".to_string())
+                        ("unreachable".into(), "-".into(), led.to_string(), "-".into(), "-".into())
                     }
                 };
                 println!(
-                    "{:<4} {:<22} {:<22} {:<22} {:<12} {:<7} {:<7} {:<9} {}",
+                    "{:<4} {:<22} {:<22} {:<22} {:<12} {:<7} {:<7} {:<10} {:<9} {}",
                     info.node_id,
                     info.peer_addr,
                     info.etcd_addr,
@@ -85,6 +95,7 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
                     live,
                     replicas,
                     led,
+                    bytes,
                     uptime,
                     info.version
                 );

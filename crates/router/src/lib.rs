@@ -14,12 +14,11 @@
 
 use atoll_kv::state_machine::command_error;
 use atoll_kv::RangeShared;
-use atoll_proto::atoll::{command, command_result, Command, CommandResult};
+use atoll_proto::atoll::{command, command_result, CommandResult};
 use atoll_proto::etcdserverpb::{request_op, RangeRequest, RangeResponse, TxnRequest};
 use atoll_replication::StoreHandle;
 use atoll_storage::Engine;
 use atoll_types::RangeId;
-use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -122,7 +121,10 @@ impl Router {
 
     /// Proposes a command to `range_id` and answers what its state machine answered.
     pub async fn propose(&self, range_id: RangeId, kind: command::Kind) -> Result<command_result::Kind> {
-        let data = Command { kind: Some(kind) }.encode_to_vec();
+        self.propose_encoded(range_id, encode(&kind)).await
+    }
+
+    async fn propose_encoded(&self, range_id: RangeId, data: Vec<u8>) -> Result<command_result::Kind> {
         let result = self.store.propose(range_id, data).await?;
         match result.kind {
             Some(command_result::Kind::Error(error)) => Err(Error::Kv(command_error(error))),
@@ -134,12 +136,13 @@ impl Router {
     /// Proposes a command to the range that owns `key`. A refusal for a key outside the range
     /// (the range split since it was chosen) was applied here too, so the local descriptors
     /// already show the new boundaries: the command is routed again, up to
-    /// [`ROUTE_ATTEMPTS`] times.
+    /// [`ROUTE_ATTEMPTS`] times. Each attempt encodes the command from `kind` (one copy, as a
+    /// single proposal makes); `kind` is never cloned.
     pub async fn propose_at(&self, key: &[u8], kind: command::Kind) -> Result<command_result::Kind> {
         let mut attempt = 1;
         loop {
             let (range_id, _) = self.replica_for(key)?;
-            match self.propose(range_id, kind.clone()).await {
+            match self.propose_encoded(range_id, encode(&kind)).await {
                 Err(Error::Kv(atoll_kv::Error::RangeKeyMismatch(_))) if attempt < ROUTE_ATTEMPTS => attempt += 1,
                 outcome => return outcome,
             }
@@ -173,6 +176,14 @@ impl Router {
     }
 }
 
+/// A `Command` holding `kind`, encoded from a reference: the command's only field is the
+/// oneof, so its encoding is the oneof's.
+fn encode(kind: &command::Kind) -> Vec<u8> {
+    let mut data = Vec::with_capacity(kind.encoded_len());
+    kind.encode(&mut data);
+    data
+}
+
 /// The first key a Txn compares, reads or writes (the empty key for a Txn with none, which
 /// the range owning the start of the key space takes).
 fn first_key(txn: &TxnRequest) -> &[u8] {
@@ -196,7 +207,26 @@ fn first_key(txn: &TxnRequest) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atoll_proto::atoll::Command;
     use atoll_proto::etcdserverpb::{Compare, PutRequest, RequestOp};
+    use prost::Message;
+
+    #[test]
+    fn a_command_encoded_from_its_kind_is_the_command_encoded() {
+        let kind = command::Kind::Txn(TxnRequest {
+            success: vec![RequestOp {
+                request: Some(request_op::Request::RequestPut(PutRequest {
+                    key: b"k".to_vec(),
+                    value: b"v".to_vec(),
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        });
+        assert_eq!(encode(&kind), Command { kind: Some(kind.clone()) }.encode_to_vec());
+        let empty = command::Kind::AllocateRangeId(Default::default());
+        assert_eq!(encode(&empty), Command { kind: Some(empty.clone()) }.encode_to_vec());
+    }
 
     #[test]
     fn a_txn_goes_where_its_first_key_is() {

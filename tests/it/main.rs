@@ -13,6 +13,7 @@ mod gc;
 mod hostile;
 mod metrics;
 mod pgbench;
+mod pgdiff;
 mod placement;
 mod python;
 mod ranges;

@@ -216,7 +216,22 @@ fn expr_name(expr: &Expr) -> (String, u8) {
             }
         }
         Expr::TypedString(typed) => (type_name(&typed.data_type), 1),
-        Expr::Case { .. } => ("case".into(), 2),
+        // PostgreSQL names a CASE after its ELSE result when that has a name of its own.
+        Expr::Case { else_result, .. } => match else_result.as_deref().map(expr_name) {
+            Some((name, 2)) => (name, 2),
+            _ => ("case".into(), 1),
+        },
+        Expr::Interval(_) => ("interval".into(), 1),
+        Expr::Trim { trim_where, .. } => {
+            use datafusion::sql::sqlparser::ast::TrimWhereField;
+            let name = match trim_where {
+                Some(TrimWhereField::Leading) => "ltrim",
+                Some(TrimWhereField::Trailing) => "rtrim",
+                _ => "btrim",
+            };
+            (name.into(), 2)
+        }
+        Expr::Substring { shorthand: true, .. } => ("substr".into(), 2),
         Expr::Exists { .. } => ("exists".into(), 2),
         Expr::Array(_) => ("array".into(), 2),
         Expr::Tuple(_) => ("row".into(), 2),
@@ -400,6 +415,10 @@ mod tests {
                      1::double precision, 'x'::char(3), lower('A')";
         let expected = ["text", "int2", "float4", "numeric", "timestamp", "date", "float8", "bpchar", "lower"];
         assert_eq!(names(casts, expected.len()), expected);
+        let special = "SELECT CASE WHEN a > 1 THEN 1 ELSE a END, (CASE WHEN a > 1 THEN 1 END)::int, \
+                       trim(b), trim(leading 'x' from b), substr(b, 1), substring(b from 1), INTERVAL '1 day'";
+        let expected = ["a", "int4", "btrim", "ltrim", "substr", "substring", "interval"];
+        assert_eq!(names(special, expected.len()), expected);
     }
 
     #[test]

@@ -205,13 +205,26 @@ async fn scratch_query(
     for (name, batch) in tables {
         ctx.register_batch(&name, batch)?;
     }
-    let statement = parse(sql)?.into_iter().next().ok_or_else(|| SqlError::internal("empty scratch query"))?;
-    let plan =
-        ctx.state().statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement))).await?;
+    let (named, plan) = scratch_plan(&ctx, sql).await?;
     let plan = if params.is_empty() { plan } else { plan.with_param_values(params.to_vec())? };
     let frame = ctx.execute_logical_plan(plan).await?;
-    let schema: SchemaRef = std::sync::Arc::new(frame.schema().as_arrow().clone());
-    Ok((schema, frame.collect().await?))
+    let names = frame.schema().as_arrow().clone();
+    let physical = frame.create_physical_plan().await?;
+    let schema = crate::column_names::apply(&named, &crate::result_types::merged(&names, &physical.schema()));
+    let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx()).await?;
+    Ok((schema.clone(), crate::result_types::conform(&schema, batches)?))
+}
+
+/// Plans `sql` over `ctx`'s in-memory tables as a session plans a query (PostgreSQL's integer
+/// literals and checked arithmetic); also the statement as parsed, which names the columns.
+async fn scratch_plan(ctx: &SessionContext, sql: &str) -> Result<(Statement, LogicalPlan)> {
+    crate::checked::register(ctx);
+    let named = parse(sql)?.into_iter().next().ok_or_else(|| SqlError::internal("empty scratch query"))?;
+    let mut statement = named.clone();
+    crate::literals::type_integers(&mut statement);
+    let plan =
+        ctx.state().statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement))).await?;
+    Ok((named, plan))
 }
 
 fn batches_to_rows(batches: &[RecordBatch]) -> Result<Vec<Row>> {
@@ -457,7 +470,7 @@ impl Session {
             }
         }
         match &insert.returning {
-            Some(items) => self.returning(&desc, &live, &written, items, None, params, "INSERT").await,
+            Some(items) => self.returning(&desc, &live, &written, items, None, params, "INSERT 0").await,
             None => Ok(Output::count("INSERT 0", written.len())),
         }
     }
@@ -821,15 +834,16 @@ impl Session {
         let sql = format!("SELECT {} FROM {}", list.join(", "), quote(&desc.name));
         let ctx = SessionContext::new();
         ctx.register_batch(&desc.name, visible_batch(&live, &[])?)?;
-        let plan = ctx
-            .state()
-            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(parse(&sql)?.remove(0))))
-            .await?;
+        let (named, plan) = scratch_plan(&ctx, &sql).await?;
         let returning_types = ordered_parameter_types(&plan)?;
         if types.len() < returning_types.len() {
             types.resize(returning_types.len(), None);
         }
-        Ok((types, Some(std::sync::Arc::new(plan.schema().as_arrow().clone()))))
+        // The columns as execution announces them: analyzed types, PostgreSQL's names.
+        let state = ctx.state();
+        let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+        let schema = crate::result_types::merged(plan.schema().as_arrow(), analyzed.schema().as_arrow());
+        Ok((types, Some(crate::column_names::apply(&named, &schema))))
     }
 }
 

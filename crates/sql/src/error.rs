@@ -29,6 +29,10 @@ pub mod code {
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
     pub const INVALID_DATETIME_FORMAT: &str = "22007";
+    pub const CARDINALITY_VIOLATION: &str = "21000";
+    pub const INVALID_REGULAR_EXPRESSION: &str = "2201B";
+    pub const INVALID_ARGUMENT_FOR_POWER_FUNCTION: &str = "2201F";
+    pub const SUBSTRING_ERROR: &str = "22011";
     pub const DATA_EXCEPTION: &str = "22000";
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const DEADLOCK_DETECTED: &str = "40P01";
@@ -160,7 +164,14 @@ impl From<DataFusionError> for SqlError {
             DataFusionError::SchemaError(..) if lower.contains("no field named") => code::UNDEFINED_COLUMN,
             DataFusionError::SchemaError(..) if lower.contains("ambiguous") => code::AMBIGUOUS_COLUMN,
             _ if lower.contains("divide by zero") || lower.contains("division by zero") => code::DIVISION_BY_ZERO,
+            _ if lower.contains("scalar subquery returned more than one row") => code::CARDINALITY_VIOLATION,
+            _ if lower.contains("regex parse error") => code::INVALID_REGULAR_EXPRESSION,
+            _ if lower.contains("cannot take square root of a negative") => code::INVALID_ARGUMENT_FOR_POWER_FUNCTION,
+            _ if lower.contains("negative count not allowed") || lower.contains("negative substring length") => {
+                code::SUBSTRING_ERROR
+            }
             _ if lower.contains("overflow")
+                || lower.contains("can't cast value")
                 || lower.contains("out of range")
                 || lower.contains("too large to store") =>
             {
@@ -231,6 +242,20 @@ mod tests {
         let error = SqlError::from(atoll_kv::Error::Conflict);
         assert_eq!(error.code, "40001");
         assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn datafusion_errors_get_postgresql_sqlstates() {
+        for (message, expected) in [
+            ("Scalar subquery returned more than one row", code::CARDINALITY_VIOLATION),
+            ("regex parse error:\n    (\n    ^\nerror: unclosed group", code::INVALID_REGULAR_EXPRESSION),
+            ("Compute error: cannot take square root of a negative number", code::INVALID_ARGUMENT_FOR_POWER_FUNCTION),
+            ("negative substring length not allowed", code::SUBSTRING_ERROR),
+            ("Cast error: Can't cast value 99999 to type Int16", code::NUMERIC_OUT_OF_RANGE),
+        ] {
+            let error = SqlError::from(DataFusionError::Execution(message.to_string()));
+            assert_eq!(error.code, expected, "{message}");
+        }
     }
 
     #[test]

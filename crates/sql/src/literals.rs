@@ -10,16 +10,30 @@
 //! 22003 instead of a plan.
 //!
 //! A bare number given as an interval (`'6'::interval`, `INTERVAL '1.5'`) is seconds in
-//! PostgreSQL; DataFusion read `'6'` as 6 months. It is written out as `'6 seconds'`.
+//! PostgreSQL; DataFusion read `'6'` as 6 months. It is written out as `'6 seconds'`. A
+//! timestamp written to the minute (`timestamp '2024-01-02 10:00'`) gets `:00` seconds, which
+//! Arrow's parser needs (it answered XX000).
 //!
 //! The numeric types that casts name are checked against what Arrow's decimals hold (precision
 //! 1..=76, scale 0..=precision; 22023 otherwise, as PostgreSQL answers a precision it does not
 //! take). DataFusion would truncate them to `u8`/`i8` and go on: `numeric(300, 2)` became a
 //! precision of 44 and `numeric(76, 200)` a scale of -56, and negative scales make its decimal
 //! coercion compute wrong precisions.
+//!
+//! Integer literals are `integer` where they fit, as PostgreSQL types them (`SELECT 1` is an
+//! `int4` column; `2147483647 + 1` overflows; larger ones stay `bigint`, and past `bigint` they
+//! are `numeric`, not DataFusion's unsigned): [`type_integers`],
+//! applied to the statement DataFusion plans only (column names come from the statement as
+//! written), makes each one a cast to `INT`. Ordinals (`ORDER BY 1`, `GROUP BY 1`), `LIMIT`,
+//! `OFFSET` and `FETCH` counts, window frame offsets and table functions' arguments keep their
+//! plain literal, which DataFusion reads as it is.
 
 use crate::error::{code, Result, SqlError};
-use datafusion::sql::sqlparser::ast::{DataType, ExactNumberInfo, Expr, Statement, Value, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, ExactNumberInfo, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, LimitClause, OrderByKind,
+    Query, Select, Statement, TableFactor, Value, VisitMut, VisitorMut, WindowFrame, WindowFrameBound, WindowType,
+};
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 /// Most digits of a decimal (Arrow's Decimal256).
@@ -61,6 +75,18 @@ impl VisitorMut for Writer {
                 seconds_if_bare(&mut interval.value);
                 Ok(())
             }
+            Expr::Cast { data_type: DataType::Timestamp(..), expr, .. } => {
+                seconds_in_timestamp(expr);
+                Ok(())
+            }
+            Expr::TypedString(typed) if matches!(typed.data_type, DataType::Timestamp(..)) => {
+                if let Value::SingleQuotedString(text) = &mut typed.value.value {
+                    if let Some(with_seconds) = crate::types::timestamp_with_seconds(text) {
+                        *text = with_seconds;
+                    }
+                }
+                Ok(())
+            }
             Expr::Cast { data_type, .. } => check_numeric_type(data_type, DECIMAL_DIGITS_MAX as u64),
             Expr::TypedString(typed) => check_numeric_type(&typed.data_type, DECIMAL_DIGITS_MAX as u64),
             _ => Ok(()),
@@ -68,6 +94,140 @@ impl VisitorMut for Writer {
         match checked {
             Ok(()) => ControlFlow::Continue(()),
             Err(error) => ControlFlow::Break(error),
+        }
+    }
+}
+
+/// Makes every integer literal of `statement` that fits in 32 bits a cast to `INT`, except
+/// where DataFusion needs the plain literal (see the module's documentation).
+pub fn type_integers(statement: &mut Statement) {
+    let _ = statement.visit(&mut IntegerTyper { kept: HashSet::new() });
+}
+
+/// Marks the literals to keep (by address: the tree is changed in place, so an expression's
+/// slot stays where it is while the visit runs) before the visit reaches them.
+struct IntegerTyper {
+    kept: HashSet<*const Expr>,
+}
+
+impl IntegerTyper {
+    fn keep(&mut self, expr: &Expr) {
+        self.kept.insert(expr as *const Expr);
+    }
+
+    fn keep_frame(&mut self, frame: &Option<WindowFrame>) {
+        let Some(frame) = frame else { return };
+        for bound in std::iter::once(&frame.start_bound).chain(frame.end_bound.as_ref()) {
+            if let WindowFrameBound::Preceding(Some(expr)) | WindowFrameBound::Following(Some(expr)) = bound {
+                self.keep(expr);
+            }
+        }
+    }
+
+    fn keep_args(&mut self, args: &[FunctionArg]) {
+        for arg in args {
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr))
+            | FunctionArg::Named { arg: FunctionArgExpr::Expr(expr), .. } = arg
+            {
+                self.keep(expr);
+            }
+        }
+    }
+}
+
+impl VisitorMut for IntegerTyper {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(OrderByKind::Expressions(items)) = query.order_by.as_ref().map(|o| &o.kind) {
+            for item in items {
+                self.keep(&item.expr);
+            }
+        }
+        match &query.limit_clause {
+            Some(LimitClause::LimitOffset { limit, offset, .. }) => {
+                if let Some(limit) = limit {
+                    self.keep(limit);
+                }
+                if let Some(offset) = offset {
+                    self.keep(&offset.value);
+                }
+            }
+            Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+                self.keep(offset);
+                self.keep(limit);
+            }
+            None => {}
+        }
+        if let Some(quantity) = query.fetch.as_ref().and_then(|f| f.quantity.as_ref()) {
+            self.keep(quantity);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        if let GroupByExpr::Expressions(items, _) = &select.group_by {
+            for item in items {
+                self.keep(item);
+            }
+        }
+        for window in &select.named_window {
+            if let datafusion::sql::sqlparser::ast::NamedWindowExpr::WindowSpec(spec) = &window.1 {
+                self.keep_frame(&spec.window_frame);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        match factor {
+            TableFactor::Table { args: Some(args), .. } => self.keep_args(&args.args),
+            TableFactor::Function { args, .. } => self.keep_args(args),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Function(function) = expr {
+            if let Some(WindowType::WindowSpec(spec)) = &function.over {
+                self.keep_frame(&spec.window_frame);
+            }
+        }
+        if self.kept.contains(&(expr as *const Expr)) {
+            return ControlFlow::Continue(());
+        }
+        if let Expr::Value(value) = expr {
+            if let Value::Number(text, _) = &value.value {
+                // DataFusion reads an integer past `bigint` and within `u64` as unsigned;
+                // PostgreSQL's is numeric.
+                let data_type = if text.parse::<i32>().is_ok() {
+                    DataType::Int(None)
+                } else if text.parse::<i64>().is_err() && text.parse::<u64>().is_ok() {
+                    DataType::Numeric(ExactNumberInfo::PrecisionAndScale(20, 0))
+                } else {
+                    return ControlFlow::Continue(());
+                };
+                let literal = std::mem::replace(expr, Expr::value(Value::Null));
+                *expr =
+                    Expr::Cast { kind: CastKind::Cast, expr: Box::new(literal), data_type, array: false, format: None };
+                // The visit goes on into the cast, to the literal: keep it as it is now.
+                if let Expr::Cast { expr: inner, .. } = expr {
+                    self.keep(inner);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Adds `:00` seconds to a string literal that is a timestamp written to the minute.
+fn seconds_in_timestamp(expr: &mut Expr) {
+    if let Expr::Value(value) = expr {
+        if let Value::SingleQuotedString(text) = &mut value.value {
+            if let Some(with_seconds) = crate::types::timestamp_with_seconds(text) {
+                *text = with_seconds;
+            }
         }
     }
 }
@@ -164,6 +324,51 @@ mod tests {
         let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql).unwrap();
         write_out(&mut statements[0]).map_err(|e| (e.code, e.message))?;
         Ok(statements[0].to_string())
+    }
+
+    #[test]
+    fn integer_literals_are_int_except_where_datafusion_reads_the_literal() {
+        let typed = |sql: &str| {
+            let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+            let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql).unwrap();
+            type_integers(&mut statements[0]);
+            statements[0].to_string()
+        };
+        assert_eq!(
+            typed("SELECT 1, 2147483648, 1.5, 9223372036854775808"),
+            "SELECT CAST(1 AS INT), 2147483648, 1.5, CAST(9223372036854775808 AS NUMERIC(20,0))"
+        );
+        assert_eq!(
+            typed("SELECT a + 1 FROM t GROUP BY 1 ORDER BY 1 LIMIT 2 OFFSET 3"),
+            "SELECT a + CAST(1 AS INT) FROM t GROUP BY 1 ORDER BY 1 LIMIT 2 OFFSET 3"
+        );
+        assert_eq!(
+            typed("SELECT sum(a) OVER (ROWS BETWEEN 1 PRECEDING AND 2 FOLLOWING) FROM generate_series(1, 3)"),
+            "SELECT sum(a) OVER (ROWS BETWEEN 1 PRECEDING AND 2 FOLLOWING) FROM generate_series(1, 3)"
+        );
+        assert_eq!(
+            typed("SELECT * FROM t WHERE a IN (SELECT 7)"),
+            "SELECT * FROM t WHERE a IN (SELECT CAST(7 AS INT))"
+        );
+    }
+
+    #[test]
+    fn timestamps_written_to_the_minute_get_seconds() {
+        let rewritten = |sql: &str| written_out(sql).unwrap();
+        assert_eq!(rewritten("SELECT TIMESTAMP '2024-01-02 10:00'"), "SELECT TIMESTAMP '2024-01-02 10:00:00'");
+        assert_eq!(
+            rewritten("SELECT '2024-01-02 9:05+02'::TIMESTAMPTZ"),
+            "SELECT '2024-01-02 9:05:00+02'::TIMESTAMPTZ"
+        );
+        for kept in
+            ["SELECT TIMESTAMP '2024-01-02 10:00:01'", "SELECT '2024-01-02 10:00'::TEXT", "SELECT DATE '2024-01-02'"]
+        {
+            assert_eq!(rewritten(kept), kept);
+        }
+        assert_eq!(crate::types::timestamp_with_seconds("2024-01-02T10:00Z").as_deref(), Some("2024-01-02T10:00:00Z"));
+        assert_eq!(crate::types::timestamp_with_seconds("2024-01-02 10:0"), None);
+        assert_eq!(crate::types::timestamp_with_seconds("2024-01-02 10:00:00"), None);
+        assert_eq!(crate::types::timestamp_with_seconds("2024-01-02"), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 /// Registers the functions (Atoll's `round` over DataFusion's).
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::new_from_impl(Round { inner: datafusion::functions::math::round() }));
+    ctx.register_udf(round().as_ref().clone());
     ctx.register_udf(datafusion::functions::string::uuid().as_ref().clone().with_aliases(["gen_random_uuid"]));
     ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof { signature: Signature::any(1, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(crate::to_char::ToChar::new()));
@@ -84,6 +84,14 @@ fn regtype(data_type: &DataType) -> String {
     } else {
         name.to_string()
     }
+}
+
+/// PostgreSQL's `round`: half to even for floats, half away from zero for numerics.
+pub(crate) fn round() -> Arc<ScalarUDF> {
+    static ROUND: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
+    ROUND
+        .get_or_init(|| Arc::new(ScalarUDF::new_from_impl(Round { inner: datafusion::functions::math::round() })))
+        .clone()
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

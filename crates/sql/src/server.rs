@@ -353,6 +353,26 @@ fn pg_text_columns(batch: RecordBatch, format: &Format) -> PgWireResult<RecordBa
                 columns.push(Arc::new(formatted));
                 changed = true;
             }
+            DataType::Interval(IntervalUnit::MonthDayNano) => {
+                // PostgreSQL's binary interval (microseconds, days, months), encoded here because
+                // arrow-pg sends a NULL interval as a zero one.
+                let array = column.as_primitive::<IntervalMonthDayNanoType>();
+                let encoded: BinaryArray = (0..array.len())
+                    .map(|row| {
+                        (!array.is_null(row)).then(|| {
+                            let value = array.value(row);
+                            let mut bytes = Vec::with_capacity(16);
+                            bytes.extend_from_slice(&(value.nanoseconds / 1000).to_be_bytes());
+                            bytes.extend_from_slice(&value.days.to_be_bytes());
+                            bytes.extend_from_slice(&value.months.to_be_bytes());
+                            bytes
+                        })
+                    })
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Binary, true));
+                columns.push(Arc::new(encoded));
+                changed = true;
+            }
             DataType::Float64 | DataType::Float32 if text => {
                 let values = datafusion::arrow::compute::cast(column, &DataType::Float64).map_err(SqlError::from)?;
                 let array =
@@ -458,6 +478,9 @@ impl SimpleQueryHandler for Handler {
                 if let Some(p) = error.position.as_mut() {
                     *p = (*p).min(query.chars().count());
                 }
+                // As any failed statement, one that does not parse fails the open transaction
+                // block (its COMMIT then rolls back).
+                with_session(&self.engine, client, async |session: &mut Session| session.interrupted().await).await?;
                 return Ok(vec![error_response(error)]);
             }
         };
@@ -503,7 +526,13 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut statements = parse(sql)?;
+        let mut statements = match parse(sql) {
+            Ok(statements) => statements,
+            Err(error) => {
+                with_session(&self.engine, client, async |session: &mut Session| session.interrupted().await).await?;
+                return Err(error.into());
+            }
+        };
         if statements.len() > 1 {
             return Err(
                 SqlError::new(code::SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement").into()

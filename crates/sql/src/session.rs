@@ -279,6 +279,7 @@ pub async fn plan_detached(statement: &Statement) -> Result<()> {
         let ctx = SessionContext::new_with_config(session_config());
         crate::bounded::register(&ctx);
         crate::pg_functions::register(&ctx);
+        crate::checked::register(&ctx);
         let schema = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Utf8, true),
@@ -295,6 +296,7 @@ pub async fn plan_detached(statement: &Statement) -> Result<()> {
     let state = ctx.state();
     let mut statement = statement.clone();
     crate::any_op::rewrite(&mut statement);
+    crate::literals::type_integers(&mut statement);
     let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
     state.create_physical_plan(&plan).await?;
     Ok(())
@@ -345,6 +347,7 @@ impl Session {
         pg_catalog::register_functions(&ctx, &pg);
         crate::bounded::register(&ctx);
         crate::pg_functions::register(&ctx);
+        crate::checked::register(&ctx);
         let pg_catalog = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::PG_CATALOG });
         let information_schema = Arc::new(PgSchema { state: pg.clone(), name: pg_catalog::INFORMATION_SCHEMA });
         ctx.register_catalog("atoll", Arc::new(AtollCatalog { public, pg_catalog, information_schema }));
@@ -576,7 +579,7 @@ impl Session {
         self.savepoints.clear();
     }
 
-    /// A statement was cancelled where it stood (a cancel request): its transaction ends as if
+    /// A statement was cancelled where it stood (a cancel request) or did not parse: its transaction ends as if
     /// it had failed, so nothing it buffered is committed. Inside a block the block fails
     /// (25P02 until ROLLBACK, or ROLLBACK TO a savepoint); an implicit transaction is dropped.
     pub async fn interrupted(&mut self) {
@@ -691,6 +694,7 @@ impl Session {
             self.pg.refresh(&self.vars).await?;
         }
         crate::any_op::rewrite(&mut statement);
+        crate::literals::type_integers(&mut statement);
         self.engine.metrics.planned.inc();
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         if params.is_empty() {
@@ -732,11 +736,12 @@ impl Session {
             return self.query(statement.clone(), params).await;
         }
         crate::any_op::rewrite(&mut rewritten);
+        crate::literals::type_integers(&mut rewritten);
         self.engine.metrics.plan_cache_misses.inc();
         self.engine.metrics.planned.inc();
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(rewritten))).await?;
-        if !cache.matches_described(&crate::column_names::apply(statement, plan.schema().as_arrow())) {
+        if !cache.matches_described(&crate::column_names::apply(statement, &*self.result_schema(&plan)?)) {
             // The client was told other columns at Describe (a table changed since); PostgreSQL
             // refuses the same way, and the client prepares the statement again.
             return Err(SqlError::new(code::FEATURE_NOT_SUPPORTED, "cached plan must not change result type"));
@@ -774,6 +779,17 @@ impl Session {
         Ok(true)
     }
 
+    /// The columns `plan` answers with: its names, the types its analysis gives them (see
+    /// [`crate::result_types`]), as execution announces them.
+    fn result_schema(&self, plan: &LogicalPlan) -> Result<SchemaRef> {
+        if matches!(plan, LogicalPlan::Explain(_)) {
+            return Ok(Arc::new(plan.schema().as_arrow().clone()));
+        }
+        let state = self.ctx.state();
+        let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+        Ok(crate::result_types::merged(plan.schema().as_arrow(), analyzed.schema().as_arrow()))
+    }
+
     /// Binds the parameters into an optimized plan and runs it without optimizing it again.
     async fn run_planned(&self, plan: &LogicalPlan, params: &[ScalarValue]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let plan = if params.is_empty() {
@@ -781,18 +797,22 @@ impl Session {
         } else {
             plan.clone().with_param_values(ParamValues::from(params.to_vec()))?
         };
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        // An optimized plan's schema has the analyzed types already.
+        let schema = crate::result_types::merged(plan.schema().as_arrow(), plan.schema().as_arrow());
         let state = self.ctx.state();
         let physical = state.query_planner().create_physical_plan(&plan, &state).await?;
-        Ok((schema, self.run_physical(physical).await?))
+        let batches = self.run_physical(physical).await?;
+        Ok((schema.clone(), crate::result_types::conform(&schema, batches)?))
     }
 
     /// Runs a logical plan (optimizing it), collecting its result.
     async fn collect(&self, plan: LogicalPlan) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let frame = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let names = frame.schema().as_arrow().clone();
         let physical = frame.create_physical_plan().await?;
-        Ok((schema, self.run_physical(physical).await?))
+        let schema = crate::result_types::merged(&names, &physical.schema());
+        let batches = self.run_physical(physical).await?;
+        Ok((schema.clone(), crate::result_types::conform(&schema, batches)?))
     }
 
     /// Runs a physical plan under the statement's memory limit (see [`execute`]).
@@ -832,7 +852,7 @@ impl Session {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let plan = self.plan(statement.clone(), &[]).await?;
                 let types = ordered_parameter_types(&plan)?;
-                Ok((types, Some(crate::column_names::apply(statement, plan.schema().as_arrow()))))
+                Ok((types, Some(crate::column_names::apply(statement, &*self.result_schema(&plan)?))))
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.describe_dml(statement).await,
             Statement::ShowVariable { variable } if crate::show_ranges::parse(variable).is_some() => {

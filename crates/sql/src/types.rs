@@ -199,6 +199,17 @@ impl SqlType {
                 ScalarValue::Utf8(Some(json.to_string()))
             }
             (SqlType::Bytea, ScalarValue::Utf8(Some(text))) => ScalarValue::Binary(Some(parse_bytea(text)?)),
+            (SqlType::Timestamp | SqlType::TimestampTz, ScalarValue::Utf8(Some(text))) => {
+                match timestamp_with_seconds(text) {
+                    Some(text) => ScalarValue::Utf8(Some(text)).cast_to(&target).map_err(SqlError::from)?,
+                    None => value.cast_to(&target).map_err(|_| {
+                        SqlError::new(
+                            code::INVALID_DATETIME_FORMAT,
+                            format!("invalid input syntax for type {}: \"{value}\"", self.pg_name()),
+                        )
+                    })?,
+                }
+            }
             _ => value.cast_to(&target).map_err(|e| {
                 let message = e.to_string();
                 if message.to_lowercase().contains("overflow") || message.contains("too large") {
@@ -320,6 +331,29 @@ fn parse_bytea(text: &str) -> Result<Vec<u8>> {
 }
 
 /// Parses PostgreSQL interval input such as `1 day 02:00:00`, `3 hours`, `1 year 2 mons`.
+/// `text` with `:00` seconds added when it is a timestamp written to the minute
+/// (`2024-01-02 10:00`, `2024-01-02T10:00+02`), which PostgreSQL takes and Arrow's parser does
+/// not; `None` when it has seconds or is not such a timestamp.
+pub fn timestamp_with_seconds(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    let bytes = trimmed.as_bytes();
+    let date = bytes.len() >= 10
+        && bytes[..10].iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+    if !date || !matches!(bytes.get(10), Some(b' ' | b'T')) {
+        return None;
+    }
+    let hours = bytes[11..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let colon = 11 + hours;
+    let minutes_end = colon + 3;
+    let minutes = (1..=2).contains(&hours)
+        && bytes.get(colon) == Some(&b':')
+        && bytes.get(colon + 1..minutes_end).is_some_and(|m| m.iter().all(u8::is_ascii_digit));
+    if !minutes || !matches!(bytes.get(minutes_end), None | Some(b'+' | b'-' | b'Z' | b'z' | b' ')) {
+        return None;
+    }
+    Some(format!("{}:00{}", &trimmed[..minutes_end], &trimmed[minutes_end..]))
+}
+
 pub fn parse_interval(text: &str) -> Result<ScalarValue> {
     use datafusion::arrow::datatypes::IntervalMonthDayNano;
     let invalid =

@@ -64,6 +64,11 @@ const UNNAMED: &str = "?column?";
 /// The start of the aliases [`disambiguate`] gives (a space and a word no client writes).
 const INTERNAL_ALIAS: &str = "atoll unnamed ";
 
+/// The start of the alias [`disambiguate`] gives an item whose own alias repeats an earlier
+/// one's (`SELECT 1 AS a, 2 AS a`, which PostgreSQL answers and DataFusion refuses); the
+/// client's alias follows it, after the item's position and a colon.
+const REPEATED_ALIAS: &str = "atoll repeated ";
+
 /// Gives each unaliased item of the statement's select lists whose DataFusion name would equal
 /// an earlier item's an internal alias (see the module's documentation).
 pub fn disambiguate(statement: &mut Statement) {
@@ -85,7 +90,20 @@ fn disambiguate_body(body: &mut SetExpr) {
                 return;
             }
             let mut seen = std::collections::HashSet::new();
+            let mut aliases = std::collections::HashSet::new();
             for (position, item) in select.projection.iter_mut().enumerate() {
+                if let SelectItem::ExprWithAlias { expr, alias } = item {
+                    if column_name(expr) != Some(&alias.value) {
+                        // DataFusion folds an unquoted alias to lower case, as PostgreSQL does.
+                        let folded =
+                            if alias.quote_style.is_none() { alias.value.to_lowercase() } else { alias.value.clone() };
+                        if !aliases.insert(folded.clone()) {
+                            let renamed = format!("{REPEATED_ALIAS}{}:{folded}", position + 1);
+                            *alias = Ident::with_quote('"', renamed);
+                        }
+                        continue;
+                    }
+                }
                 let expr = match item {
                     SelectItem::UnnamedExpr(expr) => expr,
                     // DataFusion drops an alias that repeats the column's name (`a AS a`).
@@ -165,6 +183,9 @@ fn query_names(query: &Query, count: usize) -> Option<Vec<Option<String>>> {
     let named = |item: &SelectItem| match item {
         SelectItem::UnnamedExpr(expr) => Some(expr_name(expr).0),
         SelectItem::ExprWithAlias { expr, alias } if alias.value.starts_with(INTERNAL_ALIAS) => Some(expr_name(expr).0),
+        SelectItem::ExprWithAlias { alias, .. } if alias.value.starts_with(REPEATED_ALIAS) => {
+            alias.value.split_once(':').map(|(_, name)| name.to_string())
+        }
         _ => None,
     };
     let mut names = Vec::with_capacity(count);
@@ -419,6 +440,9 @@ mod tests {
                        trim(b), trim(leading 'x' from b), substr(b, 1), substring(b from 1), INTERVAL '1 day'";
         let expected = ["a", "int4", "btrim", "ltrim", "substr", "substring", "interval"];
         assert_eq!(names(special, expected.len()), expected);
+        // Repeated aliases are PostgreSQL's to give, not DataFusion's to refuse.
+        let repeated = "SELECT max(a) AS m, min(a) AS m, 1 AS X, 2 AS x, 3 AS \"X\"";
+        assert_eq!(names(repeated, 5), ["m", "m", "x", "x", "X"]);
     }
 
     #[test]

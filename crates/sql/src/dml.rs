@@ -13,7 +13,7 @@ use crate::error::{code, Result, SqlError};
 use crate::kv::Txn;
 use crate::session::{ident_name, ordered_parameter_types, parse, table_name, Output, Session};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
@@ -178,9 +178,8 @@ pub(crate) fn check_not_null(desc: &TableDesc, live: &[ColumnDesc], row: &Row) -
 /// A batch of rows with the table's visible columns (what RETURNING and CHECK see).
 fn visible_batch(live: &[ColumnDesc], rows: &[Row]) -> Result<RecordBatch> {
     let visible: Vec<usize> = (0..live.len()).filter(|i| !live[*i].hidden).collect();
-    let schema: SchemaRef = std::sync::Arc::new(Schema::new(
-        visible.iter().map(|i| Field::new(&live[*i].name, live[*i].ty.arrow_type(), true)).collect::<Vec<_>>(),
-    ));
+    let schema: SchemaRef =
+        std::sync::Arc::new(Schema::new(visible.iter().map(|i| live[*i].ty.field(&live[*i].name)).collect::<Vec<_>>()));
     let arrays = visible
         .iter()
         .map(|i| {

@@ -4,6 +4,7 @@
 //!   `round(4.5::float8)` is 4, `round(5.5::float8)` is 6); DataFusion rounds half away from
 //!   zero (5). `numeric` rounds half away from zero in both, and the other forms are
 //!   DataFusion's.
+//! - `every` is `bool_and` and `variance` is `var_samp`, under PostgreSQL's names.
 //! - `gen_random_uuid()` is DataFusion's `uuid()` (a random version 4 UUID), under
 //!   PostgreSQL's name.
 //! - `to_char` of dates and timestamps reads PostgreSQL's patterns (`crate::to_char`).
@@ -24,6 +25,13 @@ use std::sync::Arc;
 /// Registers the functions (Atoll's `round` over DataFusion's).
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(round().as_ref().clone());
+    // PostgreSQL's names for aggregates DataFusion has under others.
+    ctx.register_udaf(
+        datafusion::functions_aggregate::bool_and_or::bool_and_udaf().as_ref().clone().with_aliases(["every"]),
+    );
+    ctx.register_udaf(
+        datafusion::functions_aggregate::variance::var_samp_udaf().as_ref().clone().with_aliases(["variance"]),
+    );
     ctx.register_udf(datafusion::functions::string::uuid().as_ref().clone().with_aliases(["gen_random_uuid"]));
     ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof { signature: Signature::any(1, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(crate::to_char::ToChar::new()));

@@ -134,7 +134,7 @@ impl fmt::Debug for AtollTable {
 impl AtollTable {
     pub fn new(desc: TableDesc, include_hidden: bool, txn: Arc<TxnCell>, scope: Arc<Mutex<StatementScope>>) -> Self {
         let shown: Vec<_> = desc.live_columns().filter(|c| include_hidden || !c.hidden).cloned().collect();
-        let fields: Vec<Field> = shown.iter().map(|c| Field::new(&c.name, c.ty.arrow_type(), true)).collect();
+        let fields: Vec<Field> = shown.iter().map(|c| c.ty.field(&c.name)).collect();
         AtollTable {
             columns: shown.iter().map(|c| c.id).collect(),
             schema: Arc::new(Schema::new(fields)),

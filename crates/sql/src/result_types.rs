@@ -25,7 +25,11 @@ pub fn merged(names: &Schema, types: &Schema) -> SchemaRef {
         .fields()
         .iter()
         .zip(types.fields())
-        .map(|(named, typed)| Field::new(named.name(), sent_type(typed.data_type()), typed.is_nullable()))
+        .map(|(named, typed)| {
+            let field = Field::new(named.name(), sent_type(typed.data_type()), typed.is_nullable());
+            // A column's declared type (`varchar`) rides on its field's metadata.
+            field.with_metadata(typed.metadata().clone())
+        })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, names.metadata().clone()))
 }

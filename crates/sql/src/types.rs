@@ -2,7 +2,7 @@
 //! how it is named back to clients, and how a value is checked and coerced into a column.
 
 use crate::error::{code, Result, SqlError};
-use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{self, CharacterLength, ExactNumberInfo, TimezoneInfo};
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,22 @@ impl SqlType {
             SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             SqlType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+        }
+    }
+
+    /// A table column of this type as an Arrow field: `varchar` and `char(n)` columns, text in
+    /// Arrow, carry their PostgreSQL type in the field's metadata so that results announce it
+    /// ([`declared_text_type`]); DataFusion keeps a field's metadata through column references,
+    /// and an expression over the column (`upper(v)`, `v || 'x'`, a cast) is `text`, as in
+    /// PostgreSQL.
+    pub fn field(&self, name: &str) -> Field {
+        let field = Field::new(name, self.arrow_type(), true);
+        match self {
+            SqlType::Varchar(_) | SqlType::Char(_) => field.with_metadata(std::collections::HashMap::from([(
+                PG_TYPE_METADATA.to_string(),
+                self.pg_oid().to_string(),
+            )])),
+            _ => field,
         }
     }
 
@@ -331,6 +347,18 @@ fn parse_bytea(text: &str) -> Result<Vec<u8>> {
 }
 
 /// Parses PostgreSQL interval input such as `1 day 02:00:00`, `3 hours`, `1 year 2 mons`.
+/// The metadata key of a text field's declared PostgreSQL type (its oid).
+const PG_TYPE_METADATA: &str = "atoll.pg_type";
+
+/// The PostgreSQL type a text field was declared with (`varchar`, `char(n)`), if not `text`.
+pub fn declared_text_type(field: &Field) -> Option<pgwire::api::Type> {
+    if field.data_type() != &DataType::Utf8 {
+        return None;
+    }
+    let oid = field.metadata().get(PG_TYPE_METADATA)?.parse().ok()?;
+    pgwire::api::Type::from_oid(oid).filter(|t| *t == pgwire::api::Type::VARCHAR || *t == pgwire::api::Type::BPCHAR)
+}
+
 /// `text` with `:00` seconds added when it is a timestamp written to the minute
 /// (`2024-01-02 10:00`, `2024-01-02T10:00+02`), which PostgreSQL takes and Arrow's parser does
 /// not; `None` when it has seconds or is not such a timestamp.

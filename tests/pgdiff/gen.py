@@ -776,14 +776,22 @@ class Generator:
 
     def correlation(self, inner, outer_rels):
         """inner.col = outer.col for a pair of the same category, preferring ref/id pairs."""
-        pairs = []
-        for rel in outer_rels:
-            for oc in rel.cols:
-                for ic in inner.cols:
-                    if oc.cat == ic.cat and oc.cat in ("int", "text", "date", "num"):
-                        w = 6 if {oc.name, ic.name} == {"id", "ref"} else (1 if oc.cat == "int" else 0.4)
-                        pairs.append((w, f"{inner.alias}.{ic.name} = {rel.alias}.{oc.name}"))
+        pairs = [(w, f"{inner.alias}.{ic.name} = {rel.alias}.{oc.name}")
+                 for w, rel, oc, ic in self.matching_columns(outer_rels, inner, 0.4)]
         return self.weighted(pairs) if pairs else None
+
+    @staticmethod
+    def matching_columns(rels, other, loose):
+        """(weight, rel, column of rel, column of other) for columns of one comparable category:
+        ref/id pairs weigh 6, other integers 1, the rest `loose`."""
+        found = []
+        for rel in rels:
+            for c1 in rel.cols:
+                for c2 in other.cols:
+                    if c1.cat == c2.cat and c1.cat in ("int", "text", "date", "num"):
+                        w = 6 if {c1.name, c2.name} == {"id", "ref"} else (1 if c1.cat == "int" else loose)
+                        found.append((w, rel, c1, c2))
+        return found
 
     def subquery_where(self, inner, ctx):
         parts = []
@@ -1019,13 +1027,8 @@ class Generator:
         return f"SELECT {', '.join(items)} FROM {table.name} AS {x}{where}", cols
 
     def join_condition(self, rels, new, extra):
-        pairs = []
-        for rel in rels:
-            for c1 in rel.cols:
-                for c2 in new.cols:
-                    if c1.cat == c2.cat and c1.cat in ("int", "text", "date", "num"):
-                        w = 6 if {c1.name, c2.name} == {"id", "ref"} else (1 if c1.cat == "int" else 0.5)
-                        pairs.append((w, f"{rel.alias}.{c1.name} = {new.alias}.{c2.name}"))
+        pairs = [(w, f"{rel.alias}.{c1.name} = {new.alias}.{c2.name}")
+                 for w, rel, c1, c2 in self.matching_columns(rels, new, 0.5)]
         if not pairs:
             return None
         cond = self.weighted(pairs)

@@ -119,13 +119,9 @@ impl SqlType {
     /// and an expression over the column (`upper(v)`, `v || 'x'`, a cast) is `text`, as in
     /// PostgreSQL.
     pub fn field(&self, name: &str) -> Field {
-        let field = Field::new(name, self.arrow_type(), true);
         match self {
-            SqlType::Varchar(_) | SqlType::Char(_) => field.with_metadata(std::collections::HashMap::from([(
-                PG_TYPE_METADATA.to_string(),
-                self.pg_oid().to_string(),
-            )])),
-            _ => field,
+            SqlType::Varchar(_) | SqlType::Char(_) => text_field_of_type(name, &self.pg_type()),
+            _ => Field::new(name, self.arrow_type(), true),
         }
     }
 
@@ -350,13 +346,22 @@ fn parse_bytea(text: &str) -> Result<Vec<u8>> {
 /// The metadata key of a text field's declared PostgreSQL type (its oid).
 const PG_TYPE_METADATA: &str = "atoll.pg_type";
 
-/// The PostgreSQL type a text field was declared with (`varchar`, `char(n)`), if not `text`.
+/// A nullable text field that results announce as `pg_type` (one of the text types
+/// [`declared_text_type`] takes).
+pub fn text_field_of_type(name: &str, pg_type: &pgwire::api::Type) -> Field {
+    let metadata = std::collections::HashMap::from([(PG_TYPE_METADATA.to_string(), pg_type.oid().to_string())]);
+    Field::new(name, DataType::Utf8, true).with_metadata(metadata)
+}
+
+/// The PostgreSQL type a text field was declared with (`varchar`, `char(n)`, and the catalogs'
+/// `name` and `"char"`), if not `text`. Their values are the same text in both formats.
 pub fn declared_text_type(field: &Field) -> Option<pgwire::api::Type> {
+    use pgwire::api::Type;
     if field.data_type() != &DataType::Utf8 {
         return None;
     }
     let oid = field.metadata().get(PG_TYPE_METADATA)?.parse().ok()?;
-    pgwire::api::Type::from_oid(oid).filter(|t| *t == pgwire::api::Type::VARCHAR || *t == pgwire::api::Type::BPCHAR)
+    Type::from_oid(oid).filter(|t| [Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::CHAR].contains(t))
 }
 
 /// `text` with `:00` seconds added when it is a timestamp written to the minute

@@ -344,8 +344,11 @@ impl Snapshot {
 }
 
 fn mem_table(columns: Vec<(&str, DataType)>, rows: Vec<Vec<ScalarValue>>) -> DfResult<Arc<dyn TableProvider>> {
-    let schema: SchemaRef =
-        Arc::new(Schema::new(columns.iter().map(|(name, ty)| Field::new(*name, ty.clone(), true)).collect::<Vec<_>>()));
+    let field = |name: &str, ty: &DataType| match (ty, catalog_text_type(name)) {
+        (DataType::Utf8, Some(pg_type)) => crate::types::text_field_of_type(name, &pg_type),
+        _ => Field::new(name, ty.clone(), true),
+    };
+    let schema: SchemaRef = Arc::new(Schema::new(columns.iter().map(|(name, ty)| field(name, ty)).collect::<Vec<_>>()));
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
     for (i, (_, ty)) in columns.iter().enumerate() {
         arrays.push(if rows.is_empty() {
@@ -435,5 +438,29 @@ impl SchemaProvider for PgSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.names().contains(&name)
+    }
+}
+
+/// The PostgreSQL type of a catalog column Atoll holds as text, when it is not `text`: `name`
+/// for identifiers (information_schema's `sql_identifier` is a domain over `name`, and
+/// PostgreSQL sends a domain's base type), `"char"` for one-letter codes, `varchar` for
+/// information_schema's `character_data` and `yes_or_no`. Catalog column names say which.
+fn catalog_text_type(column: &str) -> Option<pgwire::api::Type> {
+    use pgwire::api::Type;
+    match column {
+        "relname" | "nspname" | "attname" | "typname" | "datname" | "rolname" | "usename" | "proname" | "conname"
+        | "amname" | "spcname" | "collname" | "opcname" | "polname" | "extname" | "lanname" | "table_catalog"
+        | "table_schema" | "table_name" | "column_name" | "constraint_catalog" | "constraint_schema"
+        | "constraint_name" | "udt_catalog" | "udt_schema" | "udt_name" | "catalog_name" | "schema_name"
+        | "schema_owner" => Some(Type::NAME),
+        "relkind" | "relpersistence" | "relreplident" | "typtype" | "typcategory" | "typdelim" | "typalign"
+        | "typstorage" | "attalign" | "attstorage" | "attidentity" | "attgenerated" | "attcompression" | "contype"
+        | "confupdtype" | "confdeltype" | "confmatchtype" | "prokind" | "provolatile" | "proparallel" | "amtype"
+        | "collprovider" | "datlocprovider" | "polcmd" => Some(Type::CHAR),
+        "is_nullable" | "data_type" | "is_identity" | "is_generated" | "is_updatable" | "is_insertable_into"
+        | "is_typed" | "table_type" | "constraint_type" | "is_deferrable" | "initially_deferred" | "column_default" => {
+            Some(Type::VARCHAR)
+        }
+        _ => None,
     }
 }

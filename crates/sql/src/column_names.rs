@@ -440,9 +440,11 @@ mod tests {
                        trim(b), trim(leading 'x' from b), substr(b, 1), substring(b from 1), INTERVAL '1 day'";
         let expected = ["a", "int4", "btrim", "ltrim", "substr", "substring", "interval"];
         assert_eq!(names(special, expected.len()), expected);
-        // Repeated aliases are PostgreSQL's to give, not DataFusion's to refuse.
+        // Repeated aliases are PostgreSQL's to give, not DataFusion's to refuse: a repeat gets
+        // an internal alias that names it back (the first keeps its own, DataFusion's `dfN`
+        // here); a quoted alias differs from an unquoted one in another case.
         let repeated = "SELECT max(a) AS m, min(a) AS m, 1 AS X, 2 AS x, 3 AS \"X\"";
-        assert_eq!(names(repeated, 5), ["m", "m", "x", "x", "X"]);
+        assert_eq!(names(repeated, 5), ["df0", "m", "df2", "x", "df4"]);
     }
 
     #[test]

@@ -9,8 +9,7 @@
 //!   PostgreSQL's name.
 //! - `to_char` of dates and timestamps reads PostgreSQL's patterns (`crate::to_char`).
 //! - `pg_typeof(x)` names the type of `x` as PostgreSQL's `regtype` prints it (`integer`,
-//!   `text`, `timestamp with time zone`). Integer literals are `bigint` in Atoll, where
-//!   PostgreSQL makes the ones that fit `integer`.
+//!   `text`, `timestamp with time zone`), as text (PostgreSQL's result is a `regtype`).
 
 use datafusion::arrow::array::{AsArray, Float32Array, Float64Array};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Float32Type, Float64Type};
@@ -172,7 +171,8 @@ mod tests {
         assert_eq!(scalar[0].column(0).as_primitive::<Float64Type>().value(0), 4.0);
     }
 
-    /// PostgreSQL 15's `pg_typeof` for the same types (Atoll's integer literals are bigint).
+    /// PostgreSQL 15's `pg_typeof` for the same types (written as casts: this context has no
+    /// literal typing).
     #[tokio::test]
     async fn pg_typeof_names_types_as_regtype_prints_them_and_gen_random_uuid_is_a_uuid() {
         let ctx = SessionContext::new();

@@ -193,8 +193,9 @@ fn pg_type(data_type: &DataType) -> Type {
 
 fn fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
     let mut fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)?;
-    // A text column that is `varchar` or `char(n)` in its table says so (its Arrow field
-    // carries the type, see `SqlType::field`); the values are the same text in both formats.
+    // A text column declared `varchar` or `char(n)` in its table, or a catalog's `name`,
+    // `"char"` or character-data column, says so (its Arrow field carries the type, see
+    // `types::text_field_of_type`); the values are the same text in both formats.
     for (info, field) in fields.iter_mut().zip(schema.fields()) {
         if let Some(pg_type) = crate::types::declared_text_type(field) {
             *info = FieldInfo::new(info.name().to_string(), info.table_id(), info.column_id(), pg_type, info.format());

@@ -579,9 +579,10 @@ impl Session {
         self.savepoints.clear();
     }
 
-    /// A statement was cancelled where it stood (a cancel request) or did not parse: its transaction ends as if
-    /// it had failed, so nothing it buffered is committed. Inside a block the block fails
-    /// (25P02 until ROLLBACK, or ROLLBACK TO a savepoint); an implicit transaction is dropped.
+    /// A statement was cancelled where it stood (a cancel request) or did not parse: its
+    /// transaction ends as if it had failed, so nothing it buffered is committed. Inside a block
+    /// the block fails (25P02 until ROLLBACK, or ROLLBACK TO a savepoint); an implicit
+    /// transaction is dropped.
     pub async fn interrupted(&mut self) {
         self.copy = None;
         match self.mode {

@@ -220,7 +220,7 @@ async fn scratch_plan(ctx: &SessionContext, sql: &str) -> Result<(Statement, Log
     crate::checked::register(ctx);
     let named = parse(sql)?.into_iter().next().ok_or_else(|| SqlError::internal("empty scratch query"))?;
     let mut statement = named.clone();
-    crate::literals::type_integers(&mut statement);
+    crate::standard_forms::for_planning(&mut statement);
     let plan =
         ctx.state().statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement))).await?;
     Ok((named, plan))

@@ -33,6 +33,7 @@ mod result_types;
 pub mod server;
 pub mod session;
 mod show_ranges;
+mod standard_forms;
 mod to_char;
 pub mod types;
 

@@ -295,8 +295,7 @@ pub async fn plan_detached(statement: &Statement) -> Result<()> {
     });
     let state = ctx.state();
     let mut statement = statement.clone();
-    crate::any_op::rewrite(&mut statement);
-    crate::literals::type_integers(&mut statement);
+    crate::standard_forms::for_planning(&mut statement);
     let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
     state.create_physical_plan(&plan).await?;
     Ok(())
@@ -694,8 +693,7 @@ impl Session {
         if pg_catalog::rewrite(&mut statement) {
             self.pg.refresh(&self.vars).await?;
         }
-        crate::any_op::rewrite(&mut statement);
-        crate::literals::type_integers(&mut statement);
+        crate::standard_forms::for_planning(&mut statement);
         self.engine.metrics.planned.inc();
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         if params.is_empty() {
@@ -736,8 +734,7 @@ impl Session {
         if pg_catalog::rewrite(&mut rewritten) {
             return self.query(statement.clone(), params).await;
         }
-        crate::any_op::rewrite(&mut rewritten);
-        crate::literals::type_integers(&mut rewritten);
+        crate::standard_forms::for_planning(&mut rewritten);
         self.engine.metrics.plan_cache_misses.inc();
         self.engine.metrics.planned.inc();
         let state = self.ctx.state();

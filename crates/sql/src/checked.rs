@@ -106,19 +106,17 @@ fn widened(expr: &Expr, schema: &DFSchema) -> bool {
 
 /// The checked function for an integer operator, or the expression as it was.
 fn rewrite_operator(expr: Expr, schema: &DFSchema) -> Transformed<Expr> {
-    let op = match &expr {
-        Expr::BinaryExpr(BinaryExpr { op: Operator::Plus, .. }) => Op::Add,
-        Expr::BinaryExpr(BinaryExpr { op: Operator::Minus, .. }) => Op::Sub,
-        Expr::BinaryExpr(BinaryExpr { op: Operator::Multiply, .. }) => Op::Mul,
-        Expr::Negative(_) => Op::Neg,
+    let (op, operands): (Op, Vec<&Expr>) = match &expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::Plus => (Op::Add, vec![left.as_ref(), right.as_ref()]),
+            Operator::Minus => (Op::Sub, vec![left.as_ref(), right.as_ref()]),
+            Operator::Multiply => (Op::Mul, vec![left.as_ref(), right.as_ref()]),
+            _ => return Transformed::no(expr),
+        },
+        Expr::Negative(inner) => (Op::Neg, vec![inner.as_ref()]),
         _ => return Transformed::no(expr),
     };
-    let args = match &expr {
-        Expr::BinaryExpr(BinaryExpr { left, right, .. }) => vec![left.as_ref(), right.as_ref()],
-        Expr::Negative(inner) => vec![inner.as_ref()],
-        _ => unreachable!("matched above"),
-    };
-    let mut types = args.iter().map(|arg| arg.get_type(schema).ok());
+    let mut types = operands.iter().map(|operand| operand.get_type(schema).ok());
     let Some(Some(first)) = types.next() else { return Transformed::no(expr) };
     if integer_name(&first).is_none() || !types.all(|t| t.as_ref() == Some(&first)) {
         return Transformed::no(expr);
@@ -126,7 +124,7 @@ fn rewrite_operator(expr: Expr, schema: &DFSchema) -> Transformed<Expr> {
     let args = match expr {
         Expr::BinaryExpr(BinaryExpr { left, right, .. }) => vec![*left, *right],
         Expr::Negative(inner) => vec![*inner],
-        _ => unreachable!("matched above"),
+        _ => unreachable!("an operator, matched above"),
     };
     Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(op.udf(), args)))
 }

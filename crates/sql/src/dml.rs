@@ -839,9 +839,7 @@ impl Session {
             types.resize(returning_types.len(), None);
         }
         // The columns as execution announces them: analyzed types, PostgreSQL's names.
-        let state = ctx.state();
-        let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
-        let schema = crate::result_types::merged(plan.schema().as_arrow(), analyzed.schema().as_arrow());
+        let schema = crate::result_types::analyzed(&ctx.state(), &plan)?;
         Ok((types, Some(crate::column_names::apply(&named, &schema))))
     }
 }

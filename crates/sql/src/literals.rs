@@ -76,15 +76,13 @@ impl VisitorMut for Writer {
                 Ok(())
             }
             Expr::Cast { data_type: DataType::Timestamp(..), expr, .. } => {
-                seconds_in_timestamp(expr);
+                if let Expr::Value(value) = expr.as_mut() {
+                    seconds_in_timestamp(&mut value.value);
+                }
                 Ok(())
             }
             Expr::TypedString(typed) if matches!(typed.data_type, DataType::Timestamp(..)) => {
-                if let Value::SingleQuotedString(text) = &mut typed.value.value {
-                    if let Some(with_seconds) = crate::types::timestamp_with_seconds(text) {
-                        *text = with_seconds;
-                    }
-                }
+                seconds_in_timestamp(&mut typed.value.value);
                 Ok(())
             }
             Expr::Cast { data_type, .. } => check_numeric_type(data_type, DECIMAL_DIGITS_MAX as u64),
@@ -222,12 +220,10 @@ impl VisitorMut for IntegerTyper {
 }
 
 /// Adds `:00` seconds to a string literal that is a timestamp written to the minute.
-fn seconds_in_timestamp(expr: &mut Expr) {
-    if let Expr::Value(value) = expr {
-        if let Value::SingleQuotedString(text) = &mut value.value {
-            if let Some(with_seconds) = crate::types::timestamp_with_seconds(text) {
-                *text = with_seconds;
-            }
+fn seconds_in_timestamp(value: &mut Value) {
+    if let Value::SingleQuotedString(text) = value {
+        if let Some(with_seconds) = crate::types::timestamp_with_seconds(text) {
+            *text = with_seconds;
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::error::{code, Result, SqlError};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::LogicalPlan;
 use std::sync::Arc;
 
 /// `names`' column names with `types`' types (the two schemas of one result, column for column),
@@ -32,6 +34,13 @@ pub fn merged(names: &Schema, types: &Schema) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, names.metadata().clone()))
+}
+
+/// The columns `plan` answers with, as execution announces them: its names, with the types
+/// DataFusion's analysis (type coercion) gives them.
+pub fn analyzed(state: &SessionState, plan: &LogicalPlan) -> Result<SchemaRef> {
+    let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+    Ok(merged(plan.schema().as_arrow(), analyzed.schema().as_arrow()))
 }
 
 /// The type a column of `data_type` is sent as: unsigned integers as `bigint`.

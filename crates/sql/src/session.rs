@@ -783,9 +783,7 @@ impl Session {
         if matches!(plan, LogicalPlan::Explain(_)) {
             return Ok(Arc::new(plan.schema().as_arrow().clone()));
         }
-        let state = self.ctx.state();
-        let analyzed = state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
-        Ok(crate::result_types::merged(plan.schema().as_arrow(), analyzed.schema().as_arrow()))
+        crate::result_types::analyzed(&self.ctx.state(), plan)
     }
 
     /// Binds the parameters into an optimized plan and runs it without optimizing it again.

@@ -3,8 +3,8 @@
 //! from the statement as the client wrote it, see `column_names`).
 //!
 //! - `x <op> ANY(array)` with PostgreSQL's NULLs (`any_op`).
-//! - `FETCH FIRST n ROWS ONLY` (the SQL standard's LIMIT, which Hibernate 6 and other ORMs send
-//!   to PostgreSQL) is `LIMIT n`; DataFusion refused it with 0A000. `WITH TIES` and `PERCENT`
+//! - `FETCH FIRST n ROWS ONLY` (the SQL standard's form of LIMIT, which PostgreSQL takes) is
+//!   `LIMIT n`; DataFusion refused it with 0A000. `WITH TIES` and `PERCENT`
 //!   are left to DataFusion, which refuses them.
 //! - `mod(a, b)` is `a % b`, PostgreSQL's function for the operator (DataFusion has no `mod`).
 //! - Integer literals typed as PostgreSQL types them (`literals::type_integers`), last, so that

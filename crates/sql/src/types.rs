@@ -212,15 +212,13 @@ impl SqlType {
             }
             (SqlType::Bytea, ScalarValue::Utf8(Some(text))) => ScalarValue::Binary(Some(parse_bytea(text)?)),
             (SqlType::Timestamp | SqlType::TimestampTz, ScalarValue::Utf8(Some(text))) => {
-                match timestamp_with_seconds(text) {
-                    Some(text) => ScalarValue::Utf8(Some(text)).cast_to(&target).map_err(SqlError::from)?,
-                    None => value.cast_to(&target).map_err(|_| {
-                        SqlError::new(
-                            code::INVALID_DATETIME_FORMAT,
-                            format!("invalid input syntax for type {}: \"{value}\"", self.pg_name()),
-                        )
-                    })?,
-                }
+                let text = timestamp_with_seconds(text).unwrap_or_else(|| text.clone());
+                ScalarValue::Utf8(Some(text)).cast_to(&target).map_err(|_| {
+                    SqlError::new(
+                        code::INVALID_DATETIME_FORMAT,
+                        format!("invalid input syntax for type {}: \"{value}\"", self.pg_name()),
+                    )
+                })?
             }
             _ => value.cast_to(&target).map_err(|e| {
                 let message = e.to_string();
@@ -342,7 +340,6 @@ fn parse_bytea(text: &str) -> Result<Vec<u8>> {
     Ok(text.as_bytes().to_vec())
 }
 
-/// Parses PostgreSQL interval input such as `1 day 02:00:00`, `3 hours`, `1 year 2 mons`.
 /// The metadata key of a text field's declared PostgreSQL type (its oid).
 const PG_TYPE_METADATA: &str = "atoll.pg_type";
 
@@ -387,6 +384,7 @@ pub fn timestamp_with_seconds(text: &str) -> Option<String> {
     Some(format!("{}:00{}", &trimmed[..minutes_end], &trimmed[minutes_end..]))
 }
 
+/// Parses PostgreSQL interval input such as `1 day 02:00:00`, `3 hours`, `1 year 2 mons`.
 pub fn parse_interval(text: &str) -> Result<ScalarValue> {
     use datafusion::arrow::datatypes::IntervalMonthDayNano;
     let invalid =

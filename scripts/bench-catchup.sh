@@ -22,7 +22,7 @@ cargo build --release --locked --quiet
 log=$(mktemp)
 work=$(mktemp -d)
 atoll="${CARGO_TARGET_DIR:-target}"/release/atoll
-"$atoll" demo --no-shell --base-port "${BASE_PORT:-24100}" ${KEEP:+--keep} >"$log" 2>/dev/null &
+"$atoll" demo --insecure --no-shell --base-port "${BASE_PORT:-24100}" ${KEEP:+--keep} >"$log" 2>/dev/null &
 demo=$!
 trap 'kill -CONT $pid3 2>/dev/null; kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -rf "$log" "$work"' EXIT
 for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 BENCH=${BENCH:-../shared/bench}
 cargo build --release --locked --quiet
 out=$(mktemp)
-"${CARGO_TARGET_DIR:-target}"/release/atoll demo --no-shell --base-port "${BASE_PORT:-24000}" >"$out" 2>/dev/null &
+"${CARGO_TARGET_DIR:-target}"/release/atoll demo --insecure --no-shell --base-port "${BASE_PORT:-24000}" >"$out" 2>/dev/null &
 demo=$!
 trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 1 600); do grep -q '^etcd endpoints:' "$out" && break; sleep 0.1; done

@@ -20,7 +20,7 @@ out_file=$RESULTS/atoll-pgbench-$(date +%Y%m%d-%H%M%S).txt
 cargo build --release --locked --quiet
 log=$(mktemp)
 atoll="${CARGO_TARGET_DIR:-target}"/release/atoll
-"$atoll" demo --no-shell --base-port "${BASE_PORT:-24000}" >"$log" 2>/dev/null &
+"$atoll" demo --insecure --no-shell --base-port "${BASE_PORT:-24000}" >"$log" 2>/dev/null &
 demo=$!
 trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done

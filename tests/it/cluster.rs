@@ -41,6 +41,7 @@ impl TestNode {
             .args(["--peer-addr", &self.peer, "--etcd-addr", &self.etcd, "--http-addr", &self.http])
             .args(["--sql-addr", &self.sql])
             .args(&self.args)
+            .args(if self.args.iter().any(|a| a == "--certs-dir") { None } else { Some("--insecure") })
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

@@ -17,6 +17,7 @@ mod pgdiff;
 mod placement;
 mod python;
 mod ranges;
+mod security;
 mod snapshot;
 mod sql;
 

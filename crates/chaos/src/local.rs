@@ -6,7 +6,8 @@
 
 use atoll_proto::atoll::peer_client::PeerClient;
 use atoll_proto::atoll::{NodeStatusRequest, NodeStatusResponse};
-use std::io::{BufRead, Write};
+use atoll_security::ClientCerts;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ pub struct LocalNode {
     /// The --join address this node was first started with, reused on restart: a node killed
     /// before it recorded its cluster identity must join again, not bootstrap a new cluster.
     join: Option<String>,
+    /// The cluster's CA and `root`'s client certificate (secure clusters).
+    tls: Option<ClientCerts>,
 }
 
 impl LocalNode {
@@ -133,7 +136,17 @@ impl LocalNode {
 
     /// This node's status over peer RPC.
     pub async fn status(&self) -> Result<NodeStatusResponse, String> {
-        fetch_status(&self.peer).await
+        fetch_status(&self.peer, self.tls.as_ref()).await
+    }
+
+    /// POSTs to a fault switch on this node's HTTP port.
+    pub fn http_post(&self, path: &str) -> Result<(), String> {
+        http_post(&self.http, self.tls.as_ref(), path)
+    }
+
+    /// GETs a page (metrics, health) from this node's HTTP port.
+    pub fn http_get(&self, path: &str) -> Result<String, String> {
+        http_get(&self.http, self.tls.as_ref(), path)
     }
 }
 
@@ -143,26 +156,59 @@ impl Drop for LocalNode {
     }
 }
 
-/// Fetches a node's status over peer RPC.
-pub async fn fetch_status(host: &str) -> Result<NodeStatusResponse, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+/// Fetches a node's status over peer RPC; `tls`: a secure cluster's certificates (a `root` or
+/// node certificate is needed).
+pub async fn fetch_status(host: &str, tls: Option<&ClientCerts>) -> Result<NodeStatusResponse, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{host}"))
         .map_err(|e| format!("bad address {host}: {e}"))?
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(3));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.grpc()).map_err(|e| format!("TLS towards {host}: {e}"))?;
+    }
     let channel = endpoint.connect().await.map_err(|e| format!("cannot reach node at {host}: {e}"))?;
     let response =
         PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;
     Ok(response.into_inner())
 }
 
-/// A tiny HTTP POST for the fault switches (one request does not justify an HTTP client crate).
-pub fn http_post(address: &str, path: &str) -> Result<(), String> {
-    let mut stream = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
+/// Sends one HTTP/1.1 request (with `Connection: close`) and reads the whole response, over
+/// TLS with `tls`. One request at a time does not justify an HTTP client crate.
+fn http_exchange(address: &str, tls: Option<&ClientCerts>, request: &str) -> Result<String, String> {
+    let stream = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    write!(stream, "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut status = String::new();
-    std::io::BufReader::new(stream).read_line(&mut status).map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let read = match tls {
+        None => {
+            let mut stream = stream;
+            stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+            std::io::Read::read_to_end(&mut stream, &mut response)
+        }
+        Some(tls) => {
+            let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+            let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+            let config = tls.rustls().map_err(|e| e.to_string())?;
+            let connection = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+            let mut stream = rustls::StreamOwned::new(connection, stream);
+            stream.write_all(request.as_bytes()).map_err(|e| format!("{address}: {e}"))?;
+            std::io::Read::read_to_end(&mut stream, &mut response)
+        }
+    };
+    // A server may close without TLS's close_notify once the response is complete.
+    if let Err(e) = read {
+        if response.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
+            return Err(format!("{address}: {e}"));
+        }
+    }
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+/// A POST to a fault switch; `tls` for secure clusters.
+pub fn http_post(address: &str, tls: Option<&ClientCerts>, path: &str) -> Result<(), String> {
+    let request = format!("POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let response = http_exchange(address, tls, &request)?;
+    let status = response.lines().next().unwrap_or_default();
     if status.contains(" 204 ") || status.contains(" 200 ") {
         Ok(())
     } else {
@@ -170,13 +216,10 @@ pub fn http_post(address: &str, path: &str) -> Result<(), String> {
     }
 }
 
-/// A tiny HTTP GET of a text page (the metrics); the body, or an error.
-pub fn http_get(address: &str, path: &str) -> Result<String, String> {
-    let mut stream = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut response).map_err(|e| e.to_string())?;
+/// A GET of a text page (the metrics); the body, or an error.
+pub fn http_get(address: &str, tls: Option<&ClientCerts>, path: &str) -> Result<String, String> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let response = http_exchange(address, tls, &request)?;
     match response.split_once("\r\n\r\n") {
         Some((head, body)) if head.contains(" 200 ") => Ok(body.to_string()),
         _ => Err(format!("{address}{path}: {}", response.lines().next().unwrap_or_default())),
@@ -195,6 +238,9 @@ pub struct LocalCluster {
     exe: PathBuf,
     extra_args: Vec<String>,
     pub nodes: Vec<LocalNode>,
+    /// The certs directory of a secure cluster ([`LocalCluster::use_certs`]); `None`: the
+    /// nodes run `--insecure`.
+    certs_dir: Option<PathBuf>,
 }
 
 /// The last `lines` lines of a log file (empty if it cannot be read), for failure messages.
@@ -257,9 +303,56 @@ impl LocalCluster {
                 child: None,
                 paused: false,
                 join: None,
+                tls: None,
             });
         }
-        Ok(LocalCluster { root, dir: Some(dir), exe, extra_args, nodes })
+        Ok(LocalCluster { root, dir: Some(dir), exe, extra_args, nodes, certs_dir: None })
+    }
+
+    /// Makes the cluster secure with the certificates in `certs_dir` (`ca.crt`, `node.crt`
+    /// for 127.0.0.1, and `client.root.crt` for the harness's own status and fault calls).
+    /// Before [`LocalCluster::start`].
+    pub fn use_certs(&mut self, certs_dir: &Path) -> Result<(), String> {
+        let client = ClientCerts::load(certs_dir, atoll_security::certs::ROOT_USER).map_err(|e| e.to_string())?;
+        if !client.has_identity() {
+            return Err(format!("{}: no client.root.crt for the cluster's admin calls", certs_dir.display()));
+        }
+        for node in &mut self.nodes {
+            node.tls = Some(client.clone());
+        }
+        self.certs_dir = Some(certs_dir.to_path_buf());
+        Ok(())
+    }
+
+    /// Creates a CA, a node certificate for 127.0.0.1 and localhost and `root`'s client
+    /// certificate under the cluster's directory (`certs/`, the CA key in `ca-key/`), and
+    /// makes the cluster secure with them. Returns the certs directory.
+    pub fn create_certs(&mut self) -> Result<PathBuf, String> {
+        use atoll_security::certs;
+        let certs_dir = self.root.join("certs");
+        let ca_key = self.root.join("ca-key").join("ca.key");
+        let hosts = ["127.0.0.1".to_string(), "localhost".to_string()];
+        certs::create_ca(&certs_dir, &ca_key, certs::CA_DAYS, false)
+            .and_then(|_| certs::create_node(&certs_dir, &ca_key, &hosts, certs::NODE_DAYS, false))
+            .and_then(|_| certs::create_client(&certs_dir, &ca_key, certs::ROOT_USER, certs::CLIENT_DAYS, false))
+            .map_err(|e| format!("certificates: {e}"))?;
+        self.use_certs(&certs_dir)?;
+        Ok(certs_dir)
+    }
+
+    /// The certs directory of a secure cluster.
+    pub fn certs_dir(&self) -> Option<&Path> {
+        self.certs_dir.as_deref()
+    }
+
+    /// The flags that make a node secure or insecure, then the cluster's extra flags.
+    fn node_args(&self) -> Vec<String> {
+        let mut args = match &self.certs_dir {
+            Some(dir) => vec!["--certs-dir".to_string(), dir.display().to_string()],
+            None => vec!["--insecure".to_string()],
+        };
+        args.extend(self.extra_args.iter().cloned());
+        args
     }
 
     /// A new cluster on ports from [`pick_port`], started. Another process (a concurrent test,
@@ -292,7 +385,8 @@ impl LocalCluster {
         for i in 0..self.nodes.len() {
             progress(&format!("starting node {}", i + 1));
             let join = (i > 0).then_some(first_peer.as_str());
-            self.nodes[i].spawn(&self.exe, join, &self.extra_args)?;
+            let args = self.node_args();
+            self.nodes[i].spawn(&self.exe, join, &args)?;
             let replicas = (i + 1).min(3);
             if let Err(e) = self.wait_for_replicas(replicas, Duration::from_secs(60)).await {
                 let mut message = format!("node {}: {e}", i + 1);
@@ -352,12 +446,13 @@ impl LocalCluster {
 
     /// Restarts a killed node from its data directory.
     pub fn restart(&mut self, index: usize) -> Result<(), String> {
+        let args = self.node_args();
         let node = &mut self.nodes[index];
         if node.is_running() {
             return Err(format!("node {} is running", index + 1));
         }
         let join = node.join.clone();
-        node.spawn(&self.exe, join.as_deref(), &self.extra_args)
+        node.spawn(&self.exe, join.as_deref(), &args)
     }
 
     /// Cuts node `index` off from every other node (both directions, peer traffic only).
@@ -366,10 +461,10 @@ impl LocalCluster {
         for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.is_running() && !n.is_paused()) {
             if i == index {
                 for other in (1..=self.nodes.len()).filter(|o| *o != victim) {
-                    http_post(&node.http, &format!("/fault/block/{other}"))?;
+                    node.http_post(&format!("/fault/block/{other}"))?;
                 }
             } else {
-                http_post(&node.http, &format!("/fault/block/{victim}"))?;
+                node.http_post(&format!("/fault/block/{victim}"))?;
             }
         }
         Ok(())
@@ -383,8 +478,8 @@ impl LocalCluster {
             let others: Vec<usize> =
                 if i == index { (1..=self.nodes.len()).filter(|o| *o != victim).collect() } else { vec![victim] };
             for other in others {
-                http_post(&node.http, &format!("/fault/drop/{other}/{drop_percent}"))?;
-                http_post(&node.http, &format!("/fault/delay/{other}/{delay_ms}"))?;
+                node.http_post(&format!("/fault/drop/{other}/{drop_percent}"))?;
+                node.http_post(&format!("/fault/delay/{other}/{delay_ms}"))?;
             }
         }
         Ok(())
@@ -393,16 +488,13 @@ impl LocalCluster {
     /// Cuts the link between nodes `a` and `b` only: every other node still reaches both (a
     /// "bridge" partition, where the majorities of `a` and `b` overlap).
     pub fn cut(&self, a: usize, b: usize) -> Result<(), String> {
-        http_post(&self.nodes[a].http, &format!("/fault/block/{}", b + 1))?;
-        http_post(&self.nodes[b].http, &format!("/fault/block/{}", a + 1))
+        self.nodes[a].http_post(&format!("/fault/block/{}", b + 1))?;
+        self.nodes[b].http_post(&format!("/fault/block/{}", a + 1))
     }
 
     /// Undoes every isolation on running nodes.
     pub fn heal(&self) -> Result<(), String> {
-        self.nodes
-            .iter()
-            .filter(|n| n.is_running() && !n.is_paused())
-            .try_for_each(|n| http_post(&n.http, "/fault/heal"))
+        self.nodes.iter().filter(|n| n.is_running() && !n.is_paused()).try_for_each(|n| n.http_post("/fault/heal"))
     }
 
     /// The etcd endpoints of all nodes.

@@ -1,21 +1,49 @@
 //! `atoll node ...` and `atoll range ...`: what any node knows about the cluster.
 
+use atoll_chaos::local::fetch_status;
 use atoll_proto::atoll::NodeStatusResponse;
+use atoll_security::ClientCerts;
 use clap::Subcommand;
+use std::path::PathBuf;
 use std::time::SystemTime;
+
+/// Which node to ask, and how.
+#[derive(clap::Args, Clone)]
+pub struct Target {
+    /// Peer address of any node.
+    #[arg(long, default_value = "127.0.0.1:26300")]
+    pub host: String,
+    /// A secure cluster's certificates: `ca.crt` and `client.root.crt` (or a node's directory).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+}
+
+impl Target {
+    fn certs(&self) -> Result<Option<ClientCerts>, String> {
+        let Some(dir) = &self.certs_dir else { return Ok(None) };
+        let root = ClientCerts::load(dir, atoll_security::certs::ROOT_USER).map_err(|e| e.to_string())?;
+        if root.has_identity() {
+            return Ok(Some(root));
+        }
+        let node = ClientCerts::load(dir, atoll_security::certs::NODE_COMMON_NAME).map_err(|e| e.to_string())?;
+        match node.has_identity() {
+            true => Ok(Some(node)),
+            false => Err(format!("{}: neither client.root.crt nor node.crt to log in with", dir.display())),
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum NodeCommand {
     /// List the cluster's nodes with liveness, as seen from one node.
     Ls {
-        /// Peer address of any node.
-        #[arg(long, default_value = "127.0.0.1:26300")]
-        host: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Show one node's own status.
     Status {
-        #[arg(long, default_value = "127.0.0.1:26300")]
-        host: String,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -23,14 +51,9 @@ pub enum NodeCommand {
 pub enum RangeCommand {
     /// List ranges with span, descriptor generation, replicas and leader.
     Ls {
-        #[arg(long, default_value = "127.0.0.1:26300")]
-        host: String,
+        #[command(flatten)]
+        target: Target,
     },
-}
-
-/// Fetches a node's status over peer RPC.
-pub async fn fetch_status(host: &str) -> Result<NodeStatusResponse, String> {
-    atoll_chaos::local::fetch_status(host).await
 }
 
 fn span(start: &[u8], end: &[u8]) -> String {
@@ -46,8 +69,9 @@ fn span(start: &[u8], end: &[u8]) -> String {
 
 pub async fn node(command: NodeCommand) -> Result<(), String> {
     match command {
-        NodeCommand::Ls { host } => {
-            let status = fetch_status(&host).await?;
+        NodeCommand::Ls { target } => {
+            let certs = target.certs()?;
+            let status = fetch_status(&target.host, certs.as_ref()).await?;
             let leaders: Vec<u64> = status.ranges.iter().map(|r| r.leader_node_id).collect();
             println!(
                 "{:<4} {:<22} {:<22} {:<22} {:<12} {:<7} {:<7} {:<10} {:<9} version",
@@ -58,8 +82,11 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
             let now = unix_ms();
             for node in &status.nodes {
                 let Some(info) = &node.info else { continue };
-                let answer =
-                    tokio::time::timeout(std::time::Duration::from_secs(2), fetch_status(&info.peer_addr)).await;
+                let answer = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    fetch_status(&info.peer_addr, certs.as_ref()),
+                )
+                .await;
                 let (live, replicas, led, bytes, uptime) = match answer {
                     Ok(Ok(own)) => {
                         let held: Vec<_> = own
@@ -102,8 +129,8 @@ pub async fn node(command: NodeCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        NodeCommand::Status { host } => {
-            let status = fetch_status(&host).await?;
+        NodeCommand::Status { target } => {
+            let status = fetch_status(&target.host, target.certs()?.as_ref()).await?;
             let now = unix_ms();
             println!("node_id:    {}", status.node_id);
             println!("cluster_id: {:x}", status.cluster_id);
@@ -159,8 +186,8 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 pub async fn range(command: RangeCommand) -> Result<(), String> {
-    let RangeCommand::Ls { host } = command;
-    let status = fetch_status(&host).await?;
+    let RangeCommand::Ls { target } = command;
+    let status = fetch_status(&target.host, target.certs()?.as_ref()).await?;
     println!(
         "{:<6} {:<24} {:<5} {:<12} {:<7} {:<6} {:<9} {:<10} {:<10} size",
         "id", "span", "gen", "replicas", "leader", "term", "applied", "revision", "keys"

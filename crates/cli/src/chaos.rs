@@ -287,7 +287,7 @@ async fn registers(
 fn print_snapshots(cluster: &LocalCluster) {
     let mut installed = 0.0;
     for node in &cluster.nodes {
-        let page = atoll_chaos::local::http_get(&node.http, "/metrics").unwrap_or_default();
+        let page = node.http_get("/metrics").unwrap_or_default();
         installed += atoll_chaos::local::metric_value(&page, "atoll_raft_snapshots_applied_total").unwrap_or(0.0);
     }
     println!("snapshots installed: {installed}");

@@ -2,14 +2,18 @@
 //! directory under one temporary directory, plus a small shell to break it and watch it heal.
 //!
 //! Node `i` (1-based) listens on `base_port + 10*i` (peer), `+1` (etcd API), `+2` (HTTP) and
-//! `+3` (SQL). Once the cluster is up it loads a sample bank database and prints, one per line
-//! and in this stable format:
+//! `+3` (SQL). The cluster is secure unless `--insecure`: the demo creates a CA, a node
+//! certificate and `root`'s client certificate in `<dir>/certs` (the CA key apart, in
+//! `<dir>/ca-key`). Once the cluster is up it loads a sample bank database and prints, one per
+//! line and in this stable format:
 //!
 //! ```text
-//! node <i> pid=<pid> peer=<addr> etcd=<addr> http=http://<addr> sql=<addr> data=<dir>
+//! node <i> pid=<pid> peer=<addr> etcd=<addr> http=<scheme>://<addr> sql=<addr> data=<dir>
 //! etcd endpoints: <addr>,<addr>,...
-//! sql: postgresql://atoll@<addr>/postgres
+//! sql: postgresql://root@<addr>/postgres?sslmode=verify-full&sslrootcert=...&sslcert=...&sslkey=...
 //! ```
+//!
+//! (`--insecure`: `http://`, and `sql: postgresql://atoll@<addr>/postgres`.)
 //!
 //! The shell takes SQL (ending with `;`) and backslash commands that break and heal the cluster.
 
@@ -35,6 +39,10 @@ pub struct DemoArgs {
     /// `--nodes 4` or more; try `--dead-after-secs 20` and `\kill 2`).
     #[arg(long, default_value_t = 300)]
     dead_after_secs: u64,
+    /// No TLS and no authentication (as `atoll start --insecure`); for benchmarks against
+    /// peers that run without TLS.
+    #[arg(long)]
+    insecure: bool,
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
@@ -44,6 +52,9 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the atoll binary: {e}"))?;
     let node_args = vec!["--dead-after-secs".to_string(), args.dead_after_secs.to_string()];
     let mut cluster = LocalCluster::new(exe, args.nodes, Some(args.base_port), node_args)?;
+    if !args.insecure {
+        cluster.create_certs()?;
+    }
     let result = match cluster.start(&mut |step| eprintln!("{step} ...")).await {
         Ok(()) => {
             if let Err(e) = load_sample(&cluster).await {
@@ -68,9 +79,10 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
 
 fn print_summary(cluster: &LocalCluster) {
     println!("atoll demo: {} nodes up in {}", cluster.nodes.len(), cluster.root.display());
+    let scheme = if cluster.certs_dir().is_some() { "https" } else { "http" };
     for node in &cluster.nodes {
         println!(
-            "node {} pid={} peer={} etcd={} http=http://{} sql={} data={}",
+            "node {} pid={} peer={} etcd={} http={scheme}://{} sql={} data={}",
             node.index,
             node.pid(),
             node.peer,
@@ -82,14 +94,37 @@ fn print_summary(cluster: &LocalCluster) {
     }
     let endpoints = cluster.etcd_endpoints().join(",");
     println!("etcd endpoints: {endpoints}");
-    println!("try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} put hello world");
-    let url = sql_url(&cluster.nodes[0].sql);
-    println!("sql: {url}");
-    println!("try: psql {url} -c 'SELECT * FROM accounts'  (or: atoll sql --url {url})");
+    let url = sql_url(cluster, &cluster.nodes[0].sql);
+    match cluster.certs_dir() {
+        Some(certs) => {
+            let certs = certs.display();
+            println!(
+                "try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} --cacert {certs}/ca.crt --cert {certs}/client.root.crt --key {certs}/client.root.key put hello world"
+            );
+            println!("sql: {url}");
+            println!("try: psql '{url}' -c 'SELECT * FROM accounts'  (or: atoll sql --url '{url}')");
+            println!("certificates: {certs} (TLS on every port; log in as root with client.root.crt)");
+        }
+        None => {
+            println!("try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} put hello world");
+            println!("sql: {url}");
+            println!("try: psql {url} -c 'SELECT * FROM accounts'  (or: atoll sql --url {url})");
+        }
+    }
 }
 
-fn sql_url(address: &str) -> String {
-    format!("postgresql://atoll@{address}/postgres")
+/// A URL psql and `atoll sql` accept as is: on a secure cluster, `root` with its client
+/// certificate and the server verified against the cluster's CA.
+fn sql_url(cluster: &LocalCluster, address: &str) -> String {
+    match cluster.certs_dir() {
+        Some(certs) => {
+            let certs = certs.display();
+            format!(
+                "postgresql://root@{address}/postgres?sslmode=verify-full&sslrootcert={certs}/ca.crt&sslcert={certs}/client.root.crt&sslkey={certs}/client.root.key"
+            )
+        }
+        None => format!("postgresql://atoll@{address}/postgres"),
+    }
 }
 
 /// A bank: accounts and the transfers between them, each transfer one transaction over both
@@ -102,7 +137,7 @@ const SAMPLE: &[&str] = &[
 ];
 
 async fn load_sample(cluster: &LocalCluster) -> Result<(), String> {
-    let client = crate::sql::connect(&sql_url(&cluster.nodes[0].sql)).await?;
+    let client = crate::sql::connect(&sql_url(cluster, &cluster.nodes[0].sql), None).await?;
     for statement in SAMPLE {
         client.simple_query(statement).await.map_err(|e| crate::sql::describe(&e))?;
     }
@@ -147,7 +182,7 @@ impl SqlLink {
         }
         if self.client.is_none() {
             for i in (0..cluster.nodes.len()).filter(|i| alive(*i)) {
-                if let Ok(client) = crate::sql::connect(&sql_url(&cluster.nodes[i].sql)).await {
+                if let Ok(client) = crate::sql::connect(&sql_url(cluster, &cluster.nodes[i].sql), None).await {
                     println!("(connected to node {})", i + 1);
                     self.client = Some((i, client));
                     break;
@@ -206,11 +241,11 @@ async fn shell(cluster: &mut LocalCluster) -> Result<(), String> {
                 Err(e) => Err(e),
             },
             Some("\\nodes") => match first_live(cluster) {
-                Ok(host) => admin::node(admin::NodeCommand::Ls { host }).await,
+                Ok(target) => admin::node(admin::NodeCommand::Ls { target }).await,
                 Err(e) => Err(e),
             },
             Some("\\ranges") => match first_live(cluster) {
-                Ok(host) => admin::range(admin::RangeCommand::Ls { host }).await,
+                Ok(target) => admin::range(admin::RangeCommand::Ls { target }).await,
                 Err(e) => Err(e),
             },
             Some("\\kill") => target().map(|i| {
@@ -232,11 +267,11 @@ async fn shell(cluster: &mut LocalCluster) -> Result<(), String> {
     }
 }
 
-fn first_live(cluster: &LocalCluster) -> Result<String, String> {
+fn first_live(cluster: &LocalCluster) -> Result<admin::Target, String> {
     cluster
         .nodes
         .iter()
         .find(|n| n.is_running() && !n.is_paused())
-        .map(|n| n.peer.clone())
+        .map(|n| admin::Target { host: n.peer.clone(), certs_dir: cluster.certs_dir().map(|d| d.to_path_buf()) })
         .ok_or_else(|| "no node is running".to_string())
 }

@@ -1,6 +1,7 @@
 //! The `atoll` command: start a node, run a local demo cluster, inspect nodes and ranges.
 
 mod admin;
+mod cert;
 mod chaos;
 mod demo;
 mod sql;
@@ -29,6 +30,11 @@ struct Cli {
 enum Command {
     /// Start a node. Without --join on an empty data directory it bootstraps a new cluster.
     Start(Box<StartArgs>),
+    /// Create and list the certificates of a secure cluster.
+    Cert {
+        #[command(subcommand)]
+        command: cert::CertCommand,
+    },
     /// Start a local multi-node cluster of real processes in a temporary directory.
     Demo(demo::DemoArgs),
     /// An interactive SQL shell (or run statements with -e / -f).
@@ -48,7 +54,17 @@ enum Command {
 }
 
 #[derive(clap::Args, Clone)]
+#[command(group(clap::ArgGroup::new("security").required(true).args(["certs_dir", "insecure"])))]
 struct StartArgs {
+    /// Directory with the cluster's CA certificate and this node's certificate and key
+    /// (`ca.crt`, `node.crt`, `node.key`; see `atoll cert`): TLS on every port, client and
+    /// peer certificates checked.
+    #[arg(long)]
+    certs_dir: Option<PathBuf>,
+    /// Run without TLS and without authentication: anyone who reaches a port can read and
+    /// write everything and join the cluster. For local development only.
+    #[arg(long)]
+    insecure: bool,
     /// Directory for this node's data; created if missing.
     #[arg(long, default_value = "atoll-data")]
     data_dir: PathBuf,
@@ -154,8 +170,12 @@ struct StartArgs {
 }
 
 impl StartArgs {
-    fn config(&self) -> NodeConfig {
-        NodeConfig {
+    fn config(&self) -> Result<NodeConfig, String> {
+        let certs = match &self.certs_dir {
+            Some(dir) => Some(atoll_security::NodeCerts::load(dir).map_err(|e| format!("certificates: {e}"))?),
+            None => None,
+        };
+        Ok(NodeConfig {
             data_dir: self.data_dir.clone(),
             peer_listen: self.peer_addr,
             etcd_listen: self.etcd_addr,
@@ -189,7 +209,8 @@ impl StartArgs {
             unsafe_snapshot_drop_history: self.unsafe_snapshot_drop_history,
             keyspace_split_delay: Duration::from_secs(self.keyspace_split_delay_secs),
             dead_after: Duration::from_secs(self.dead_after_secs.max(1)),
-        }
+            certs,
+        })
     }
 }
 
@@ -230,8 +251,14 @@ async fn start(args: StartArgs) -> Result<(), String> {
             "fault injection endpoints are ENABLED: anyone reaching the HTTP port can cut this node's links"
         );
     }
-    tracing::warn!("running in insecure mode: no TLS and no authentication (local development only)");
-    let node = Node::start(args.config()).await.map_err(|e| e.to_string())?;
+    let config = args.config()?;
+    match &config.certs {
+        Some(certs) => tracing::info!(certs_dir = %certs.dir().display(), hosts = ?certs.hosts, "secure: TLS on every port"),
+        None => tracing::warn!(
+            "running in insecure mode (--insecure): no TLS and no authentication; anyone who reaches a port can read and write everything (local development only)"
+        ),
+    }
+    let node = Node::start(config).await.map_err(|e| e.to_string())?;
     node.run_until(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
@@ -254,6 +281,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Start(args) => start(*args).await,
+            Command::Cert { command } => cert::run(command),
             Command::Demo(args) => demo::run(args).await,
             Command::Sql(args) => sql::main(args).await,
             Command::Chaos(args) => chaos::run(args).await,

@@ -1,14 +1,20 @@
 //! `atoll sql`: an interactive SQL shell for any Atoll (or PostgreSQL) URL, and its
 //! non-interactive forms (`-e`, `-f`). The demo's shell is this shell plus cluster commands.
 
+use atoll_security::ClientCerts;
 use std::time::Instant;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 #[derive(clap::Args)]
 pub struct SqlArgs {
-    /// Connection URL, e.g. postgresql://atoll@127.0.0.1:26257/postgres
+    /// Connection URL, e.g. postgresql://root@127.0.0.1:26257/postgres. For TLS, libpq's
+    /// parameters: ?sslmode=verify-full&sslrootcert=ca.crt&sslcert=client.root.crt&sslkey=...
     #[arg(long, default_value = "postgresql://atoll@127.0.0.1:26257/postgres")]
     pub url: String,
+    /// A secure cluster's certificates: `ca.crt` and `client.<user>.crt` / `.key` for the
+    /// URL's user (instead of the URL's ssl parameters).
+    #[arg(long)]
+    pub certs_dir: Option<std::path::PathBuf>,
     /// Run these statements and exit.
     #[arg(short = 'e', long = "execute")]
     pub execute: Vec<String>,
@@ -17,12 +23,81 @@ pub struct SqlArgs {
     pub file: Option<std::path::PathBuf>,
 }
 
-pub async fn connect(url: &str) -> Result<Client, String> {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls).await.map_err(|e| format!("cannot connect to {url}: {}", describe(&e)))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+/// libpq's TLS parameters of a URL, which tokio-postgres does not read.
+#[derive(Default, Debug, PartialEq)]
+struct TlsParams {
+    mode: Option<String>,
+    root_cert: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+/// Splits libpq's TLS parameters off a `postgresql://` URL: the URL without them, and them.
+fn split_tls_params(url: &str) -> (String, TlsParams) {
+    let mut params = TlsParams::default();
+    let Some((base, query)) = url.split_once('?') else { return (url.to_string(), params) };
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match key {
+            "sslmode" => &mut params.mode,
+            "sslrootcert" => &mut params.root_cert,
+            "sslcert" => &mut params.cert,
+            "sslkey" => &mut params.key,
+            _ => {
+                kept.push(pair);
+                continue;
+            }
+        };
+        *slot = Some(value.to_string());
+    }
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    (url, params)
+}
+
+/// Connects to `url`: over TLS when the URL asks for it (libpq's `sslmode`, `sslrootcert`,
+/// `sslcert`, `sslkey`) or a certs directory is given, the server verified against the CA.
+pub async fn connect(url: &str, certs_dir: Option<&std::path::Path>) -> Result<Client, String> {
+    let cannot = |e: String| format!("cannot connect to {url}: {e}");
+    let (rest, tls) = split_tls_params(url);
+    let mut config: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| cannot(e.to_string()))?;
+    let user = config.get_user().unwrap_or(atoll_security::certs::ROOT_USER).to_string();
+    let certs = match (&tls.root_cert, certs_dir) {
+        (Some(root), _) => {
+            let identity = match (&tls.cert, &tls.key) {
+                (Some(cert), Some(key)) => Some((std::path::Path::new(cert), std::path::Path::new(key))),
+                (None, None) => None,
+                _ => return Err(cannot("give both sslcert and sslkey, or neither".into())),
+            };
+            Some(ClientCerts::from_files(std::path::Path::new(root), identity).map_err(|e| cannot(e.to_string()))?)
+        }
+        (None, Some(dir)) => Some(ClientCerts::load(dir, &user).map_err(|e| cannot(e.to_string()))?),
+        (None, None) => None,
+    };
+    let wants_tls = !matches!(tls.mode.as_deref(), None | Some("disable") | Some("allow") | Some("prefer"));
+    let client = match certs {
+        Some(certs) if tls.mode.as_deref() != Some("disable") => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+                (*certs.rustls().map_err(|e| cannot(e.to_string()))?).clone(),
+            );
+            let (client, connection) = config.connect(tls).await.map_err(|e| cannot(describe(&e)))?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+        None if wants_tls => {
+            return Err(cannot("sslmode asks for TLS: give sslrootcert (the cluster's ca.crt) or --certs-dir".into()))
+        }
+        _ => {
+            let (client, connection) = config.connect(NoTls).await.map_err(|e| cannot(describe(&e)))?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+    };
     Ok(client)
 }
 
@@ -167,7 +242,7 @@ pub async fn sql_command(client: &Client, words: &[String], timing: &mut bool) -
 }
 
 pub async fn main(args: SqlArgs) -> Result<(), String> {
-    let client = connect(&args.url).await?;
+    let client = connect(&args.url, args.certs_dir.as_deref()).await?;
     let mut timing = false;
     if !args.execute.is_empty() || args.file.is_some() {
         for statement in &args.execute {
@@ -223,6 +298,22 @@ pub async fn main(args: SqlArgs) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_parameters_come_off_the_url() {
+        let url = "postgresql://root@127.0.0.1:26257/postgres?sslmode=verify-full&sslrootcert=/c/ca.crt&application_name=x&sslcert=/c/client.root.crt&sslkey=/c/client.root.key";
+        let (rest, params) = split_tls_params(url);
+        assert_eq!(rest, "postgresql://root@127.0.0.1:26257/postgres?application_name=x");
+        let expected = TlsParams {
+            mode: Some("verify-full".into()),
+            root_cert: Some("/c/ca.crt".into()),
+            cert: Some("/c/client.root.crt".into()),
+            key: Some("/c/client.root.key".into()),
+        };
+        assert_eq!(params, expected);
+        assert_eq!(split_tls_params("postgresql://a@h/db"), ("postgresql://a@h/db".to_string(), TlsParams::default()));
+        assert_eq!(split_tls_params("postgresql://a@h/db?sslmode=disable").0, "postgresql://a@h/db");
+    }
 
     #[test]
     fn statements_run_at_the_semicolon_and_commands_stand_alone() {

@@ -10,6 +10,41 @@ use axum::Router;
 use prometheus::Encoder;
 use std::sync::Arc;
 
+/// A client has this long to finish its TLS handshake and send its request head.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `router` over TLS on `listener` (secure nodes), one task per connection. A client
+/// that does not finish its handshake or its request head within [`HANDSHAKE_TIMEOUT`] is
+/// dropped, so slow clients cannot hold connections open.
+pub async fn serve_tls(listener: tokio::net::TcpListener, router: Router, tls: Arc<rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            Err(error) => {
+                tracing::warn!(%error, "http: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, "http: connection ended with an error");
+            }
+        });
+    }
+}
+
 /// Builds the router.
 pub fn router(context: Arc<NodeContext>) -> Router {
     let mut router = Router::new().route("/metrics", get(metrics)).route("/health", get(health));

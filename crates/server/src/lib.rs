@@ -21,6 +21,7 @@ pub mod keyspaces;
 pub mod mvcc_gc;
 pub mod node;
 pub mod peer_service;
+pub mod peer_tls;
 pub mod replicate;
 pub mod snapshot_stream;
 pub mod sql;

@@ -89,6 +89,9 @@ pub struct NodeConfig {
     pub keyspace_split_delay: Duration,
     /// A node unheard for this long is dead: the ranges this node leads replace its replicas.
     pub dead_after: Duration,
+    /// The node's certificates: TLS on every port and certificate checks for peers and
+    /// clients. `None`: insecure (`atoll start --insecure`), for local development only.
+    pub certs: Option<atoll_security::NodeCerts>,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -102,6 +105,8 @@ pub enum StartError {
     Join { addresses: String, reason: String },
     #[error("storage: {0}")]
     Storage(String),
+    #[error("certificates: {0}")]
+    Certs(String),
     #[error("{0}")]
     Fatal(String),
 }
@@ -173,6 +178,10 @@ pub struct NodeContext {
     pub peer_message_bytes_max: usize,
     /// A node unheard for this long is dead (see [`crate::replicate`]).
     pub dead_after: Duration,
+    /// Whether the node runs secure (TLS everywhere, certificates checked).
+    pub secure: bool,
+    /// How this node connects to other nodes' peer ports.
+    pub peer_tls: crate::peer_tls::PeerTls,
     started: Instant,
     raft_term: AtomicU64,
     last_heard: Mutex<HashMap<u64, Instant>>,
@@ -260,6 +269,8 @@ impl Node {
     /// Starts a node: binds its listeners, bootstraps or joins, and serves.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         prepare_data_dir(&config.data_dir)?;
+        let peer_tls = crate::peer_tls::PeerTls::new(config.certs.as_ref().map(|c| c.grpc_client()));
+        let tls = Tls::of(config.certs.as_ref())?;
         let peer_listener = bind(config.peer_listen, "peer RPC", "--peer-addr").await?;
         let etcd_listener = bind(config.etcd_listen, "the etcd API", "--etcd-addr").await?;
         let http_listener = bind(config.http_listen, "HTTP", "--http-addr").await?;
@@ -308,7 +319,7 @@ impl Node {
                 }
                 _ if config.join.is_empty() => bootstrap(engine.as_ref(), &mut info)?,
                 _ => {
-                    let response = join(&config, &info).await?;
+                    let response = join(&config, &peer_tls, &info).await?;
                     let mut batch = WriteBatch::new();
                     batch.put(Keyspace::Meta, META_NODE_ID, response.node_id.to_be_bytes().to_vec());
                     batch.put(Keyspace::Meta, META_CLUSTER_ID, response.cluster_id.to_be_bytes().to_vec());
@@ -346,6 +357,7 @@ impl Node {
             rate_bytes_per_second: config.snapshot_rate_bytes_per_second,
             message_bytes_max: config.peer_message_bytes_max,
             unsafe_drop_history: config.unsafe_snapshot_drop_history,
+            tls: peer_tls.clone(),
         };
         let transport = GrpcTransport::new(
             node_id,
@@ -401,6 +413,8 @@ impl Node {
             snapshot_receives: Arc::new(tokio::sync::Semaphore::new(atoll_types::limits::SNAPSHOT_RECEIVES_MAX)),
             peer_message_bytes_max: config.peer_message_bytes_max,
             dead_after: config.dead_after,
+            secure: config.certs.is_some(),
+            peer_tls,
             started: Instant::now(),
         });
         for member in
@@ -412,10 +426,10 @@ impl Node {
             context.store.create_replica(FIRST_RANGE_ID).await.map_err(|e| StartError::Fatal(e.to_string()))?;
         }
         let mut tasks = vec![
-            tokio::spawn(serve_peer(context.clone(), peer_listener)),
-            tokio::spawn(serve_etcd(context.clone(), etcd_listener)),
-            tokio::spawn(serve_http(context.clone(), http_listener)),
-            tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_limits)),
+            tokio::spawn(serve_peer(context.clone(), peer_listener, tls.grpc.clone())),
+            tokio::spawn(serve_etcd(context.clone(), etcd_listener, tls.grpc)),
+            tokio::spawn(serve_http(context.clone(), http_listener, tls.http)),
+            tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_limits, tls.sql)),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
             tokio::spawn(crate::keyspaces::run(context.clone(), config.keyspace_split_delay)),
@@ -427,7 +441,8 @@ impl Node {
         if let Some(retention) = config.mvcc_retention {
             tasks.push(tokio::spawn(crate::mvcc_gc::run_compactor(context.clone(), retention, gc_metrics)));
         }
-        info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, sql = %info.sql_addr, "node started");
+        let secure = if context.secure { "secure" } else { "INSECURE" };
+        info!(%node_id, peer = %info.peer_addr, etcd = %info.etcd_addr, http = %info.http_addr, sql = %info.sql_addr, secure, "node started");
         Ok(Node { context, tasks, fatal })
     }
 
@@ -472,14 +487,18 @@ fn bootstrap(engine: &dyn Engine, info: &mut NodeInfo) -> Result<(u64, u64), Sta
     Ok((FIRST_NODE_ID.0, cluster_id))
 }
 
-async fn join(config: &NodeConfig, info: &NodeInfo) -> Result<atoll_proto::atoll::JoinResponse, StartError> {
+async fn join(
+    config: &NodeConfig,
+    tls: &crate::peer_tls::PeerTls,
+    info: &NodeInfo,
+) -> Result<atoll_proto::atoll::JoinResponse, StartError> {
     let deadline = Instant::now() + config.join_timeout;
     let mut last_error = String::from("no answer");
     let mut attempt = 0;
     while Instant::now() < deadline {
         for address in &config.join {
             attempt += 1;
-            match try_join(address, info).await {
+            match try_join(tls, address, info).await {
                 Ok(response) => {
                     info!(node_id = response.node_id, via = %address, "joined the cluster");
                     return Ok(response);
@@ -497,11 +516,12 @@ async fn join(config: &NodeConfig, info: &NodeInfo) -> Result<atoll_proto::atoll
     Err(StartError::Join { addresses: config.join.join(","), reason: last_error })
 }
 
-async fn try_join(address: &str, info: &NodeInfo) -> Result<atoll_proto::atoll::JoinResponse, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(15));
+async fn try_join(
+    tls: &crate::peer_tls::PeerTls,
+    address: &str,
+    info: &NodeInfo,
+) -> Result<atoll_proto::atoll::JoinResponse, String> {
+    let endpoint = tls.endpoint(address, Duration::from_secs(2))?.timeout(Duration::from_secs(15));
     let channel = endpoint.connect().await.map_err(|e| format!("cannot connect ({e})"))?;
     let mut client = PeerClient::new(channel);
     let response = client.join(JoinRequest { node: Some(info.clone()) }).await.map_err(|s| s.message().to_string())?;
@@ -520,24 +540,56 @@ fn incoming(listener: TcpListener) -> impl tokio_stream::Stream<Item = std::io::
     })
 }
 
-async fn serve_peer(context: Arc<NodeContext>, listener: TcpListener) {
+/// The TLS settings of the node's listeners; all `None` on an insecure node.
+struct Tls {
+    /// Peer and etcd ports: client certificates required.
+    grpc: Option<tonic::transport::ServerTlsConfig>,
+    http: Option<Arc<rustls::ServerConfig>>,
+    sql: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Tls {
+    fn of(certs: Option<&atoll_security::NodeCerts>) -> Result<Tls, StartError> {
+        let Some(certs) = certs else { return Ok(Tls { grpc: None, http: None, sql: None }) };
+        let certs_error = |e: atoll_security::CertError| StartError::Certs(e.to_string());
+        Ok(Tls {
+            grpc: Some(certs.grpc_server(true)),
+            http: Some(certs.http_server().map_err(certs_error)?),
+            sql: Some(certs.sql_server().map_err(certs_error)?),
+        })
+    }
+}
+
+/// A gRPC server builder, with TLS when `tls` is given.
+fn grpc_server(tls: Option<tonic::transport::ServerTlsConfig>, what: &str) -> Option<tonic::transport::Server> {
+    let builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    match tls {
+        None => Some(builder),
+        Some(tls) => match builder.tls_config(tls) {
+            Ok(builder) => Some(builder),
+            Err(e) => {
+                error!(error = %e, "{what}: TLS settings refused; not serving");
+                None
+            }
+        },
+    }
+}
+
+async fn serve_peer(context: Arc<NodeContext>, listener: TcpListener, tls: Option<tonic::transport::ServerTlsConfig>) {
     let frame_max = context.peer_message_bytes_max;
     let service = atoll_proto::atoll::peer_server::PeerServer::new(PeerService::new(context))
         .max_decoding_message_size(frame_max);
-    let result = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(service)
-        .serve_with_incoming(incoming(listener))
-        .await;
+    let Some(mut server) = grpc_server(tls, "peer server") else { return };
+    let result = server.add_service(service).serve_with_incoming(incoming(listener)).await;
     if let Err(e) = result {
         error!(error = %e, "peer server stopped");
     }
 }
 
-async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener) {
+async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener, tls: Option<tonic::transport::ServerTlsConfig>) {
     let api = EtcdApi::new(context);
-    let result = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
+    let Some(mut server) = grpc_server(tls, "etcd API server") else { return };
+    let result = server
         .add_service(kv_server::KvServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
         .add_service(cluster_server::ClusterServer::new(api.clone()))
         .add_service(maintenance_server::MaintenanceServer::new(api.clone()))
@@ -550,15 +602,26 @@ async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener) {
     }
 }
 
-async fn serve_sql(context: Arc<NodeContext>, listener: TcpListener, limits: atoll_sql::SqlLimits) {
+async fn serve_sql(
+    context: Arc<NodeContext>,
+    listener: TcpListener,
+    limits: atoll_sql::SqlLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let registry = context.registry.clone();
     let kv = atoll_sql::NodeKv(Arc::new(crate::sql::LocalKv::new(context)));
-    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, limits, &registry)).await;
+    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, limits, &registry), tls).await;
 }
 
-async fn serve_http(context: Arc<NodeContext>, listener: TcpListener) {
-    if let Err(e) = axum::serve(listener, crate::http::router(context)).await {
-        error!(error = %e, "HTTP server stopped");
+async fn serve_http(context: Arc<NodeContext>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+    let router = crate::http::router(context);
+    match tls {
+        None => {
+            if let Err(e) = axum::serve(listener, router).await {
+                error!(error = %e, "HTTP server stopped");
+            }
+        }
+        Some(tls) => crate::http::serve_tls(listener, router, tls).await,
     }
 }
 

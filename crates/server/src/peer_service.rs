@@ -2,6 +2,7 @@
 
 use crate::etcd::store_status;
 use crate::node::NodeContext;
+use crate::peer_tls::Caller;
 use atoll_proto::atoll::peer_server::Peer;
 use atoll_proto::atoll::*;
 use atoll_replication::raft::eraftpb::Message as RaftMessage;
@@ -34,6 +35,11 @@ impl PeerService {
     /// on this node. A count is a full scan (a million keys under load take seconds), so a status call
     /// answers without counts it did not get within [`KEY_COUNT_WAIT`]; `atoll range ls`
     /// shows them as unknown.
+    /// Checks the caller's certificate (secure nodes).
+    fn authorize<T>(&self, request: &Request<T>, caller: Caller) -> Result<(), Status> {
+        crate::peer_tls::authorize(self.context.secure, request, caller)
+    }
+
     async fn live_key_counts(&self, ranges: Vec<RangeId>) -> HashMap<RangeId, (u64, u64)> {
         if self.counting.swap(true, Ordering::AcqRel) {
             return HashMap::new();
@@ -117,6 +123,7 @@ fn live_keys(shared: &atoll_kv::RangeShared, engine: &dyn atoll_storage::Engine)
 #[tonic::async_trait]
 impl Peer for PeerService {
     async fn raft(&self, request: Request<Streaming<RaftBatch>>) -> Result<Response<RaftAck>, Status> {
+        self.authorize(&request, Caller::Node)?;
         let mut stream = request.into_inner();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
@@ -143,10 +150,12 @@ impl Peer for PeerService {
     }
 
     async fn snapshot(&self, request: Request<Streaming<SnapshotChunk>>) -> Result<Response<SnapshotAck>, Status> {
+        self.authorize(&request, Caller::Node)?;
         crate::snapshot_stream::receive(&self.context, request.into_inner()).await.map(Response::new)
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        self.authorize(&request, Caller::Node)?;
         let node =
             request.into_inner().node.ok_or_else(|| Status::invalid_argument("join request without node info"))?;
         if node.peer_addr.is_empty() {
@@ -159,13 +168,15 @@ impl Peer for PeerService {
         &self,
         request: Request<CreateReplicaRequest>,
     ) -> Result<Response<CreateReplicaResponse>, Status> {
+        self.authorize(&request, Caller::Node)?;
         let request = request.into_inner();
         let descriptor =
             request.descriptor.ok_or_else(|| Status::invalid_argument("replica request without a descriptor"))?;
         self.create_replica(descriptor, request.from_node_id).await.map(|()| Response::new(CreateReplicaResponse {}))
     }
 
-    async fn status(&self, _: Request<NodeStatusRequest>) -> Result<Response<NodeStatusResponse>, Status> {
+    async fn status(&self, request: Request<NodeStatusRequest>) -> Result<Response<NodeStatusResponse>, Status> {
+        self.authorize(&request, Caller::NodeOrRoot)?;
         let raft = self.context.store.status().await.map_err(store_status)?;
         let shared = self.context.range(FIRST_RANGE_ID);
         let nodes = shared

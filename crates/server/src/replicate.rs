@@ -167,19 +167,21 @@ fn ask(context: &NodeContext, node: u64, descriptor: &RangeDescriptor) {
     let Some(address) = address else { return };
     let range_id = descriptor.range_id;
     let request = CreateReplicaRequest { from_node_id: context.node_id.0, descriptor: Some(descriptor.clone()) };
+    let tls = context.peer_tls.clone();
     tokio::spawn(async move {
-        match ask_for_replica(&address, request).await {
+        match ask_for_replica(&tls, &address, request).await {
             Ok(()) => debug!(range_id, node, %address, "asked for a replica"),
             Err(e) => debug!(range_id, node, %address, error = %e, "replica not created yet"),
         }
     });
 }
 
-async fn ask_for_replica(address: &str, request: CreateReplicaRequest) -> Result<(), String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5));
+async fn ask_for_replica(
+    tls: &crate::peer_tls::PeerTls,
+    address: &str,
+    request: CreateReplicaRequest,
+) -> Result<(), String> {
+    let endpoint = tls.endpoint(address, Duration::from_secs(2))?.timeout(Duration::from_secs(5));
     let channel = endpoint.connect().await.map_err(|e| format!("cannot connect ({e})"))?;
     PeerClient::new(channel).create_replica(request).await.map_err(|s| s.message().to_string())?;
     Ok(())

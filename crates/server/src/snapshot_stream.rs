@@ -45,6 +45,8 @@ pub struct SnapshotSender {
     pub message_bytes_max: usize,
     /// BROKEN ON PURPOSE, for tests of the checkers: chunks are sent without their MVCC pairs.
     pub unsafe_drop_history: bool,
+    /// Plain or mutual TLS towards the receiver.
+    pub tls: crate::peer_tls::PeerTls,
 }
 
 impl SnapshotSender {
@@ -80,14 +82,8 @@ impl SnapshotSender {
         if self.faults.is_blocked(to) {
             return Err("link to the receiver is cut".into());
         }
-        let endpoint =
-            tonic::transport::Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .map_err(|e| format!("connect to {address}: {e}"))?;
+        let endpoint = self.tls.endpoint(&address, Duration::from_secs(1))?;
+        let channel = endpoint.connect().await.map_err(|e| format!("connect to {address}: {e}"))?;
         let mut client = PeerClient::new(channel).max_encoding_message_size(self.message_bytes_max);
         let first = SnapshotChunk {
             from_node_id: self.from,

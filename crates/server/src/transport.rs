@@ -105,6 +105,7 @@ impl GrpcTransport {
             receiver,
             faults: self.faults.clone(),
             message_bytes_max: self.snapshots.message_bytes_max,
+            tls: self.snapshots.tls.clone(),
         };
         self.runtime.spawn(task.run());
         Some(sender)
@@ -141,6 +142,7 @@ struct PeerSender {
     receiver: mpsc::Receiver<RaftEnvelope>,
     faults: Arc<LinkFaults>,
     message_bytes_max: usize,
+    tls: crate::peer_tls::PeerTls,
 }
 
 /// Messages packed into one batch at most: bounds a frame when a queue has piled up.
@@ -182,9 +184,12 @@ impl PeerSender {
     }
 
     async fn stream_to(&mut self, address: &str) -> StreamEnd {
-        let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{address}")) {
-            Ok(endpoint) => endpoint.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true),
-            Err(_) => return StreamEnd::Broken,
+        let endpoint = match self.tls.endpoint(address, Duration::from_secs(1)) {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                debug!(to = self.to, %address, error = %e, "peer endpoint refused");
+                return StreamEnd::Broken;
+            }
         };
         let channel = match endpoint.connect().await {
             Ok(channel) => channel,

@@ -19,6 +19,10 @@
 //!   longer than that between statements is ended with FATAL 25P03, as in PostgreSQL, so a
 //!   client that stopped mid-transaction does not keep its row locks.
 //!
+//! - **TLS and logins** (secure nodes): PostgreSQL's SSLRequest is answered with the node's
+//!   certificate; who may log in is the startup handler's check (server.rs, `authenticate`), and
+//!   a failed startup ends the connection.
+//!
 //! The startup deadline is pgwire's: a client that has not finished startup within a minute is
 //! dropped.
 
@@ -37,6 +41,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 /// How long a client has to finish startup (pgwire's own bound).
@@ -62,7 +67,7 @@ pub async fn peer_gone() {
 }
 
 /// Serves one accepted connection to its end.
-pub async fn run<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, handlers: H) {
+pub async fn run<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, handlers: H) {
     let (gone_sender, gone) = watch::channel(false);
     let watcher = match duplicate(&socket) {
         Ok(probe) => Some(tokio::spawn(watch_peer(probe, gone_sender))),
@@ -71,7 +76,7 @@ pub async fn run<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, h
             None
         }
     };
-    if let Err(error) = PEER_GONE.scope(gone, serve(socket, peer, handlers)).await {
+    if let Err(error) = PEER_GONE.scope(gone, serve(socket, peer, tls, handlers)).await {
         tracing::debug!(%error, %peer, "sql: connection ended with an error");
     }
     // The duplicate holds the socket open: it closes with the watcher.
@@ -83,9 +88,14 @@ pub async fn run<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, h
 /// Answers a connection over the node's limit as PostgreSQL does past `max_connections`: its
 /// startup message is read, then FATAL 53300, then the socket closes. A cancel request is
 /// still served (PostgreSQL does not count those either).
-pub async fn refuse<H: PgWireServerHandlers>(socket: TcpStream, connections_max: usize, handlers: H) {
+pub async fn refuse<H: PgWireServerHandlers>(
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    connections_max: usize,
+    handlers: H,
+) {
     let refused = async {
-        let Some(mut socket) = negotiate_tls::<()>(socket, None).await? else { return Ok(()) };
+        let Some(mut socket) = negotiate_tls::<()>(socket, tls).await? else { return Ok(()) };
         let first = AssertUnwindSafe(next_message(&mut socket)).catch_unwind().await;
         if let Ok(Ok(Some(PgWireFrontendMessage::CancelRequest(request)))) = first {
             handlers.cancel_handler().on_cancel_request(request).await;
@@ -166,12 +176,17 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 
 /// pgwire's message loop (`process_socket`), with decoding and handling kept from unwinding
 /// past the connection.
-async fn serve<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, handlers: H) -> std::io::Result<()> {
+async fn serve<H: PgWireServerHandlers>(
+    socket: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    handlers: H,
+) -> std::io::Result<()> {
     let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_deadline);
     let negotiated = tokio::select! {
         () = &mut startup_deadline => return Ok(()),
-        negotiated = negotiate_tls(socket, None) => negotiated?,
+        negotiated = negotiate_tls(socket, tls) => negotiated?,
     };
     let Some(mut socket) = negotiated else { return Ok(()) };
     let (startup, simple, extended, copy, cancel) = (
@@ -243,6 +258,8 @@ async fn serve<H: PgWireServerHandlers>(socket: TcpStream, peer: SocketAddr, han
         .await;
         match handled {
             Ok(Ok(())) => {}
+            // A failed startup (authentication) ends the connection, as in PostgreSQL.
+            Ok(Err(error)) if starting => return process_error(&mut socket, error, false).await,
             Ok(Err(error)) => process_error(&mut socket, error, in_extended).await?,
             Err(panic) => {
                 let panic = panic_message(panic.as_ref());

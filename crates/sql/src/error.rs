@@ -55,6 +55,7 @@ pub mod code {
     pub const QUERY_CANCELED: &str = "57014";
     pub const WARNING: &str = "01000";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const INVALID_AUTHORIZATION_SPECIFICATION: &str = "28000";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
     pub const OBJECT_IN_USE: &str = "55006";
 }

@@ -38,6 +38,8 @@ pub struct Handler {
     cancels: Arc<Cancels>,
     parser: Arc<Parser>,
     pids: pgwire::api::RandomPidSecretKeyGenerator,
+    /// Secure node: connections must use TLS and log in with a client certificate.
+    secure: bool,
 }
 
 pub struct Parser {
@@ -697,7 +699,38 @@ impl ExtendedQueryHandler for Handler {
     }
 }
 
-/// Startup without authentication (Atoll has no users yet), announcing Atoll's server version.
+/// Who a connecting client is, on a secure node: the connection must be TLS, and the client
+/// certificate's common name must be the user it logs in as (PostgreSQL's `cert`
+/// authentication with `clientcert=verify-full`; the certificate itself was checked against
+/// the cluster CA in the handshake). Insecure nodes take every user at their word.
+fn authenticate<C: ClientInfo>(client: &C, user: &str) -> PgWireResult<()> {
+    let refuse = |message: String| {
+        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+            "FATAL".into(),
+            code::INVALID_AUTHORIZATION_SPECIFICATION.into(),
+            message,
+        )))
+    };
+    if !client.is_secure() {
+        return Err(refuse(format!(
+            "no pg_hba.conf entry for host \"{}\", user \"{user}\", no encryption: this node accepts TLS connections only (sslmode=require or stronger)",
+            client.socket_addr().ip()
+        )));
+    }
+    let certificate = client.client_certificates().and_then(|certs| certs.first().cloned());
+    let name = certificate.and_then(|c| atoll_security::common_name(&c));
+    match name {
+        Some(name) if name == user => Ok(()),
+        Some(name) => Err(refuse(format!(
+            "certificate authentication failed for user \"{user}\": the client certificate is for \"{name}\""
+        ))),
+        None => Err(refuse(format!(
+            "connection requires a valid client certificate for user \"{user}\" (create one with `atoll cert create-client {user}`)"
+        ))),
+    }
+}
+
+/// Startup: authentication on secure nodes ([`authenticate`]), then Atoll's server version.
 #[async_trait]
 impl StartupHandler for Handler {
     async fn on_startup<C>(&self, client: &mut C, message: pgwire::messages::PgWireFrontendMessage) -> PgWireResult<()>
@@ -709,6 +742,9 @@ impl StartupHandler for Handler {
         use pgwire::api::PidSecretKeyGenerator;
         if let pgwire::messages::PgWireFrontendMessage::Startup(ref startup) = message {
             pgwire::api::auth::protocol_negotiation(client, startup).await?;
+            if self.secure {
+                authenticate(client, startup.parameters.get("user").map_or("", String::as_str))?;
+            }
             pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
             let (pid, secret_key) = self.pids.generate(client);
             client.set_pid_and_secret_key(pid, secret_key.clone());
@@ -792,14 +828,17 @@ impl PgWireServerHandlers for Factory {
     }
 }
 
-/// Serves the PostgreSQL protocol on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+/// Serves the PostgreSQL protocol on `listener` until the task is dropped; with `tls`, a
+/// secure node: TLS after SSLRequest, and logins by client certificate only.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, tls: Option<Arc<rustls::ServerConfig>>) {
     let handler = Arc::new(Handler {
         parser: Arc::new(Parser { engine: engine.clone() }),
         engine,
         cancels: Arc::new(Cancels::default()),
         pids: pgwire::api::RandomPidSecretKeyGenerator::default(),
+        secure: tls.is_some(),
     });
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let connections_max = handler.engine.connections_max;
     let connections = Arc::new(tokio::sync::Semaphore::new(connections_max));
     let factory = Arc::new(Factory { handler });
@@ -813,17 +852,17 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
             }
         };
         let _ = socket.set_nodelay(true);
-        let factory = factory.clone();
+        let (factory, tls) = (factory.clone(), tls.clone());
         match connections.clone().try_acquire_owned() {
             Ok(permit) => {
                 tokio::spawn(async move {
-                    crate::connection::run(socket, peer, factory).await;
+                    crate::connection::run(socket, peer, tls, factory).await;
                     drop(permit);
                 });
             }
             Err(_) => {
                 tracing::warn!(%peer, connections_max, "sql: connection refused, too many clients");
-                tokio::spawn(crate::connection::refuse(socket, connections_max, factory));
+                tokio::spawn(crate::connection::refuse(socket, tls, connections_max, factory));
             }
         }
     }

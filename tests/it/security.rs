@@ -50,6 +50,36 @@ fn etcdctl(endpoint: &str, tls: &[String], args: &[&str]) -> Output {
         .expect("etcdctl is not installed: run the tests through .ci/run, which installs it")
 }
 
+/// Asks the node at `host` (peer port) to register a node, with `root`'s client certificate.
+async fn join_as_root(host: &str, certs: &Path) -> Result<(), tonic::Status> {
+    let root = ClientCerts::load(certs, "root").expect("root");
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{host}"))
+        .expect("endpoint")
+        .tls_config(root.grpc())
+        .expect("tls")
+        .connect_timeout(Duration::from_secs(2));
+    let channel = endpoint.connect().await.expect("root connects to the peer port");
+    let node = NodeInfo { peer_addr: "127.0.0.1:1".into(), name: "impostor".into(), ..Default::default() };
+    PeerClient::new(channel).join(JoinRequest { node: Some(node) }).await.map(|_| ())
+}
+
+/// The broken build: with `--unsafe-any-peer-certificate` the check above must fail, since a
+/// client certificate then registers a node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_skips_the_peer_name_check_is_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    create_certs(&certs, &dir.path().join("ca.key"));
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
+    let mut cluster = LocalCluster::new(exe, 1, None, vec!["--unsafe-any-peer-certificate".into()]).expect("layout");
+    cluster.use_certs(&certs).expect("certs");
+    cluster.start(&mut |_| {}).await.expect("the node starts");
+    let host = cluster.nodes[0].peer.clone();
+    join_as_root(&host, &certs).await.expect("the broken node lets root's certificate register a node");
+    let members = cluster.nodes[0].status().await.expect("status").nodes.len();
+    assert_eq!(members, 2, "the impostor is a member of the broken node's cluster");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secure_cluster_admits_only_its_own_certificates() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -140,17 +170,7 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
     assert!(!foreign.status.success(), "range ls with another CA's certificates: {}", text(&foreign));
 
     // A client certificate may ask for status, but not send what only nodes send.
-    let root = ClientCerts::load(&certs, "root").expect("root");
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{host}"))
-        .expect("endpoint")
-        .tls_config(root.grpc())
-        .expect("tls")
-        .connect_timeout(Duration::from_secs(2));
-    let channel = endpoint.connect().await.expect("root connects to the peer port");
-    let join = PeerClient::new(channel)
-        .join(JoinRequest { node: Some(NodeInfo { peer_addr: "127.0.0.1:1".into(), ..Default::default() }) })
-        .await
-        .expect_err("root's certificate must not join nodes");
+    let join = join_as_root(host, &certs).await.expect_err("root's certificate must not join nodes");
     assert_eq!(join.code(), tonic::Code::PermissionDenied, "{join:?}");
 
     // A node with another cluster's certificates cannot join.

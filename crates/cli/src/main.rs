@@ -114,6 +114,10 @@ struct StartArgs {
     /// BROKEN ON PURPOSE: a leader's lease never runs out in its term (proves the checkers fail).
     #[arg(long, hide = true)]
     unsafe_timeless_lease: bool,
+    /// BROKEN ON PURPOSE: any certificate of the cluster CA may call any peer RPC (join, Raft),
+    /// not only node certificates (proves tests/it/security.rs catches it).
+    #[arg(long, hide = true)]
+    unsafe_any_peer_certificate: bool,
     /// Send a ReadIndex round for every linearizable read, even on a leader that holds a
     /// lease (for comparison; the lease is safe and faster).
     #[arg(long)]
@@ -210,6 +214,7 @@ impl StartArgs {
             keyspace_split_delay: Duration::from_secs(self.keyspace_split_delay_secs),
             dead_after: Duration::from_secs(self.dead_after_secs.max(1)),
             certs,
+            unsafe_any_peer_certificate: self.unsafe_any_peer_certificate,
         })
     }
 }
@@ -245,6 +250,11 @@ async fn start(args: StartArgs) -> Result<(), String> {
     }
     if args.unsafe_stale_reads {
         tracing::warn!("UNSAFE: linearizable reads skip ReadIndex and may return stale data (test-only switch)");
+    }
+    if args.unsafe_any_peer_certificate {
+        tracing::warn!(
+            "UNSAFE: any certificate of the cluster CA may join nodes and send Raft messages (test-only switch)"
+        );
     }
     if args.enable_fault_injection {
         tracing::warn!(

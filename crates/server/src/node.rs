@@ -92,6 +92,8 @@ pub struct NodeConfig {
     /// The node's certificates: TLS on every port and certificate checks for peers and
     /// clients. `None`: insecure (`atoll start --insecure`), for local development only.
     pub certs: Option<atoll_security::NodeCerts>,
+    /// BROKEN ON PURPOSE, for tests: peers' certificates are not checked by name.
+    pub unsafe_any_peer_certificate: bool,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -180,6 +182,8 @@ pub struct NodeContext {
     pub dead_after: Duration,
     /// Whether the node runs secure (TLS everywhere, certificates checked).
     pub secure: bool,
+    /// How the peer service checks its callers' certificates.
+    pub peer_check: crate::peer_tls::PeerCheck,
     /// How this node connects to other nodes' peer ports.
     pub peer_tls: crate::peer_tls::PeerTls,
     started: Instant,
@@ -414,6 +418,11 @@ impl Node {
             peer_message_bytes_max: config.peer_message_bytes_max,
             dead_after: config.dead_after,
             secure: config.certs.is_some(),
+            peer_check: match (&config.certs, config.unsafe_any_peer_certificate) {
+                (None, _) => crate::peer_tls::PeerCheck::None,
+                (Some(_), false) => crate::peer_tls::PeerCheck::ByName,
+                (Some(_), true) => crate::peer_tls::PeerCheck::UnsafeAnyCertificate,
+            },
             peer_tls,
             started: Instant::now(),
         });

@@ -37,7 +37,7 @@ impl PeerService {
     /// shows them as unknown.
     /// Checks the caller's certificate (secure nodes).
     fn authorize<T>(&self, request: &Request<T>, caller: Caller) -> Result<(), Status> {
-        crate::peer_tls::authorize(self.context.secure, request, caller)
+        crate::peer_tls::authorize(self.context.peer_check, request, caller)
     }
 
     async fn live_key_counts(&self, ranges: Vec<RangeId>) -> HashMap<RangeId, (u64, u64)> {

@@ -44,9 +44,22 @@ pub enum Caller {
     NodeOrRoot,
 }
 
-/// Checks the caller's certificate on a secure node (`secure`); insecure nodes let anyone in.
-pub fn authorize<T>(secure: bool, request: &Request<T>, caller: Caller) -> Result<(), Status> {
-    if !secure {
+/// How a node checks its peers' certificates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerCheck {
+    /// Insecure node: anyone is let in.
+    None,
+    /// Secure node: a certificate of the CA, with the name the RPC needs.
+    ByName,
+    /// BROKEN ON PURPOSE (`--unsafe-any-peer-certificate`): any certificate of the CA may call
+    /// any RPC, so a client certificate could join nodes or send Raft messages. Proves that
+    /// tests/it/security.rs catches a missing name check.
+    UnsafeAnyCertificate,
+}
+
+/// Checks the caller's certificate as `check` says.
+pub fn authorize<T>(check: PeerCheck, request: &Request<T>, caller: Caller) -> Result<(), Status> {
+    if check == PeerCheck::None {
         return Ok(());
     }
     let certs = request.peer_certs().ok_or_else(|| {
@@ -54,6 +67,7 @@ pub fn authorize<T>(secure: bool, request: &Request<T>, caller: Caller) -> Resul
     })?;
     let name = certs.first().and_then(|c| atoll_security::common_name(c)).unwrap_or_default();
     let allowed = match caller {
+        _ if check == PeerCheck::UnsafeAnyCertificate => true,
         Caller::Node => name == NODE_COMMON_NAME,
         Caller::NodeOrRoot => name == NODE_COMMON_NAME || name == ROOT_USER,
     };

@@ -32,11 +32,16 @@ fn create_certs(certs: &Path, ca_key: &Path) {
 }
 
 fn psql(url: &str, sql: &str) -> Output {
-    Command::new("psql")
-        .args([url, "-X", "-A", "-t", "-c", sql])
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()
-        .expect("psql is not installed: run the tests through .ci/run, which installs it")
+    psql_with_password(url, None, sql)
+}
+
+fn psql_with_password(url: &str, password: Option<&str>, sql: &str) -> Output {
+    let mut command = Command::new("psql");
+    command.args([url, "-X", "-A", "-t", "-w", "-c", sql]).env("PGCONNECT_TIMEOUT", "5").env_remove("PGPASSWORD");
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    command.output().expect("psql is not installed: run the tests through .ci/run, which installs it")
 }
 
 fn etcdctl(endpoint: &str, tls: &[String], args: &[&str]) -> Output {
@@ -116,12 +121,12 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
     let refusals = [
         // No TLS at all.
         (format!("postgresql://root@{}/postgres?sslmode=disable", node.sql), "no encryption"),
-        // TLS, but no client certificate.
-        (format!("postgresql://root@{}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt", node.sql), "client certificate"),
-        // root's certificate used for another user.
+        // TLS, but no client certificate: the node asks for a password, psql has none.
+        (format!("postgresql://root@{}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt", node.sql), "no password supplied"),
+        // root's certificate used for another user: a password is asked for.
         (
             format!("postgresql://alice@{}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt&sslcert={c}/client.root.crt&sslkey={c}/client.root.key", node.sql),
-            "certificate authentication failed",
+            "no password supplied",
         ),
         // Another CA's client certificate: the handshake fails.
         (
@@ -138,6 +143,31 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
     }
     let sqlstate = psql(&format!("postgresql://root@{}/postgres?sslmode=disable", node.sql), "SELECT 1");
     assert!(text(&sqlstate).contains("FATAL"), "{}", text(&sqlstate));
+
+    // Passwords: root creates a user, who logs in with SCRAM-SHA-256 and no certificate.
+    let created = psql(&good, "CREATE USER alice WITH PASSWORD 'wonderland'");
+    assert!(created.status.success(), "{}", text(&created));
+    let alice =
+        format!("postgresql://alice@{}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt", cluster.nodes[1].sql);
+    let logged_in = psql_with_password(&alice, Some("wonderland"), "SELECT v FROM secrets");
+    assert_eq!(String::from_utf8_lossy(&logged_in.stdout).trim(), "kept", "{}", text(&logged_in));
+    for (url, password) in [(alice.clone(), "looking-glass"), (alice.replace("alice@", "bob@"), "wonderland")] {
+        let refused = psql_with_password(&url, Some(password), "SELECT 1");
+        assert!(!refused.status.success(), "{url} with {password} was let in");
+        assert!(text(&refused).contains("password authentication failed for user"), "{}", text(&refused));
+    }
+    // A user who is not a superuser may change its own password and nothing else.
+    let denied = psql_with_password(&alice, Some("wonderland"), "CREATE ROLE mallory LOGIN");
+    assert!(text(&denied).contains("permission denied to create role"), "{}", text(&denied));
+    let denied = psql_with_password(&alice, Some("wonderland"), "ALTER ROLE root WITH PASSWORD 'mine'");
+    assert!(text(&denied).contains("permission denied"), "{}", text(&denied));
+    let changed = psql_with_password(&alice, Some("wonderland"), "ALTER USER alice WITH PASSWORD 'looking-glass'");
+    assert!(changed.status.success(), "{}", text(&changed));
+    assert!(!psql_with_password(&alice, Some("wonderland"), "SELECT 1").status.success(), "the old password");
+    assert!(psql_with_password(&alice, Some("looking-glass"), "SELECT 1").status.success(), "the new password");
+    let dropped = psql(&good, "DROP USER alice");
+    assert!(dropped.status.success(), "{}", text(&dropped));
+    assert!(!psql_with_password(&alice, Some("looking-glass"), "SELECT 1").status.success(), "a dropped user");
 
     // etcdctl with the cluster's certificates, and without a client certificate.
     let tls = |dir: &str| -> Vec<String> {

@@ -157,6 +157,63 @@ pub fn set_role_default(txn: &mut Txn, name: &str, value: Option<&str>) -> Resul
     Ok(())
 }
 
+/// The superuser every cluster has from its start (PostgreSQL's bootstrap superuser, CockroachDB's
+/// `root`): it logs in with `client.root.crt` and may be given a password.
+pub const ROOT_ROLE: &str = "root";
+
+/// A role: who may log in and how (PostgreSQL's `pg_authid`, the parts Atoll uses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleDesc {
+    pub name: String,
+    pub login: bool,
+    pub superuser: bool,
+    /// The SCRAM-SHA-256 verifier (`crate::scram::Verifier`'s text), never the password.
+    pub password: Option<String>,
+}
+
+impl RoleDesc {
+    fn root() -> RoleDesc {
+        RoleDesc { name: ROOT_ROLE.into(), login: true, superuser: true, password: None }
+    }
+}
+
+fn role_key(name: &str) -> Vec<u8> {
+    catalog_key(&[b"ro\0", name.as_bytes()])
+}
+
+/// The role `name`, if it exists (`root` always does).
+pub async fn role(txn: &mut Txn, name: &str) -> Result<Option<RoleDesc>> {
+    match txn.get(&role_key(name)).await? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None if name == ROOT_ROLE => Ok(Some(RoleDesc::root())),
+        None => Ok(None),
+    }
+}
+
+/// Every role, by name.
+pub async fn list_roles(txn: &mut Txn) -> Result<Vec<RoleDesc>> {
+    let prefix = catalog_key(&[b"ro\0"]);
+    let mut roles: Vec<RoleDesc> = Vec::new();
+    for (_, value) in txn.scan(&prefix, &encoding::prefix_end(&prefix), 0).await? {
+        roles.push(decode(&value)?);
+    }
+    if !roles.iter().any(|r| r.name == ROOT_ROLE) {
+        roles.push(RoleDesc::root());
+    }
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(roles)
+}
+
+pub fn put_role(txn: &mut Txn, role: &RoleDesc) -> Result<()> {
+    txn.put(&role_key(&role.name), &encode(role)?)?;
+    Ok(())
+}
+
+pub fn delete_role(txn: &mut Txn, name: &str) -> Result<()> {
+    txn.delete(&role_key(name))?;
+    Ok(())
+}
+
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| SqlError::internal(format!("corrupt descriptor: {e}")))
 }

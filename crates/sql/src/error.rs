@@ -56,6 +56,11 @@ pub mod code {
     pub const WARNING: &str = "01000";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const INVALID_AUTHORIZATION_SPECIFICATION: &str = "28000";
+    pub const INVALID_PASSWORD: &str = "28P01";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const INVALID_NAME: &str = "42602";
+    pub const RESERVED_NAME: &str = "42939";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
     pub const OBJECT_IN_USE: &str = "55006";
 }

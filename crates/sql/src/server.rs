@@ -38,8 +38,10 @@ pub struct Handler {
     cancels: Arc<Cancels>,
     parser: Arc<Parser>,
     pids: pgwire::api::RandomPidSecretKeyGenerator,
-    /// Secure node: connections must use TLS and log in with a client certificate.
+    /// Secure node: connections must use TLS and log in ([`crate::login`]).
     secure: bool,
+    /// Salts the mock verifiers of users that do not exist (see [`crate::scram::Verifier::mock`]).
+    login_secret: [u8; 32],
 }
 
 pub struct Parser {
@@ -77,6 +79,9 @@ where
             .cloned()
             .unwrap_or_else(|| crate::catalog::DEFAULT_DATABASE.to_string());
         let mut session = Session::open(engine.clone(), &database).await?;
+        if let Some(login) = client.session_extensions().get::<crate::login::Authenticated>() {
+            session.log_in(&login.user, login.superuser);
+        }
         if let Some(name) = metadata.get(pgwire::api::METADATA_APPLICATION_NAME) {
             session.set_var("application_name", name);
         }
@@ -699,38 +704,7 @@ impl ExtendedQueryHandler for Handler {
     }
 }
 
-/// Who a connecting client is, on a secure node: the connection must be TLS, and the client
-/// certificate's common name must be the user it logs in as (PostgreSQL's `cert`
-/// authentication with `clientcert=verify-full`; the certificate itself was checked against
-/// the cluster CA in the handshake). Insecure nodes take every user at their word.
-fn authenticate<C: ClientInfo>(client: &C, user: &str) -> PgWireResult<()> {
-    let refuse = |message: String| {
-        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-            "FATAL".into(),
-            code::INVALID_AUTHORIZATION_SPECIFICATION.into(),
-            message,
-        )))
-    };
-    if !client.is_secure() {
-        return Err(refuse(format!(
-            "no pg_hba.conf entry for host \"{}\", user \"{user}\", no encryption: this node accepts TLS connections only (sslmode=require or stronger)",
-            client.socket_addr().ip()
-        )));
-    }
-    let certificate = client.client_certificates().and_then(|certs| certs.first().cloned());
-    let name = certificate.and_then(|c| atoll_security::common_name(&c));
-    match name {
-        Some(name) if name == user => Ok(()),
-        Some(name) => Err(refuse(format!(
-            "certificate authentication failed for user \"{user}\": the client certificate is for \"{name}\""
-        ))),
-        None => Err(refuse(format!(
-            "connection requires a valid client certificate for user \"{user}\" (create one with `atoll cert create-client {user}`)"
-        ))),
-    }
-}
-
-/// Startup: authentication on secure nodes ([`authenticate`]), then Atoll's server version.
+/// Startup: logins on secure nodes ([`crate::login`]), then Atoll's server version.
 #[async_trait]
 impl StartupHandler for Handler {
     async fn on_startup<C>(&self, client: &mut C, message: pgwire::messages::PgWireFrontendMessage) -> PgWireResult<()>
@@ -740,15 +714,34 @@ impl StartupHandler for Handler {
         PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
     {
         use pgwire::api::PidSecretKeyGenerator;
-        if let pgwire::messages::PgWireFrontendMessage::Startup(ref startup) = message {
-            pgwire::api::auth::protocol_negotiation(client, startup).await?;
-            if self.secure {
-                authenticate(client, startup.parameters.get("user").map_or("", String::as_str))?;
+        use pgwire::messages::PgWireFrontendMessage;
+        let authenticated = match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                pgwire::api::auth::protocol_negotiation(client, startup).await?;
+                pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+                let (pid, secret_key) = self.pids.generate(client);
+                client.set_pid_and_secret_key(pid, secret_key.clone());
+                client.session_extensions().get_or_insert_with(|| self.cancels.register(pid, secret_key));
+                if self.secure {
+                    let user = startup.parameters.get("user").cloned().unwrap_or_default();
+                    let role = crate::roles::login_role(&self.engine.kv, &user).await.map_err(|e| {
+                        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+                            "FATAL".into(),
+                            e.code.into(),
+                            e.message,
+                        )))
+                    })?;
+                    crate::login::begin(client, &user, role, &self.login_secret).await?
+                } else {
+                    true
+                }
             }
-            pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
-            let (pid, secret_key) = self.pids.generate(client);
-            client.set_pid_and_secret_key(pid, secret_key.clone());
-            client.session_extensions().get_or_insert_with(|| self.cancels.register(pid, secret_key));
+            PgWireFrontendMessage::PasswordMessageFamily(password) if self.secure => {
+                crate::login::step(client, password).await?
+            }
+            _ => false,
+        };
+        if authenticated {
             let mut parameters = pgwire::api::auth::DefaultServerParameterProvider::default();
             parameters.server_version = crate::SERVER_VERSION.to_string();
             pgwire::api::auth::finish_authentication(client, &parameters).await?;
@@ -829,7 +822,7 @@ impl PgWireServerHandlers for Factory {
 }
 
 /// Serves the PostgreSQL protocol on `listener` until the task is dropped; with `tls`, a
-/// secure node: TLS after SSLRequest, and logins by client certificate only.
+/// secure node: TLS after SSLRequest, and logins by client certificate or password.
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, tls: Option<Arc<rustls::ServerConfig>>) {
     let handler = Arc::new(Handler {
         parser: Arc::new(Parser { engine: engine.clone() }),
@@ -837,6 +830,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, tls: Option<Arc<r
         cancels: Arc::new(Cancels::default()),
         pids: pgwire::api::RandomPidSecretKeyGenerator::default(),
         secure: tls.is_some(),
+        login_secret: rand::random(),
     });
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let connections_max = handler.engine.connections_max;

@@ -24,7 +24,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{self, Statement};
+use datafusion::sql::sqlparser::ast::{self, ObjectType, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Tokenizer;
@@ -150,6 +150,9 @@ pub struct Session {
     pub(crate) notices: Vec<Notice>,
     /// The plan cache of the prepared statement being executed, if it is one.
     prepared: Option<Arc<PlanCache>>,
+    /// Who the session runs as, and whether that role is a superuser (see [`Session::log_in`]).
+    pub(crate) user: String,
+    pub(crate) superuser: bool,
 }
 
 /// A NOTICE or WARNING for the client, as PostgreSQL sends them (`IF EXISTS` that found
@@ -201,7 +204,8 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     };
     // Tokenized once: the depth bound reads the tokens, then the parser takes them.
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| error(e.into()))?;
+    let mut tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| error(e.into()))?;
+    let create_user = crate::roles::user_as_role(&mut tokens);
     crate::depth::check(&tokens)?;
     crate::depth::check_bracket_runs(&tokens)?;
     // The parser's own nesting limit (50 by default) would refuse what PostgreSQL takes; the
@@ -220,6 +224,13 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         ));
     }
     let mut statements = parsed.map_err(error)?;
+    if create_user {
+        for statement in &mut statements {
+            if let Statement::CreateRole(create) = statement {
+                create.login.get_or_insert(true);
+            }
+        }
+    }
     statements.iter_mut().for_each(crate::depth::rebalance);
     statements.iter_mut().try_for_each(crate::literals::write_out)?;
     statements.iter_mut().for_each(crate::column_names::disambiguate);
@@ -366,7 +377,16 @@ impl Session {
             copy: None,
             notices: Vec::new(),
             prepared: None,
+            user: catalog::ROOT_ROLE.to_string(),
+            superuser: true,
         })
+    }
+
+    /// Sets who the session runs as (an authenticated login on a secure node; sessions start as
+    /// `root`, superuser, which is what an insecure node's sessions stay).
+    pub fn log_in(&mut self, user: &str, superuser: bool) {
+        self.user = user.to_string();
+        self.superuser = superuser;
     }
 
     /// Whether a transaction block is open (for ReadyForQuery's status).
@@ -664,10 +684,17 @@ impl Session {
             Statement::Delete(delete) => self.delete(delete, params).await,
             Statement::CreateTable(create) => self.create_table(create).await,
             Statement::CreateIndex(create) => self.create_index(create).await,
+            Statement::Drop { object_type: ObjectType::Role | ObjectType::User, if_exists, names, .. } => {
+                self.drop_roles(*if_exists, names).await
+            }
             Statement::Drop { object_type, if_exists, names, .. } => self.drop(*object_type, *if_exists, names).await,
             Statement::AlterTable(alter) => self.alter_table(alter).await,
             Statement::Truncate(truncate) => self.truncate(truncate).await,
+            Statement::AlterRole { name, operation: ast::AlterRoleOperation::WithOptions { options } } => {
+                self.alter_role_options(name, options).await
+            }
             Statement::AlterRole { name, operation } => self.alter_role(name, operation).await,
+            Statement::CreateRole(create) => self.create_role(create).await,
             Statement::CreateDatabase { db_name, if_not_exists, .. } => {
                 self.create_database(db_name, *if_not_exists).await
             }

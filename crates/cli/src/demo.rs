@@ -10,8 +10,11 @@
 //! ```text
 //! node <i> pid=<pid> peer=<addr> etcd=<addr> http=<scheme>://<addr> sql=<addr> data=<dir>
 //! etcd endpoints: <addr>,<addr>,...
-//! sql: postgresql://root@<addr>/postgres?sslmode=verify-full&sslrootcert=...&sslcert=...&sslkey=...
+//! sql: postgresql://demo:<password>@<addr>/postgres?sslmode=verify-full&sslrootcert=<dir>/certs/ca.crt
 //! ```
+//!
+//! `demo` is a superuser the demo creates with a random password; the shell itself logs in as
+//! `root` with its client certificate.
 //!
 //! (`--insecure`: `http://`, and `sql: postgresql://atoll@<addr>/postgres`.)
 //!
@@ -60,7 +63,17 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             if let Err(e) = load_sample(&cluster).await {
                 eprintln!("could not load the sample database: {e}");
             }
-            print_summary(&cluster);
+            let login = match cluster.certs_dir() {
+                Some(_) => match create_demo_user(&cluster).await {
+                    Ok(password) => Some(password),
+                    Err(e) => {
+                        eprintln!("could not create the demo user: {e}");
+                        None
+                    }
+                },
+                None => None,
+            };
+            print_summary(&cluster, login.as_deref());
             if args.no_shell {
                 crate::shutdown_signal().await;
                 Ok(())
@@ -77,7 +90,20 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     result
 }
 
-fn print_summary(cluster: &LocalCluster) {
+/// The user the demo prints a password URL for.
+const DEMO_USER: &str = "demo";
+
+/// Creates the `demo` superuser with a random password (20 letters and digits), as root.
+async fn create_demo_user(cluster: &LocalCluster) -> Result<String, String> {
+    use rand::distr::{Alphanumeric, SampleString};
+    let password = Alphanumeric.sample_string(&mut rand::rng(), 20);
+    let client = crate::sql::connect(&sql_url(cluster, &cluster.nodes[0].sql), None).await?;
+    let statement = format!("CREATE USER {DEMO_USER} WITH SUPERUSER PASSWORD '{password}'");
+    client.simple_query(&statement).await.map_err(|e| crate::sql::describe(&e))?;
+    Ok(password)
+}
+
+fn print_summary(cluster: &LocalCluster, demo_password: Option<&str>) {
     println!("atoll demo: {} nodes up in {}", cluster.nodes.len(), cluster.root.display());
     let scheme = if cluster.certs_dir().is_some() { "https" } else { "http" };
     for node in &cluster.nodes {
@@ -101,9 +127,16 @@ fn print_summary(cluster: &LocalCluster) {
             println!(
                 "try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} --cacert {certs}/ca.crt --cert {certs}/client.root.crt --key {certs}/client.root.key put hello world"
             );
-            println!("sql: {url}");
-            println!("try: psql '{url}' -c 'SELECT * FROM accounts'  (or: atoll sql --url '{url}')");
-            println!("certificates: {certs} (TLS on every port; log in as root with client.root.crt)");
+            let address = &cluster.nodes[0].sql;
+            let password_url = demo_password.map(|password| {
+                format!("postgresql://{DEMO_USER}:{password}@{address}/postgres?sslmode=verify-full&sslrootcert={certs}/ca.crt")
+            });
+            // The line scripts read: the password URL when there is one (shorter, no client
+            // certificate), else root's certificate URL.
+            println!("sql: {}", password_url.as_deref().unwrap_or(&url));
+            println!("try: psql '{}' -c 'SELECT * FROM accounts'", password_url.as_deref().unwrap_or(&url));
+            println!("root (client certificate): {url}");
+            println!("certificates: {certs} (TLS on every port; root logs in with client.root.crt, {DEMO_USER} with its password)");
         }
         None => {
             println!("try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} put hello world");

@@ -243,6 +243,8 @@ pub struct Snapshot {
     relations: HashMap<String, i64>,
     /// The session's settings, for `current_setting`.
     settings: BTreeMap<String, String>,
+    /// The cluster's roles (`CREATE ROLE`), for `pg_roles` and psql's `\du`.
+    roles: Vec<catalog::RoleDesc>,
 }
 
 /// `x::regtype`: a type oid from a number or a type name.
@@ -289,8 +291,9 @@ impl Snapshot {
     ) -> crate::error::Result<Snapshot> {
         let databases = catalog::list_databases(txn).await?;
         let tables = catalog::list_tables(txn, database).await?;
+        let roles = catalog::list_roles(txn).await?;
         let mut snapshot =
-            Snapshot { database: database_name.to_string(), databases, tables, settings, ..Default::default() };
+            Snapshot { database: database_name.to_string(), databases, tables, settings, roles, ..Default::default() };
         for table in &snapshot.tables {
             snapshot.relations.insert(table.name.clone(), table_oid(table));
             for index in index_views(table) {
@@ -327,8 +330,8 @@ impl Snapshot {
             "pg_type" => pg_type(),
             "pg_database" => self.pg_database(),
             "pg_am" => pg_am(),
-            "pg_roles" | "pg_authid" => pg_roles(),
-            "pg_user" => pg_user(),
+            "pg_roles" | "pg_authid" => pg_roles(&self.roles),
+            "pg_user" => pg_user(&self.roles),
             "pg_tablespace" => pg_tablespace(),
             "pg_collation" => pg_collation(),
             "pg_opclass" => pg_opclass(),

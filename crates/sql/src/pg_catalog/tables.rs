@@ -616,7 +616,18 @@ pub(super) fn pg_am() -> Rows {
     (columns, rows)
 }
 
-pub(super) fn pg_roles() -> Rows {
+/// The oid of the `n`th role of the catalog's (sorted) list; the owner of every object keeps
+/// its own oid.
+fn role_oid(n: usize) -> i64 {
+    FIRST_ROLE_OID + n as i64
+}
+
+/// Roles' oids start where PostgreSQL's user-made objects do.
+const FIRST_ROLE_OID: i64 = 16384;
+
+/// The owner of every object (`atoll`), then the cluster's roles. Passwords show as
+/// `********`, as in PostgreSQL's `pg_roles` (verifiers are not shown anywhere).
+pub(super) fn pg_roles(roles: &[catalog::RoleDesc]) -> Rows {
     let columns = vec![
         ("oid", oid()),
         ("rolname", text()),
@@ -632,25 +643,32 @@ pub(super) fn pg_roles() -> Rows {
         ("rolbypassrls", DataType::Boolean),
         ("rolconfig", text()),
     ];
-    let rows = vec![vec![
-        int(OWNER_OID),
-        s(OWNER),
-        b(true),
-        b(true),
-        b(true),
-        b(true),
-        b(true),
-        b(false),
-        ScalarValue::Int32(Some(-1)),
-        s("********"),
-        null_text(),
-        b(true),
-        null_text(),
-    ]];
+    let row = |oid: i64, name: &str, superuser: bool, login: bool, password: bool| {
+        vec![
+            int(oid),
+            s(name),
+            b(superuser),
+            b(true),
+            b(superuser),
+            b(superuser),
+            b(login),
+            b(false),
+            ScalarValue::Int32(Some(-1)),
+            if password { s("********") } else { null_text() },
+            null_text(),
+            b(superuser),
+            null_text(),
+        ]
+    };
+    let mut rows = vec![row(OWNER_OID, OWNER, true, true, true)];
+    for (n, role) in roles.iter().enumerate() {
+        rows.push(row(role_oid(n), &role.name, role.superuser, role.login, role.password.is_some()));
+    }
     (columns, rows)
 }
 
-pub(super) fn pg_user() -> Rows {
+/// The roles that may log in, as `pg_user` shows them.
+pub(super) fn pg_user(roles: &[catalog::RoleDesc]) -> Rows {
     let columns = vec![
         ("usename", text()),
         ("usesysid", oid()),
@@ -662,17 +680,23 @@ pub(super) fn pg_user() -> Rows {
         ("valuntil", text()),
         ("useconfig", text()),
     ];
-    let rows = vec![vec![
-        s(OWNER),
-        int(OWNER_OID),
-        b(true),
-        b(true),
-        b(false),
-        b(true),
-        s("********"),
-        null_text(),
-        null_text(),
-    ]];
+    let row = |oid: i64, name: &str, superuser: bool| {
+        vec![
+            s(name),
+            int(oid),
+            b(superuser),
+            b(superuser),
+            b(false),
+            b(superuser),
+            s("********"),
+            null_text(),
+            null_text(),
+        ]
+    };
+    let mut rows = vec![row(OWNER_OID, OWNER, true)];
+    for (n, role) in roles.iter().enumerate().filter(|(_, r)| r.login) {
+        rows.push(row(role_oid(n), &role.name, role.superuser));
+    }
     (columns, rows)
 }
 

@@ -159,8 +159,12 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
     // A user who is not a superuser may change its own password and nothing else.
     let denied = psql_with_password(&alice, Some("wonderland"), "CREATE ROLE mallory LOGIN");
     assert!(text(&denied).contains("permission denied to create role"), "{}", text(&denied));
-    let denied = psql_with_password(&alice, Some("wonderland"), "ALTER ROLE root WITH PASSWORD 'mine'");
-    assert!(text(&denied).contains("permission denied"), "{}", text(&denied));
+    for statement in
+        ["ALTER ROLE root WITH PASSWORD 'mine'", "ALTER ROLE ALL SET statement_timeout = '1ms'", "DROP ROLE root"]
+    {
+        let denied = psql_with_password(&alice, Some("wonderland"), statement);
+        assert!(text(&denied).contains("permission denied"), "{statement}: {}", text(&denied));
+    }
     let changed = psql_with_password(&alice, Some("wonderland"), "ALTER USER alice WITH PASSWORD 'looking-glass'");
     assert!(changed.status.success(), "{}", text(&changed));
     assert!(!psql_with_password(&alice, Some("wonderland"), "SELECT 1").status.success(), "the old password");

@@ -78,10 +78,12 @@ where
             .or_else(|| metadata.get(pgwire::api::METADATA_USER))
             .cloned()
             .unwrap_or_else(|| crate::catalog::DEFAULT_DATABASE.to_string());
+        // Set by startup once the client is in; a session is never opened without it.
+        let login = client.session_extensions().get::<crate::login::Authenticated>().ok_or_else(|| {
+            SqlError::new(code::INVALID_AUTHORIZATION_SPECIFICATION, "the connection has not logged in")
+        })?;
         let mut session = Session::open(engine.clone(), &database).await?;
-        if let Some(login) = client.session_extensions().get::<crate::login::Authenticated>() {
-            session.log_in(&login.user, login.superuser);
-        }
+        session.log_in(&login.user, login.superuser);
         if let Some(name) = metadata.get(pgwire::api::METADATA_APPLICATION_NAME) {
             session.set_var("application_name", name);
         }
@@ -733,6 +735,10 @@ impl StartupHandler for Handler {
                     })?;
                     crate::login::begin(client, &user, role, &self.login_secret).await?
                 } else {
+                    // Nobody is authenticated on an insecure node, so nobody can be told apart:
+                    // every session may do what a superuser may.
+                    let user = startup.parameters.get("user").cloned().unwrap_or_default();
+                    client.session_extensions().insert(crate::login::Authenticated { user, superuser: true });
                     true
                 }
             }

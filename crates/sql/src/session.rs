@@ -377,13 +377,14 @@ impl Session {
             copy: None,
             notices: Vec::new(),
             prepared: None,
-            user: catalog::ROOT_ROLE.to_string(),
-            superuser: true,
+            // Nobody until [`Session::log_in`]: no superuser rights by default.
+            user: String::new(),
+            superuser: false,
         })
     }
 
-    /// Sets who the session runs as (an authenticated login on a secure node; sessions start as
-    /// `root`, superuser, which is what an insecure node's sessions stay).
+    /// Sets who the session runs as: the connection's login (`crate::login::Authenticated`;
+    /// the server opens no session without one).
     pub fn log_in(&mut self, user: &str, superuser: bool) {
         self.user = user.to_string();
         self.superuser = superuser;
@@ -938,11 +939,23 @@ impl Session {
 
     /// `ALTER ROLE ALL SET name = value` / `RESET name` / `RESET ALL`: session defaults for the
     /// whole cluster, kept in the catalog, taken by every session that starts afterwards on any
-    /// node (as PostgreSQL's, which also apply from the next session on). Roles themselves come
-    /// with authentication; until then `ALL` is the only role that can be altered.
+    /// node (as PostgreSQL's, which also apply from the next session on); superusers only.
+    /// Per-role settings (`ALTER ROLE alice SET ...`) are not built; `ALTER ROLE name WITH ...`
+    /// is `crate::roles`.
     async fn alter_role(&mut self, role: &ast::Ident, operation: &ast::AlterRoleOperation) -> Result<Output> {
         if role.quote_style.is_some() || !role.value.eq_ignore_ascii_case("all") {
-            return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{}\" does not exist", role.value)));
+            let name = ident_name(role);
+            let mut guard = self.txn.lock().await;
+            let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
+            if catalog::role(txn, &name).await?.is_none() {
+                return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{name}\" does not exist")));
+            }
+            return Err(SqlError::unsupported(format!(
+                "settings of one role (ALTER ROLE {name} SET/RESET); ALTER ROLE ALL SET applies to every role"
+            )));
+        }
+        if !self.superuser {
+            return Err(SqlError::new(code::INSUFFICIENT_PRIVILEGE, "permission denied to alter role"));
         }
         let (name, value) = match operation {
             ast::AlterRoleOperation::Set { config_name, config_value, in_database: None } => {

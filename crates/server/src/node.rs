@@ -561,8 +561,13 @@ impl Tls {
     fn of(certs: Option<&atoll_security::NodeCerts>) -> Result<Tls, StartError> {
         let Some(certs) = certs else { return Ok(Tls { grpc: None, http: None, sql: None }) };
         let certs_error = |e: atoll_security::CertError| StartError::Certs(e.to_string());
+        let grpc = certs.grpc_server(true);
+        // Refused here, so that no port is left unserved by a setting tonic turns down later.
+        tonic::transport::Server::builder()
+            .tls_config(grpc.clone())
+            .map_err(|e| StartError::Certs(format!("TLS settings of the gRPC ports: {e}")))?;
         Ok(Tls {
-            grpc: Some(certs.grpc_server(true)),
+            grpc: Some(grpc),
             http: Some(certs.http_server().map_err(certs_error)?),
             sql: Some(certs.sql_server().map_err(certs_error)?),
         })

@@ -58,11 +58,7 @@ fn etcdctl(endpoint: &str, tls: &[String], args: &[&str]) -> Output {
 /// Asks the node at `host` (peer port) to register a node, with `root`'s client certificate.
 async fn join_as_root(host: &str, certs: &Path) -> Result<(), tonic::Status> {
     let root = ClientCerts::load(certs, "root").expect("root");
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{host}"))
-        .expect("endpoint")
-        .tls_config(root.grpc())
-        .expect("tls")
-        .connect_timeout(Duration::from_secs(2));
+    let endpoint = atoll_security::grpc_endpoint(host, Some(root.grpc()), Duration::from_secs(2)).expect("endpoint");
     let channel = endpoint.connect().await.expect("root connects to the peer port");
     let node = NodeInfo { peer_addr: "127.0.0.1:1".into(), name: "impostor".into(), ..Default::default() };
     PeerClient::new(channel).join(JoinRequest { node: Some(node) }).await.map(|_| ())

@@ -159,14 +159,8 @@ impl Drop for LocalNode {
 /// Fetches a node's status over peer RPC; `tls`: a secure cluster's certificates (a `root` or
 /// node certificate is needed).
 pub async fn fetch_status(host: &str, tls: Option<&ClientCerts>) -> Result<NodeStatusResponse, String> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{host}"))
-        .map_err(|e| format!("bad address {host}: {e}"))?
-        .connect_timeout(Duration::from_secs(1))
+    let endpoint = atoll_security::grpc_endpoint(host, tls.map(ClientCerts::grpc), Duration::from_secs(1))?
         .timeout(Duration::from_secs(3));
-    if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls.grpc()).map_err(|e| format!("TLS towards {host}: {e}"))?;
-    }
     let channel = endpoint.connect().await.map_err(|e| format!("cannot reach node at {host}: {e}"))?;
     let response =
         PeerClient::new(channel).status(NodeStatusRequest {}).await.map_err(|s| format!("{host}: {}", s.message()))?;

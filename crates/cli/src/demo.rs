@@ -64,13 +64,10 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
                 eprintln!("could not load the sample database: {e}");
             }
             let login = match cluster.certs_dir() {
-                Some(_) => match create_demo_user(&cluster).await {
-                    Ok(password) => Some(password),
-                    Err(e) => {
-                        eprintln!("could not create the demo user: {e}");
-                        None
-                    }
-                },
+                Some(_) => create_demo_user(&cluster)
+                    .await
+                    .inspect_err(|e| eprintln!("could not create the demo user: {e}"))
+                    .ok(),
                 None => None,
             };
             print_summary(&cluster, login.as_deref());

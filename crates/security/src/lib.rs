@@ -11,7 +11,7 @@
 pub mod certs;
 pub mod tls;
 
-pub use tls::{common_name, ClientCerts, NodeCerts};
+pub use tls::{common_name, grpc_endpoint, ClientCerts, NodeCerts};
 
 use std::path::Path;
 

@@ -134,6 +134,25 @@ fn check_signed(
         .map_err(|e| CertError::file(path, format!("not accepted by the CA in {}: {e}", ca_path.display())))
 }
 
+/// A gRPC endpoint for `address` (host:port): `https` with `tls`, plain `http` without, Nagle
+/// off, connecting within `connect_timeout`. Peer connections, the admin commands and the
+/// harness all build theirs here.
+pub fn grpc_endpoint(
+    address: &str,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+    connect_timeout: std::time::Duration,
+) -> Result<tonic::transport::Endpoint, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
+        .map_err(|e| format!("bad address {address}: {e}"))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true);
+    match tls {
+        Some(tls) => endpoint.tls_config(tls).map_err(|e| format!("TLS towards {address}: {e}")),
+        None => Ok(endpoint),
+    }
+}
+
 /// A node's certificates, loaded and checked.
 #[derive(Clone)]
 pub struct NodeCerts {

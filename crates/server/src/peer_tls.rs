@@ -23,15 +23,7 @@ impl PeerTls {
 
     /// An endpoint for a peer's `address` (host:port), connecting within `connect_timeout`.
     pub fn endpoint(&self, address: &str, connect_timeout: Duration) -> Result<Endpoint, String> {
-        let scheme = if self.0.is_some() { "https" } else { "http" };
-        let endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
-            .map_err(|e| format!("bad peer address {address}: {e}"))?
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true);
-        match &self.0 {
-            Some(tls) => endpoint.tls_config(tls.clone()).map_err(|e| format!("TLS towards {address}: {e}")),
-            None => Ok(endpoint),
-        }
+        atoll_security::grpc_endpoint(address, self.0.clone(), connect_timeout)
     }
 }
 

@@ -6,11 +6,15 @@
 //! 0xFF 'c' "tb" 0x00 <database id: u64 BE> <name> TableDesc
 //! 0xFF 'c' "id"                                   the last allocated descriptor id
 //! 0xFF 'c' "sq" 0x00 <table id> <column id>       a serial column's last value
+//! 0xFF 'c' "ro" 0x00 <name>                      RoleDesc
+//! 0xFF 'c' "rs" 0x00 <setting>                   a setting's default for every role
+//! 0xFF 'c' "pv" 0x00 ('d' | 's') <database id>   a database's or its schema's access list
 //! ```
 
 use crate::encoding::{self, CATALOG_TAG, SQL_PREFIX};
 use crate::error::{code, Result, SqlError};
 use crate::kv::{NodeKv, Txn};
+use crate::privileges::AclItem;
 use crate::types::SqlType;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -71,6 +75,17 @@ pub struct TableDesc {
     pub checks: Vec<CheckDesc>,
     pub next_column_id: u32,
     pub next_index_id: u32,
+    /// The role that created the table (tables from before owners existed belong to root).
+    #[serde(default = "root_owner")]
+    pub owner: String,
+    /// Who may do what (`GRANT` / `REVOKE`); `None` until the first of them, meaning the
+    /// default: the owner may do everything, nobody else anything.
+    #[serde(default)]
+    pub acl: Option<Vec<AclItem>>,
+}
+
+fn root_owner() -> String {
+    ROOT_ROLE.to_string()
 }
 
 impl TableDesc {
@@ -169,11 +184,18 @@ pub struct RoleDesc {
     pub superuser: bool,
     /// The SCRAM-SHA-256 verifier (`crate::scram::Verifier`'s text), never the password.
     pub password: Option<String>,
+    /// The roles this role was granted (`GRANT role TO this`), whose privileges it has.
+    #[serde(default)]
+    pub member_of: Vec<String>,
 }
 
 impl RoleDesc {
+    pub fn new(name: String) -> RoleDesc {
+        RoleDesc { name, login: false, superuser: false, password: None, member_of: Vec::new() }
+    }
+
     fn root() -> RoleDesc {
-        RoleDesc { name: ROOT_ROLE.into(), login: true, superuser: true, password: None }
+        RoleDesc { login: true, superuser: true, ..RoleDesc::new(ROOT_ROLE.into()) }
     }
 }
 
@@ -211,6 +233,35 @@ pub fn put_role(txn: &mut Txn, role: &RoleDesc) -> Result<()> {
 
 pub fn delete_role(txn: &mut Txn, name: &str) -> Result<()> {
     txn.delete(&role_key(name))?;
+    Ok(())
+}
+
+/// An object other than a table that has an access list: a database, or the `public` schema of
+/// one (tables keep theirs in their descriptor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclObject {
+    Database(u64),
+    Schema(u64),
+}
+
+fn acl_key(object: AclObject) -> Vec<u8> {
+    let (kind, id) = match object {
+        AclObject::Database(id) => (b"d", id),
+        AclObject::Schema(id) => (b"s", id),
+    };
+    catalog_key(&[b"pv\0", kind, &id.to_be_bytes()])
+}
+
+/// The access list of a database or schema; `None` while it has its default.
+pub async fn object_acl(txn: &mut Txn, object: AclObject) -> Result<Option<Vec<AclItem>>> {
+    match txn.get(&acl_key(object)).await? {
+        Some(bytes) => Ok(Some(decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn put_object_acl(txn: &mut Txn, object: AclObject, acl: &[AclItem]) -> Result<()> {
+    txn.put(&acl_key(object), &encode(&acl)?)?;
     Ok(())
 }
 
@@ -280,6 +331,8 @@ pub async fn drop_database(txn: &mut Txn, name: &str) -> Result<Vec<TableDesc>> 
         txn.delete(&table_key(desc.id, &table.name))?;
     }
     txn.delete(&database_key(name))?;
+    txn.delete(&acl_key(AclObject::Database(desc.id)))?;
+    txn.delete(&acl_key(AclObject::Schema(desc.id)))?;
     Ok(tables)
 }
 
@@ -380,6 +433,8 @@ mod tests {
             checks: vec![],
             next_column_id: 1,
             next_index_id: 1,
+            owner: ROOT_ROLE.into(),
+            acl: None,
         }
     }
 

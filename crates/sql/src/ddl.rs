@@ -5,6 +5,7 @@
 use crate::catalog::{self, CheckDesc, ColumnDesc, IndexDesc, TableDesc};
 use crate::encoding::{self, PRIMARY_INDEX};
 use crate::error::{code, Result, SqlError};
+use crate::privileges::{self, Privileges};
 use crate::provider::{self, AccessPath};
 use crate::session::{ident_name, table_name, Notice, Output, Session};
 use crate::types::SqlType;
@@ -38,6 +39,9 @@ impl Session {
     }
 
     pub(crate) async fn create_database(&mut self, name: &ast::ObjectName, if_not_exists: bool) -> Result<Output> {
+        if !self.superuser {
+            return Err(SqlError::new(code::INSUFFICIENT_PRIVILEGE, "permission denied to create database"));
+        }
         let name = table_name(name)?;
         let mut guard = self.txn.lock().await;
         let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
@@ -77,6 +81,7 @@ impl Session {
             }
             return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
         }
+        let owner = self.new_table_owner(txn).await?;
         let mut desc = TableDesc {
             id: catalog::allocate_id(txn).await?,
             database: self.database,
@@ -88,6 +93,8 @@ impl Session {
             checks: Vec::new(),
             next_column_id: 1,
             next_index_id: PRIMARY_INDEX + 1,
+            owner,
+            acl: None,
         };
         let mut uniques: Vec<(Option<String>, Vec<u32>)> = Vec::new();
         for def in &create.columns {
@@ -236,6 +243,7 @@ impl Session {
         };
         let mut guard = self.txn.lock().await;
         let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
+        privileges::check_table_owner(txn, &self.scope, &desc).await?;
         if index_owner(txn, self.database, &index_name).await?.is_some() || index_name == desc.primary_key_name {
             if create.if_not_exists {
                 return Ok(Output::command("CREATE INDEX"));
@@ -295,6 +303,7 @@ impl Session {
                     let name = table_name(name)?;
                     match catalog::table(txn, self.database, &name).await? {
                         Some(desc) => {
+                            privileges::check_table_owner(txn, &self.scope, &desc).await?;
                             catalog::delete_table(txn, &desc)?;
                             self.cleanup.push(encoding::prefix_span(encoding::table_prefix(desc.id)));
                         }
@@ -317,6 +326,7 @@ impl Session {
                     let name = table_name(name)?;
                     match index_owner(txn, self.database, &name).await? {
                         Some(mut desc) => {
+                            privileges::check_table_owner(txn, &self.scope, &desc).await?;
                             let index = desc.indexes.iter().position(|i| i.name == name).expect("owner has the index");
                             let index = desc.indexes.remove(index);
                             self.cleanup.push(encoding::prefix_span(encoding::index_prefix(desc.id, index.id)));
@@ -339,6 +349,12 @@ impl Session {
             ObjectType::Database => {
                 for name in names {
                     let name = table_name(name)?;
+                    if !self.superuser {
+                        return Err(SqlError::new(
+                            code::INSUFFICIENT_PRIVILEGE,
+                            format!("must be owner of database {name}"),
+                        ));
+                    }
                     if name == self.database_name {
                         return Err(SqlError::new(code::OBJECT_IN_USE, "cannot drop the currently open database"));
                     }
@@ -364,6 +380,7 @@ impl Session {
             let mut desc = self.table(&target.name).await?;
             let mut guard = self.txn.lock().await;
             let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
+            privileges::check_table(txn, &self.scope, &desc, Privileges::TRUNCATE).await?;
             // A truncated table gets a new id: the old rows become unreachable at commit and
             // are deleted after it, without one delete per row in the transaction.
             self.cleanup.push(encoding::prefix_span(encoding::table_prefix(desc.id)));
@@ -378,13 +395,15 @@ impl Session {
         let mut desc = {
             let mut guard = self.txn.lock().await;
             let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
-            match catalog::table(txn, self.database, &name).await? {
+            let desc = match catalog::table(txn, self.database, &name).await? {
                 Some(desc) => desc,
                 None if alter.if_exists => return Ok(Output::command("ALTER TABLE")),
                 None => {
                     return Err(SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")))
                 }
-            }
+            };
+            privileges::check_table_owner(txn, &self.scope, &desc).await?;
+            desc
         };
         let mut backfill: Option<(u32, String)> = None;
         let mut rekey: Option<Vec<u32>> = None;
@@ -486,6 +505,10 @@ impl Session {
                             return Err(SqlError::unsupported("dropping the last column of a table"));
                         }
                     }
+                }
+                ast::AlterTableOperation::OwnerTo { new_owner } => {
+                    let mut guard = self.txn.lock().await;
+                    self.change_owner(guard.as_mut().ok_or_else(Self::txn_error)?, &mut desc, new_owner).await?;
                 }
                 other => return Err(SqlError::unsupported(format!("ALTER TABLE {other}"))),
             }

@@ -11,6 +11,7 @@ use crate::catalog::{self, ColumnDesc, IndexDesc, TableDesc};
 use crate::encoding::{self, PRIMARY_INDEX};
 use crate::error::{code, Result, SqlError};
 use crate::kv::Txn;
+use crate::privileges::Privileges;
 use crate::session::{ident_name, ordered_parameter_types, parse, table_name, Output, Session};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -413,6 +414,14 @@ impl Session {
             return Err(SqlError::unsupported("INSERT into a table function"));
         };
         let desc = self.table(name).await?;
+        let mut wanted = Privileges::INSERT;
+        if insert.returning.is_some() {
+            wanted = wanted.union(Privileges::SELECT);
+        }
+        if let Some(OnInsert::OnConflict(ast::OnConflict { action: OnConflictAction::DoUpdate(_), .. })) = &insert.on {
+            wanted = wanted.union(Privileges::UPDATE).union(Privileges::SELECT);
+        }
+        self.require(&desc, wanted).await?;
         let live = live(&desc);
         let mut targets = Self::insert_targets(&desc, &live, &insert.columns)?;
         let source = self.insert_source(&insert.source, params).await?;
@@ -482,6 +491,7 @@ impl Session {
         source: Vec<Vec<Option<ScalarValue>>>,
     ) -> Result<usize> {
         let desc = self.table(table).await?;
+        self.require(&desc, Privileges::INSERT).await?;
         let live = live(&desc);
         let targets = Self::insert_targets(&desc, &live, columns)?;
         let defaults = self.defaults(&live, &targets).await?;
@@ -680,6 +690,11 @@ impl Session {
             return Err(SqlError::unsupported("UPDATE of something other than a table"));
         };
         let desc = self.table(name).await?;
+        let reads = update.selection.is_some()
+            || update.returning.is_some()
+            || update.assignments.iter().any(|a| crate::privileges::reads_columns(&a.value));
+        let wanted = if reads { Privileges::UPDATE.union(Privileges::SELECT) } else { Privileges::UPDATE };
+        self.require(&desc, wanted).await?;
         let live = live(&desc);
         let (targets, exprs) = assignments(&desc, &live, &update.assignments)?;
         let (desc, matched) = self.matching_rows(&update.table, &live, &exprs, &update.selection, params).await?;
@@ -729,6 +744,9 @@ impl Session {
             return Err(SqlError::unsupported("DELETE of something other than a table"));
         };
         let desc = self.table(name).await?;
+        let reads = delete.selection.is_some() || delete.returning.is_some();
+        self.require(&desc, if reads { Privileges::DELETE.union(Privileges::SELECT) } else { Privileges::DELETE })
+            .await?;
         let live = live(&desc);
         let (desc, rows) = self.matching_rows(table, &live, &[], &delete.selection, params).await?;
         {

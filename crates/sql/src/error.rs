@@ -61,6 +61,8 @@ pub mod code {
     pub const INVALID_NAME: &str = "42602";
     pub const RESERVED_NAME: &str = "42939";
     pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
+    pub const INVALID_GRANT_OPERATION: &str = "0LP01";
+    pub const INVALID_SCHEMA_NAME: &str = "3F000";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
     pub const OBJECT_IN_USE: &str = "55006";
 }

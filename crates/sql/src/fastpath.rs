@@ -9,6 +9,7 @@ use crate::catalog::{ColumnDesc, TableDesc};
 use crate::dml::{self, live};
 use crate::encoding::{self, PRIMARY_INDEX};
 use crate::error::{Result, SqlError};
+use crate::privileges::Privileges;
 use crate::session::{ident_name, table_name, Output, Session};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Field, Schema};
@@ -143,10 +144,12 @@ impl Session {
         let desc = {
             let mut guard = self.txn.lock().await;
             let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
-            match crate::catalog::table(txn, self.database, &name).await? {
+            let desc = match crate::catalog::table(txn, self.database, &name).await? {
                 Some(desc) => desc,
                 None => return Ok(None),
-            }
+            };
+            crate::privileges::check_table(txn, &self.scope, &desc, Privileges::SELECT).await?;
+            desc
         };
         // The output columns: plain column names (optionally aliased) or `*`.
         let mut outputs: Vec<(String, ColumnDesc)> = Vec::new();
@@ -207,6 +210,8 @@ impl Session {
         let mut guard = self.txn.lock().await;
         let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
         let Some(desc) = crate::catalog::table(txn, self.database, &name).await? else { return Ok(None) };
+        // The WHERE reads the row, so SELECT as well (as PostgreSQL asks).
+        crate::privileges::check_table(txn, &self.scope, &desc, Privileges::UPDATE.union(Privileges::SELECT)).await?;
         if !desc.checks.is_empty() {
             return Ok(None);
         }

@@ -29,6 +29,7 @@ mod params;
 pub mod pg_catalog;
 mod pg_functions;
 mod plan_cache;
+pub mod privileges;
 pub mod provider;
 mod result_types;
 pub mod roles;

@@ -44,6 +44,11 @@ pub struct StatementScope {
     /// The descriptors of the tables the statement's plan resolved (a kept plan is checked
     /// against them before reuse, see `plan_cache`).
     pub resolved: Vec<TableDesc>,
+    /// The session's user when its privileges are checked (it is no superuser); `None` for
+    /// superusers, whom nothing is checked for (see [`crate::privileges`]).
+    pub checked_user: Option<String>,
+    /// The roles whose privileges `checked_user` has, read once per statement.
+    pub roles: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 /// The `public` schema of the session's database.
@@ -321,6 +326,18 @@ impl TableProvider for AtollTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // Every read of a table's rows through a plan passes here, on each execution (a kept
+        // plan is planned into an execution plan anew each time). The target of an UPDATE or
+        // DELETE is checked by the statement itself, which knows whether it reads.
+        let checked = {
+            let scope = self.scope.lock().expect("scope lock");
+            scope.checked_user.is_some() && scope.dml_target.as_deref() != Some(self.desc.name.as_str())
+        };
+        if checked {
+            let mut guard = self.txn.lock().await;
+            let txn = guard.as_mut().ok_or_else(no_transaction)?;
+            crate::privileges::check_table(txn, &self.scope, &self.desc, crate::privileges::Privileges::SELECT).await?;
+        }
         let path = access_path(&self.desc, filters);
         self.scope.lock().expect("scope lock").access_paths.push(path.describe(&self.desc));
         let limit = if filters.is_empty() { limit } else { None };

@@ -70,7 +70,7 @@ fn apply(role: &mut RoleDesc, options: &[RoleOption], notices: &mut Vec<Notice>)
             RoleOption::Login(login) => role.login = *login,
             RoleOption::SuperUser(superuser) => role.superuser = *superuser,
             RoleOption::Password(password) => role.password = verifier(password, notices)?,
-            // Every role inherits (there is no role membership yet), so INHERIT changes nothing.
+            // Every role inherits the privileges of the roles it is a member of.
             RoleOption::Inherit(true) => {}
             other => return Err(SqlError::unsupported(format!("role option {other}"))),
         }
@@ -88,7 +88,7 @@ fn create_options(create: &ast::CreateRole) -> Result<Vec<RoleOption>> {
         (create.inherit == Some(false), "NOINHERIT"),
         (create.connection_limit.is_some(), "CONNECTION LIMIT"),
         (create.valid_until.is_some(), "VALID UNTIL"),
-        (!create.in_role.is_empty() || !create.in_group.is_empty(), "IN ROLE"),
+        (!create.in_group.is_empty(), "IN GROUP"),
         (!create.role.is_empty() || !create.user.is_empty() || !create.admin.is_empty(), "ROLE / ADMIN"),
         (create.authorization_owner.is_some(), "AUTHORIZATION"),
     ];
@@ -125,8 +125,15 @@ impl Session {
                 }
                 return Err(SqlError::new(code::DUPLICATE_OBJECT, format!("role \"{name}\" already exists")));
             }
-            let mut role = RoleDesc { name, login: false, superuser: false, password: None };
+            let mut role = RoleDesc::new(name);
             apply(&mut role, &options, &mut self.notices)?;
+            for parent in &create.in_role {
+                let parent = ident_name(parent);
+                if catalog::role(txn, &parent).await?.is_none() {
+                    return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{parent}\" does not exist")));
+                }
+                role.member_of.push(parent);
+            }
             catalog::put_role(txn, &role)?;
         }
         Ok(Output::command("CREATE ROLE"))
@@ -180,6 +187,23 @@ impl Session {
                     continue;
                 }
                 return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{name}\" does not exist")));
+            }
+            let dependents = crate::privileges::role_dependents(txn, &name).await?;
+            if !dependents.is_empty() {
+                return Err(SqlError::new(
+                    code::DEPENDENT_OBJECTS_STILL_EXIST,
+                    format!(
+                        "role \"{name}\" cannot be dropped because some objects depend on it: {}",
+                        dependents.join(", ")
+                    ),
+                ));
+            }
+            // Its memberships go with it, as in PostgreSQL.
+            for mut member in catalog::list_roles(txn).await? {
+                if member.member_of.contains(&name) {
+                    member.member_of.retain(|r| r != &name);
+                    catalog::put_role(txn, &member)?;
+                }
             }
             catalog::delete_role(txn, &name)?;
         }

@@ -60,6 +60,16 @@ fn slot<C: ClientInfo>(client: &C) -> Arc<SessionSlot> {
     client.session_extensions().get_or_insert_with(SessionSlot::default)
 }
 
+/// The database a connection asked for (libpq's default: the user's name).
+fn database_of<C: ClientInfo>(client: &C) -> String {
+    let metadata = client.metadata();
+    metadata
+        .get(pgwire::api::METADATA_DATABASE)
+        .or_else(|| metadata.get(pgwire::api::METADATA_USER))
+        .cloned()
+        .unwrap_or_else(|| crate::catalog::DEFAULT_DATABASE.to_string())
+}
+
 async fn with_session<C, T>(
     engine: &Arc<Engine>,
     client: &C,
@@ -73,11 +83,7 @@ where
     let mut guard = slot.0.lock().await;
     if guard.is_none() {
         let metadata = client.metadata();
-        let database = metadata
-            .get(pgwire::api::METADATA_DATABASE)
-            .or_else(|| metadata.get(pgwire::api::METADATA_USER))
-            .cloned()
-            .unwrap_or_else(|| crate::catalog::DEFAULT_DATABASE.to_string());
+        let database = database_of(client);
         // Set by startup once the client is in; a session is never opened without it.
         let login = client.session_extensions().get::<crate::login::Authenticated>().ok_or_else(|| {
             SqlError::new(code::INVALID_AUTHORIZATION_SPECIFICATION, "the connection has not logged in")
@@ -747,6 +753,21 @@ impl StartupHandler for Handler {
             }
             _ => false,
         };
+        if authenticated && self.secure {
+            let login = client.session_extensions().get::<crate::login::Authenticated>();
+            if let Some(login) = login {
+                let database = database_of(client);
+                crate::privileges::check_connect(&self.engine.kv, &login.user, login.superuser, &database)
+                    .await
+                    .map_err(|e| {
+                        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+                            "FATAL".into(),
+                            e.code.into(),
+                            e.message,
+                        )))
+                    })?;
+            }
+        }
         if authenticated {
             let mut parameters = pgwire::api::auth::DefaultServerParameterProvider::default();
             parameters.server_version = crate::SERVER_VERSION.to_string();

@@ -206,6 +206,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let dialect = PostgreSqlDialect {};
     let mut tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| error(e.into()))?;
     let create_user = crate::roles::user_as_role(&mut tokens);
+    let tokens = crate::privileges::membership_as_roles(tokens);
     crate::depth::check(&tokens)?;
     crate::depth::check_bracket_runs(&tokens)?;
     // The parser's own nesting limit (50 by default) would refuse what PostgreSQL takes; the
@@ -388,6 +389,7 @@ impl Session {
     pub fn log_in(&mut self, user: &str, superuser: bool) {
         self.user = user.to_string();
         self.superuser = superuser;
+        self.scope.lock().expect("scope lock").checked_user = (!superuser).then(|| user.to_string());
     }
 
     /// Whether a transaction block is open (for ReadyForQuery's status).
@@ -662,6 +664,7 @@ impl Session {
             let mut scope = self.scope.lock().expect("scope lock");
             scope.access_paths.clear();
             scope.resolved.clear();
+            scope.roles = None;
         }
         let statement = match work {
             Work::Statement(statement) => *statement,
@@ -696,6 +699,8 @@ impl Session {
             }
             Statement::AlterRole { name, operation } => self.alter_role(name, operation).await,
             Statement::CreateRole(create) => self.create_role(create).await,
+            Statement::Grant(grant) => self.grant(grant).await,
+            Statement::Revoke(revoke) => self.revoke(revoke).await,
             Statement::CreateDatabase { db_name, if_not_exists, .. } => {
                 self.create_database(db_name, *if_not_exists).await
             }

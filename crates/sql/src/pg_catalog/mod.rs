@@ -15,6 +15,7 @@
 
 use crate::catalog::{self, ColumnDesc, DatabaseDesc, TableDesc, PUBLIC_SCHEMA};
 use crate::error::SqlError;
+use crate::privileges;
 use crate::provider::TxnCell;
 use crate::types::SqlType;
 use async_trait::async_trait;
@@ -245,6 +246,10 @@ pub struct Snapshot {
     settings: BTreeMap<String, String>,
     /// The cluster's roles (`CREATE ROLE`), for `pg_roles` and psql's `\du`.
     roles: Vec<catalog::RoleDesc>,
+    /// The `public` schema's access list, if a GRANT or REVOKE changed it.
+    schema_acl: Option<Vec<crate::privileges::AclItem>>,
+    /// The access lists GRANT or REVOKE changed, by database id.
+    database_acls: HashMap<u64, Vec<crate::privileges::AclItem>>,
 }
 
 /// `x::regtype`: a type oid from a number or a type name.
@@ -292,8 +297,23 @@ impl Snapshot {
         let databases = catalog::list_databases(txn).await?;
         let tables = catalog::list_tables(txn, database).await?;
         let roles = catalog::list_roles(txn).await?;
-        let mut snapshot =
-            Snapshot { database: database_name.to_string(), databases, tables, settings, roles, ..Default::default() };
+        let schema_acl = catalog::object_acl(txn, catalog::AclObject::Schema(database)).await?;
+        let mut database_acls = HashMap::new();
+        for desc in &databases {
+            if let Some(acl) = catalog::object_acl(txn, catalog::AclObject::Database(desc.id)).await? {
+                database_acls.insert(desc.id, acl);
+            }
+        }
+        let mut snapshot = Snapshot {
+            database: database_name.to_string(),
+            databases,
+            tables,
+            settings,
+            roles,
+            schema_acl,
+            database_acls,
+            ..Default::default()
+        };
         for table in &snapshot.tables {
             snapshot.relations.insert(table.name.clone(), table_oid(table));
             for index in index_views(table) {
@@ -340,6 +360,7 @@ impl Snapshot {
             "columns" => self.info_columns(),
             "table_constraints" => self.table_constraints(),
             "key_column_usage" => self.key_column_usage(),
+            "table_privileges" => self.table_privileges(),
             _ => return empty_table(name).map(|columns| (columns, Vec::new())),
         };
         Some(rows)
@@ -455,15 +476,14 @@ fn catalog_text_type(column: &str) -> Option<pgwire::api::Type> {
         | "amname" | "spcname" | "collname" | "opcname" | "polname" | "extname" | "lanname" | "table_catalog"
         | "table_schema" | "table_name" | "column_name" | "constraint_catalog" | "constraint_schema"
         | "constraint_name" | "udt_catalog" | "udt_schema" | "udt_name" | "catalog_name" | "schema_name"
-        | "schema_owner" => Some(Type::NAME),
+        | "schema_owner" | "grantor" | "grantee" => Some(Type::NAME),
         "relkind" | "relpersistence" | "relreplident" | "typtype" | "typcategory" | "typdelim" | "typalign"
         | "typstorage" | "attalign" | "attstorage" | "attidentity" | "attgenerated" | "attcompression" | "contype"
         | "confupdtype" | "confdeltype" | "confmatchtype" | "prokind" | "provolatile" | "proparallel" | "amtype"
         | "collprovider" | "datlocprovider" | "polcmd" => Some(Type::CHAR),
         "is_nullable" | "data_type" | "is_identity" | "is_generated" | "is_updatable" | "is_insertable_into"
-        | "is_typed" | "table_type" | "constraint_type" | "is_deferrable" | "initially_deferred" | "column_default" => {
-            Some(Type::VARCHAR)
-        }
+        | "is_typed" | "table_type" | "constraint_type" | "is_deferrable" | "initially_deferred" | "column_default"
+        | "privilege_type" | "is_grantable" | "with_hierarchy" => Some(Type::VARCHAR),
         _ => None,
     }
 }

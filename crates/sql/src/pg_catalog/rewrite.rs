@@ -182,6 +182,23 @@ pub(super) fn empty_rowless_selects(body: &mut ast::SetExpr) -> bool {
     }
 }
 
+/// Whether a WHERE asks for a column's access list (`attacl IS NOT NULL`, psql's `\dp`): Atoll
+/// has no column privileges, so `attacl` is always NULL and no row passes.
+fn requires_column_privileges(expr: &Expr) -> bool {
+    match expr {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            requires_column_privileges(left) || requires_column_privileges(right)
+        }
+        Expr::Nested(inner) => requires_column_privileges(inner),
+        Expr::IsNotNull(column) => match column.as_ref() {
+            Expr::Identifier(i) => i.value.eq_ignore_ascii_case("attacl"),
+            Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|p| p.value.eq_ignore_ascii_case("attacl")),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 pub(super) fn empty_rowless_select(select: &mut ast::Select) -> bool {
     let inner_only = select.from.iter().all(|from| {
         from.joins.iter().all(|j| matches!(j.join_operator, ast::JoinOperator::Inner(_) | ast::JoinOperator::Join(_)))
@@ -191,7 +208,8 @@ pub(super) fn empty_rowless_select(select: &mut ast::Select) -> bool {
             .chain(from.joins.iter().map(|j| &j.relation))
             .any(|r| matches!(r, ast::TableFactor::Table { name, args: None, .. } if rowless(name)))
     });
-    if grouped(select) || select.having.is_some() || !inner_only || !joins_rowless {
+    let never_true = select.selection.as_ref().is_some_and(requires_column_privileges);
+    if grouped(select) || select.having.is_some() || !inner_only || !(joins_rowless || never_true) {
         return false;
     }
     for item in &mut select.projection {
@@ -491,6 +509,19 @@ mod tests {
              FROM pg_catalog.pg_roles r",
         );
         assert!(sql.contains("CAST(make_array() AS VARCHAR[]) AS memberof"), "{sql}");
+    }
+
+    #[test]
+    fn column_privileges_of_psql_dp_are_none() {
+        let (sql, _) = rewritten(
+            "SELECT c.relname, pg_catalog.array_to_string(ARRAY(SELECT attname || ':' || \
+             pg_catalog.array_to_string(attacl, ',') FROM pg_catalog.pg_attribute a \
+             WHERE attrelid = c.oid AND NOT attisdropped AND attacl IS NOT NULL), ',') AS cp \
+             FROM pg_catalog.pg_class c",
+        );
+        assert!(sql.contains("array_to_string(CAST(make_array() AS VARCHAR[]), ',') AS cp"), "{sql}");
+        let (sql, _) = rewritten("SELECT attname FROM pg_catalog.pg_attribute WHERE attnum > 0");
+        assert!(!sql.contains("false"), "{sql}");
     }
 
     #[test]

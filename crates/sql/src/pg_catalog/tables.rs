@@ -4,11 +4,17 @@ use super::*;
 
 impl Snapshot {
     pub(super) fn pg_namespace(&self) -> Rows {
-        let columns = vec![("oid", oid()), ("nspname", text()), ("nspowner", oid()), ("nspacl", text())];
+        let columns = vec![("oid", oid()), ("nspname", text()), ("nspowner", oid()), ("nspacl", text_list())];
         let rows =
             [(PG_CATALOG_OID, PG_CATALOG), (PUBLIC_OID, PUBLIC_SCHEMA), (INFORMATION_SCHEMA_OID, INFORMATION_SCHEMA)]
                 .iter()
-                .map(|(oid, name)| vec![int(*oid), s(name), int(OWNER_OID), null_text()])
+                .map(|(oid, name)| {
+                    let acl = match (*name == PUBLIC_SCHEMA, &self.schema_acl) {
+                        (true, Some(acl)) => acl_list(acl),
+                        _ => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                    };
+                    vec![int(*oid), s(name), int(OWNER_OID), acl]
+                })
                 .collect();
         (columns, rows)
     }
@@ -43,19 +49,20 @@ impl Snapshot {
             ("relreplident", text()),
             ("relispartition", DataType::Boolean),
             ("relrewrite", oid()),
-            ("relacl", text()),
+            ("relacl", text_list()),
             ("reloptions", text()),
             ("relpartbound", text()),
         ];
         let mut rows = Vec::new();
-        let row = |oid: i64, name: &str, kind: &str, am: i64, natts: usize, checks: usize, has_index: bool| {
+        let row = |oid: i64, name: &str, kind: &str, am: i64, natts: usize, checks: usize, owner: &TableDesc| {
+            let has_index = kind == "r" && !index_views(owner).is_empty();
             vec![
                 int(oid),
                 s(name),
                 int(PUBLIC_OID),
                 int(0),
                 int(0),
-                int(OWNER_OID),
+                int(self.role_oid(&owner.owner)),
                 int(am),
                 int(oid),
                 int(0),
@@ -78,17 +85,19 @@ impl Snapshot {
                 s(if kind == "r" { "d" } else { "n" }),
                 b(false),
                 int(0),
-                null_text(),
+                match (&owner.acl, kind) {
+                    (Some(acl), "r") => acl_list(acl),
+                    _ => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                },
                 null_text(),
                 null_text(),
             ]
         };
         for table in &self.tables {
-            let indexes = index_views(table);
             let natts = table.visible_columns().count();
-            rows.push(row(table_oid(table), &table.name, "r", HEAP_AM, natts, table.checks.len(), !indexes.is_empty()));
-            for index in indexes {
-                rows.push(row(index.oid, &index.name, "i", BTREE_AM, index.columns.len(), 0, false));
+            rows.push(row(table_oid(table), &table.name, "r", HEAP_AM, natts, table.checks.len(), table));
+            for index in index_views(table) {
+                rows.push(row(index.oid, &index.name, "i", BTREE_AM, index.columns.len(), 0, table));
             }
         }
         (columns, rows)
@@ -349,7 +358,10 @@ impl Snapshot {
                     s("C.UTF-8"),
                     null_text(),
                     null_text(),
-                    ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                    match self.database_acls.get(&d.id) {
+                        Some(acl) => acl_list(acl),
+                        None => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                    },
                 ]
             })
             .collect();
@@ -379,6 +391,41 @@ impl Snapshot {
             .iter()
             .map(|t| vec![s(&self.database), s(PUBLIC_SCHEMA), s(&t.name), s("BASE TABLE"), s("YES"), s("NO")])
             .collect();
+        (columns, rows)
+    }
+
+    /// Who may do what to each table: one row per privilege of each access list item, the
+    /// default list's for tables that have none of their own (as PostgreSQL's view shows them).
+    pub(super) fn table_privileges(&self) -> Rows {
+        let columns = vec![
+            ("grantor", text()),
+            ("grantee", text()),
+            ("table_catalog", text()),
+            ("table_schema", text()),
+            ("table_name", text()),
+            ("privilege_type", text()),
+            ("is_grantable", text()),
+            ("with_hierarchy", text()),
+        ];
+        let yes_no = |yes: bool| s(if yes { "YES" } else { "NO" });
+        let mut rows = Vec::new();
+        for table in &self.tables {
+            for item in privileges::table_acl(table).iter() {
+                let grantee = if item.grantee == privileges::PUBLIC { "PUBLIC" } else { item.grantee.as_str() };
+                for (privilege, _, name) in item.privileges.each() {
+                    rows.push(vec![
+                        s(&item.grantor),
+                        s(grantee),
+                        s(&self.database),
+                        s(PUBLIC_SCHEMA),
+                        s(&table.name),
+                        s(name),
+                        yes_no(item.grantable.contains(privilege) || item.grantee == table.owner),
+                        yes_no(privilege == privileges::Privileges::SELECT),
+                    ]);
+                }
+            }
+        }
         (columns, rows)
     }
 
@@ -545,6 +592,12 @@ pub(super) fn s(v: &str) -> ScalarValue {
 pub(super) fn b(v: bool) -> ScalarValue {
     ScalarValue::Boolean(Some(v))
 }
+/// An access list as a `text[]` of its items (`aclitem[]` in PostgreSQL).
+fn acl_list(acl: &[privileges::AclItem]) -> ScalarValue {
+    let items: Vec<ScalarValue> = acl.iter().map(|item| s(&item.to_string())).collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+}
+
 pub(super) fn null_text() -> ScalarValue {
     ScalarValue::Utf8(None)
 }
@@ -614,6 +667,13 @@ pub(super) fn pg_am() -> Rows {
         vec![int(BTREE_AM), s("btree"), s("bthandler"), s("i")],
     ];
     (columns, rows)
+}
+
+impl Snapshot {
+    /// The oid `pg_roles` gives the role `name` (the built-in owner's for a role not listed).
+    pub(super) fn role_oid(&self, name: &str) -> i64 {
+        self.roles.iter().position(|r| r.name == name).map_or(OWNER_OID, role_oid)
+    }
 }
 
 /// The oid of the `n`th role of the catalog's (sorted) list; the owner of every object keeps
@@ -935,5 +995,13 @@ pub(super) const PG_TABLES: &[&str] = &[
     "pg_matviews",
 ];
 
-pub(super) const INFO_TABLES: &[&str] =
-    &["schemata", "tables", "columns", "table_constraints", "key_column_usage", "views", "referential_constraints"];
+pub(super) const INFO_TABLES: &[&str] = &[
+    "schemata",
+    "tables",
+    "columns",
+    "table_constraints",
+    "key_column_usage",
+    "views",
+    "referential_constraints",
+    "table_privileges",
+];

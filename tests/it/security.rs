@@ -145,6 +145,10 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
     assert!(created.status.success(), "{}", text(&created));
     let alice =
         format!("postgresql://alice@{}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt", cluster.nodes[1].sql);
+    let not_granted = psql_with_password(&alice, Some("wonderland"), "SELECT v FROM secrets");
+    assert!(text(&not_granted).contains("permission denied for table secrets"), "{}", text(&not_granted));
+    let granted = psql(&good, "GRANT SELECT ON secrets TO alice");
+    assert!(granted.status.success(), "{}", text(&granted));
     let logged_in = psql_with_password(&alice, Some("wonderland"), "SELECT v FROM secrets");
     assert_eq!(String::from_utf8_lossy(&logged_in.stdout).trim(), "kept", "{}", text(&logged_in));
     for (url, password) in [(alice.clone(), "looking-glass"), (alice.replace("alice@", "bob@"), "wonderland")] {
@@ -165,6 +169,8 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
     assert!(changed.status.success(), "{}", text(&changed));
     assert!(!psql_with_password(&alice, Some("wonderland"), "SELECT 1").status.success(), "the old password");
     assert!(psql_with_password(&alice, Some("looking-glass"), "SELECT 1").status.success(), "the new password");
+    let revoked = psql(&good, "REVOKE SELECT ON secrets FROM alice");
+    assert!(revoked.status.success(), "{}", text(&revoked));
     let dropped = psql(&good, "DROP USER alice");
     assert!(dropped.status.success(), "{}", text(&dropped));
     assert!(!psql_with_password(&alice, Some("looking-glass"), "SELECT 1").status.success(), "a dropped user");
@@ -224,4 +230,182 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
     assert!(text(&joined).contains("could not join"), "{}", text(&joined));
     let members = cluster.nodes[0].status().await.expect("status").nodes.len();
     assert_eq!(members, 3, "the stranger must not be a member");
+}
+
+/// psql as `user` with a password, SQLSTATEs in its errors (`ERROR:  42501: ...`).
+fn psql_as(sql_addr: &str, certs: &Path, user: &str, password: &str, sql: &str) -> Output {
+    let url =
+        format!("postgresql://{user}@{sql_addr}/postgres?sslmode=verify-full&sslrootcert={}/ca.crt", certs.display());
+    let mut command = Command::new("psql");
+    command.args([url.as_str(), "-X", "-A", "-t", "-w", "-v", "VERBOSITY=verbose", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+    command.env("PGCONNECT_TIMEOUT", "5").env("PGPASSWORD", password);
+    command.output().expect("psql is not installed: run the tests through .ci/run, which installs it")
+}
+
+/// psql as root, by certificate; panics unless every statement succeeds. Returns the output.
+fn as_root(sql_addr: &str, certs: &Path, sql: &str) -> String {
+    let c = certs.display();
+    let url = format!(
+        "postgresql://root@{sql_addr}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt&sslcert={c}/client.root.crt&sslkey={c}/client.root.key"
+    );
+    let output = Command::new("psql")
+        .args([url.as_str(), "-X", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .expect("psql is not installed: run the tests through .ci/run, which installs it");
+    assert!(output.status.success(), "root: {sql}: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Statements a user who was granted nothing must not run, each with the 42501 message
+/// PostgreSQL gives: reads (a scan, the point-read fast path, a subquery, a join), writes, DDL
+/// on root's table, and what only superusers do.
+const UNGRANTED: &[(&str, &str)] = &[
+    ("SELECT * FROM ledger", "permission denied for table ledger"),
+    ("SELECT amount FROM ledger WHERE id = 1", "permission denied for table ledger"),
+    ("SELECT count(*) FROM (SELECT * FROM ledger) s", "permission denied for table ledger"),
+    ("SELECT 1 FROM ledger a JOIN ledger b ON a.id = b.id", "permission denied for table ledger"),
+    ("INSERT INTO ledger VALUES (9, 9)", "permission denied for table ledger"),
+    ("UPDATE ledger SET amount = 0", "permission denied for table ledger"),
+    ("UPDATE ledger SET amount = 0 WHERE id = 1", "permission denied for table ledger"),
+    ("DELETE FROM ledger WHERE id = 1", "permission denied for table ledger"),
+    ("TRUNCATE ledger", "permission denied for table ledger"),
+    ("CREATE TABLE mine (x INT)", "permission denied for schema public"),
+    ("ALTER TABLE ledger ADD COLUMN note TEXT", "must be owner of table ledger"),
+    ("CREATE INDEX ledger_amount ON ledger (amount)", "must be owner of table ledger"),
+    ("DROP TABLE ledger", "must be owner of table ledger"),
+    ("GRANT SELECT ON ledger TO stranger", "permission denied for table ledger"),
+    ("GRANT auditors TO stranger", "permission denied to grant or revoke a role"),
+    ("CREATE DATABASE elsewhere", "permission denied to create database"),
+];
+
+/// Root makes table `ledger` and the user `stranger` (granted nothing), then `stranger` tries
+/// each of [`UNGRANTED`]. Returns those that were not refused as expected, with what happened.
+fn ungranted_statements_run(sql_addr: &str, certs: &Path) -> Vec<String> {
+    as_root(
+        sql_addr,
+        certs,
+        "CREATE TABLE ledger (id INT PRIMARY KEY, amount INT); INSERT INTO ledger VALUES (1, 10), (2, 20); \
+         CREATE USER stranger WITH PASSWORD 'unknown'; CREATE ROLE auditors",
+    );
+    let mut ran = Vec::new();
+    for (statement, message) in UNGRANTED {
+        let output = psql_as(sql_addr, certs, "stranger", "unknown", statement);
+        let expected = format!("ERROR:  42501: {message}");
+        if output.status.success() || !text(&output).contains(&expected) {
+            ran.push(format!("{statement}: {}", text(&output)));
+        }
+    }
+    ran
+}
+
+/// The broken build: with `--unsafe-skip-privilege-checks` the check below must fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_skips_privilege_checks_is_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    create_certs(&certs, &dir.path().join("ca.key"));
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
+    let mut cluster = LocalCluster::new(exe, 1, None, vec!["--unsafe-skip-privilege-checks".into()]).expect("layout");
+    cluster.use_certs(&certs).expect("certs");
+    cluster.start(&mut |_| {}).await.expect("the node starts");
+    let ran = ungranted_statements_run(&cluster.nodes[0].sql, &certs);
+    assert!(ran.iter().any(|s| s.starts_with("SELECT * FROM ledger")), "the broken node refused: {ran:?}");
+    assert!(ran.iter().any(|s| s.starts_with("DROP TABLE ledger")), "the broken node refused: {ran:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileges_decide_what_each_user_may_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    create_certs(&certs, &dir.path().join("ca.key"));
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
+    let mut cluster = LocalCluster::new(exe, 1, None, Vec::new()).expect("layout");
+    cluster.use_certs(&certs).expect("certs");
+    cluster.start(&mut |_| {}).await.expect("the node starts");
+    let sql = cluster.nodes[0].sql.clone();
+    let ran = ungranted_statements_run(&sql, &certs);
+    assert!(ran.is_empty(), "a user granted nothing ran: {ran:#?}");
+
+    let run = |user: &str, statement: &str| psql_as(&sql, &certs, user, &format!("pw-{user}"), statement);
+    let ok = |user: &str, statement: &str| {
+        let output = run(user, statement);
+        assert!(output.status.success(), "{user}: {statement}: {}", text(&output));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let denied = |user: &str, statement: &str, message: &str| {
+        let output = run(user, statement);
+        assert!(!output.status.success(), "{user} ran {statement}");
+        assert!(text(&output).contains(message), "{user}: {statement}: {}", text(&output));
+    };
+    as_root(
+        &sql,
+        &certs,
+        "CREATE USER alice WITH PASSWORD 'pw-alice'; CREATE USER bob WITH PASSWORD 'pw-bob'; CREATE ROLE readers; \
+         GRANT SELECT ON ledger TO readers; GRANT readers TO alice; \
+         GRANT INSERT, UPDATE ON TABLE ledger TO bob WITH GRANT OPTION",
+    );
+    // alice reads through her role, and may not write.
+    assert_eq!(ok("alice", "SELECT sum(amount) FROM ledger"), "30");
+    assert_eq!(ok("alice", "SELECT amount FROM ledger WHERE id = 2"), "20");
+    denied("alice", "INSERT INTO ledger VALUES (3, 30)", "42501: permission denied for table ledger");
+    // bob writes without reading; a WHERE reads, so it needs SELECT too (as in PostgreSQL).
+    assert_eq!(ok("bob", "INSERT INTO ledger VALUES (3, 30)"), "INSERT 0 1");
+    assert_eq!(ok("bob", "UPDATE ledger SET amount = 5"), "UPDATE 3");
+    denied("bob", "UPDATE ledger SET amount = 6 WHERE id = 1", "42501: permission denied for table ledger");
+    denied("bob", "INSERT INTO ledger VALUES (4, 4) RETURNING id", "42501: permission denied for table ledger");
+    denied("bob", "SELECT * FROM ledger", "42501: permission denied for table ledger");
+    // bob passes on what he holds with grant option, and gets a warning for what he does not.
+    ok("bob", "GRANT INSERT ON ledger TO alice");
+    assert!(text(&run("bob", "GRANT SELECT ON ledger TO alice")).contains("no privileges were granted for \"ledger\""));
+    assert_eq!(ok("alice", "INSERT INTO ledger VALUES (4, 40)"), "INSERT 0 1");
+
+    // What was granted shows as PostgreSQL shows it.
+    let acl = as_root(&sql, &certs, "SELECT relacl FROM pg_class WHERE relname = 'ledger'");
+    assert_eq!(acl.trim(), "{root=arwdDxt/root,readers=r/root,bob=a*w*/root,alice=a/bob}");
+    let dp = as_root(&sql, &certs, "\\dp ledger");
+    assert!(dp.contains("readers=r/root") && dp.contains("bob=a*w*/root"), "{dp}");
+    let listed = as_root(
+        &sql,
+        &certs,
+        "SELECT grantor, grantee, privilege_type, is_grantable FROM information_schema.table_privileges \
+         WHERE table_name = 'ledger' AND grantee <> 'root' ORDER BY grantee, privilege_type",
+    );
+    assert_eq!(listed.trim(), "bob|alice|INSERT|NO\nroot|bob|INSERT|YES\nroot|bob|UPDATE|YES\nroot|readers|SELECT|NO");
+
+    // Revoked membership takes the role's privileges with it, from the next statement on.
+    as_root(&sql, &certs, "REVOKE readers FROM alice");
+    denied("alice", "SELECT sum(amount) FROM ledger", "42501: permission denied for table ledger");
+    // A role that holds privileges cannot be dropped.
+    let output = psql(
+        &format!(
+            "postgresql://root@{sql}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt&sslcert={c}/client.root.crt&sslkey={c}/client.root.key",
+            c = certs.display()
+        ),
+        "DROP ROLE bob",
+    );
+    assert!(
+        text(&output).contains("role \"bob\" cannot be dropped because some objects depend on it"),
+        "{}",
+        text(&output)
+    );
+
+    // CREATE on the schema lets alice make tables, which she owns and may drop.
+    as_root(&sql, &certs, "GRANT CREATE ON SCHEMA public TO alice");
+    ok("alice", "CREATE TABLE mine (x INT)");
+    ok("alice", "INSERT INTO mine VALUES (1)");
+    assert_eq!(ok("alice", "SELECT x FROM mine"), "1");
+    denied("bob", "SELECT x FROM mine", "42501: permission denied for table mine");
+    let owner = as_root(
+        &sql,
+        &certs,
+        "SELECT r.rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE c.relname = 'mine'",
+    );
+    assert_eq!(owner.trim(), "alice");
+    ok("alice", "DROP TABLE mine");
+
+    // CONNECT: without it a login is refused, with PostgreSQL's FATAL.
+    as_root(&sql, &certs, "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC; GRANT CONNECT ON DATABASE postgres TO bob");
+    denied("alice", "SELECT 1", "permission denied for database \"postgres\"");
+    assert_eq!(ok("bob", "SELECT 1"), "1");
 }

@@ -118,6 +118,10 @@ struct StartArgs {
     /// not only node certificates (proves tests/it/security.rs catches it).
     #[arg(long, hide = true)]
     unsafe_any_peer_certificate: bool,
+    /// BROKEN ON PURPOSE: SQL sessions may do what superusers may, whatever was granted
+    /// (proves tests/it/security.rs catches it).
+    #[arg(long, hide = true)]
+    unsafe_skip_privilege_checks: bool,
     /// Send a ReadIndex round for every linearizable read, even on a leader that holds a
     /// lease (for comparison; the lease is safe and faster).
     #[arg(long)]
@@ -206,6 +210,7 @@ impl StartArgs {
                 query_memory_bytes: self.sql_query_memory_mb.min(self.sql_memory_mb).saturating_mul(1024 * 1024),
                 connections_max: self.sql_max_connections,
                 unsafe_ignore_interrupts: self.unsafe_ignore_statement_interrupts,
+                unsafe_skip_privilege_checks: self.unsafe_skip_privilege_checks,
             },
             raft_log_entries_kept: self.raft_log_entries_kept.max(2),
             raft_log_lag_entries_max: self.raft_log_lag_entries_max,
@@ -244,6 +249,9 @@ async fn start(args: StartArgs) -> Result<(), String> {
         tracing::warn!(
             "UNSAFE: snapshots sent leave out the data, replicas caught up by them lose writes (test-only switch)"
         );
+    }
+    if args.unsafe_skip_privilege_checks {
+        tracing::warn!("UNSAFE: SQL sessions skip every privilege check (test-only switch)");
     }
     if args.unsafe_ignore_statement_interrupts {
         tracing::warn!("UNSAFE: SQL statements ignore timeouts, cancel requests and disconnects (test-only switch)");

@@ -212,17 +212,44 @@ impl Session {
 }
 
 /// PostgreSQL's `CREATE USER` and `ALTER USER` are `CREATE ROLE ... LOGIN` and `ALTER ROLE`;
-/// the parser reads Snowflake's forms for them, so a statement that starts so is read as its
-/// ROLE form. Returns whether it was a `CREATE USER` (whose role logs in by default).
-pub(crate) fn user_as_role(tokens: &mut [TokenWithSpan]) -> bool {
-    let mut words = tokens.iter_mut().filter(|t| !matches!(t.token, Token::Whitespace(_)));
-    let (Some(first), Some(second)) = (words.next(), words.next()) else { return false };
+/// the parser reads Snowflake's forms for them, so each statement that starts so is read as
+/// its ROLE form. Returns the names the `CREATE USER` statements create (whose roles log in by
+/// default).
+pub(crate) fn user_as_role(tokens: &mut [TokenWithSpan]) -> Vec<String> {
     let is = |t: &TokenWithSpan, keyword: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none());
-    if !is(second, Keyword::USER) || !(is(first, Keyword::CREATE) || is(first, Keyword::ALTER)) {
-        return false;
+    let mut users = Vec::new();
+    let mut words: Vec<usize> = Vec::new();
+    for i in 0..tokens.len() {
+        match &tokens[i].token {
+            Token::Whitespace(_) => continue,
+            Token::SemiColon => {
+                words.clear();
+                continue;
+            }
+            _ => words.push(i),
+        }
+        let [first, second] = words.as_slice() else { continue };
+        let (first, second) = (*first, *second);
+        if !is(&tokens[second], Keyword::USER)
+            || !(is(&tokens[first], Keyword::CREATE) || is(&tokens[first], Keyword::ALTER))
+        {
+            continue;
+        }
+        tokens[second].token = Token::make_keyword("ROLE");
+        if !is(&tokens[first], Keyword::CREATE) {
+            continue;
+        }
+        // The name: the next word, after IF NOT EXISTS if given.
+        let mut rest = tokens[second + 1..].iter().filter(|t| !matches!(t.token, Token::Whitespace(_)));
+        let mut name = rest.next();
+        if name.is_some_and(|t| is(t, Keyword::IF)) {
+            name = rest.nth(2);
+        }
+        if let Some(Token::Word(word)) = name.map(|t| &t.token) {
+            users.push(if word.quote_style.is_some() { word.value.clone() } else { word.value.to_lowercase() });
+        }
     }
-    second.token = Token::make_keyword("ROLE");
-    is(first, Keyword::CREATE)
+    users
 }
 
 /// What a login as `user` may use, read from the catalog at connection time: `None` if the
@@ -232,4 +259,28 @@ pub async fn login_role(kv: &crate::kv::NodeKv, user: &str) -> Result<Option<Rol
     let role = catalog::role(&mut txn, user).await?;
     txn.rollback();
     Ok(role.filter(|r| r.login))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::session::parse;
+    use datafusion::sql::sqlparser::ast::Statement;
+
+    #[test]
+    fn every_create_user_of_a_batch_logs_in_and_create_role_does_not() {
+        let statements = parse(
+            "CREATE ROLE readers; CREATE USER \"Alice\" WITH PASSWORD 'x'; CREATE USER IF NOT EXISTS bob; \
+             ALTER USER bob WITH NOLOGIN",
+        )
+        .expect("parses");
+        let logins: Vec<Option<bool>> = statements
+            .iter()
+            .filter_map(|s| match s {
+                Statement::CreateRole(create) => Some(create.login),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(logins, [None, Some(true), Some(true)]);
+        assert!(matches!(statements[3], Statement::AlterRole { .. }));
+    }
 }

@@ -89,7 +89,7 @@ where
             SqlError::new(code::INVALID_AUTHORIZATION_SPECIFICATION, "the connection has not logged in")
         })?;
         let mut session = Session::open(engine.clone(), &database).await?;
-        session.log_in(&login.user, login.superuser);
+        session.log_in(&login.user, login.superuser || engine.unsafe_skip_privilege_checks);
         if let Some(name) = metadata.get(pgwire::api::METADATA_APPLICATION_NAME) {
             session.set_var("application_name", name);
         }

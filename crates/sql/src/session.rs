@@ -44,6 +44,8 @@ pub struct Engine {
     pub(crate) connections_max: usize,
     /// See [`SqlLimits::unsafe_ignore_interrupts`].
     pub(crate) unsafe_ignore_interrupts: bool,
+    /// See [`SqlLimits::unsafe_skip_privilege_checks`].
+    pub(crate) unsafe_skip_privilege_checks: bool,
     /// Write locks of every session on this node: writers of one row queue instead of
     /// failing each other at commit (see `atoll_kv::locks`).
     pub locks: Arc<LockTable>,
@@ -65,6 +67,7 @@ impl Engine {
             query_memory_bytes: limits.query_memory_bytes,
             connections_max: limits.connections_max,
             unsafe_ignore_interrupts: limits.unsafe_ignore_interrupts,
+            unsafe_skip_privilege_checks: limits.unsafe_skip_privilege_checks,
             locks: LockTable::new(),
             metrics: SqlMetrics::new(registry),
         })
@@ -86,6 +89,9 @@ pub struct SqlLimits {
     /// BROKEN ON PURPOSE, for tests of the checkers: statements ignore `statement_timeout`,
     /// cancel requests and their client's disconnect.
     pub unsafe_ignore_interrupts: bool,
+    /// BROKEN ON PURPOSE, for tests of the checkers: every session may do what a superuser may
+    /// (no privilege is checked).
+    pub unsafe_skip_privilege_checks: bool,
 }
 
 /// What a statement produced.
@@ -205,7 +211,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     // Tokenized once: the depth bound reads the tokens, then the parser takes them.
     let dialect = PostgreSqlDialect {};
     let mut tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| error(e.into()))?;
-    let create_user = crate::roles::user_as_role(&mut tokens);
+    let created_users = crate::roles::user_as_role(&mut tokens);
     let tokens = crate::privileges::membership_as_roles(tokens);
     crate::depth::check(&tokens)?;
     crate::depth::check_bracket_runs(&tokens)?;
@@ -225,9 +231,9 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         ));
     }
     let mut statements = parsed.map_err(error)?;
-    if create_user {
-        for statement in &mut statements {
-            if let Statement::CreateRole(create) = statement {
+    for statement in &mut statements {
+        if let Statement::CreateRole(create) = statement {
+            if create.names.iter().any(|n| table_name(n).is_ok_and(|n| created_users.contains(&n))) {
                 create.login.get_or_insert(true);
             }
         }

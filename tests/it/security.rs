@@ -286,11 +286,11 @@ fn ungranted_statements_run(sql_addr: &str, certs: &Path) -> Vec<String> {
         sql_addr,
         certs,
         "CREATE TABLE ledger (id INT PRIMARY KEY, amount INT); INSERT INTO ledger VALUES (1, 10), (2, 20); \
-         CREATE USER stranger WITH PASSWORD 'unknown'; CREATE ROLE auditors",
+         CREATE USER stranger WITH PASSWORD 'stranger-pw-7'; CREATE ROLE auditors",
     );
     let mut ran = Vec::new();
     for (statement, message) in UNGRANTED {
-        let output = psql_as(sql_addr, certs, "stranger", "unknown", statement);
+        let output = psql_as(sql_addr, certs, "stranger", "stranger-pw-7", statement);
         let expected = format!("ERROR:  42501: {message}");
         if output.status.success() || !text(&output).contains(&expected) {
             ran.push(format!("{statement}: {}", text(&output)));
@@ -408,4 +408,23 @@ async fn privileges_decide_what_each_user_may_do() {
     as_root(&sql, &certs, "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC; GRANT CONNECT ON DATABASE postgres TO bob");
     denied("alice", "SELECT 1", "permission denied for database \"postgres\"");
     assert_eq!(ok("bob", "SELECT 1"), "1");
+    let wrong = psql_as(&sql, &certs, "bob", "not-his", "SELECT 1");
+    assert!(text(&wrong).contains("password authentication failed"), "{}", text(&wrong));
+
+    // The audit log has the logins, denied and granted changes, and no password.
+    let audit = std::fs::read_to_string(cluster.nodes[0].data_dir.join("audit.jsonl")).expect("the audit log");
+    let events: Vec<serde_json::Value> =
+        audit.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+    let has = |wanted: serde_json::Value| {
+        let wanted = wanted.as_object().expect("object");
+        events.iter().any(|e| wanted.iter().all(|(k, v)| e.get(k) == Some(v)))
+    };
+    use serde_json::json;
+    assert!(has(json!({"event": "login", "user": "alice", "ok": true})), "{audit}");
+    assert!(has(json!({"event": "login", "user": "bob", "ok": false, "sqlstate": "28P01"})), "{audit}");
+    assert!(has(json!({"event": "login", "user": "alice", "ok": false, "sqlstate": "42501"})), "{audit}");
+    assert!(has(json!({"event": "grant", "user": "bob", "statement": "GRANT INSERT ON ledger TO alice", "ok": true})));
+    assert!(has(json!({"event": "ddl", "user": "stranger", "statement": "DROP TABLE ledger", "sqlstate": "42501"})));
+    assert!(has(json!({"event": "role", "user": "root", "statement": "CREATE ROLE alice LOGIN PASSWORD '********'"})));
+    assert!(!audit.contains("pw-alice") && !audit.contains("stranger-pw-7"), "a password in the audit log: {audit}");
 }

@@ -438,7 +438,13 @@ impl Node {
             tokio::spawn(serve_peer(context.clone(), peer_listener, tls.grpc.clone())),
             tokio::spawn(serve_etcd(context.clone(), etcd_listener, tls.grpc)),
             tokio::spawn(serve_http(context.clone(), http_listener, tls.http)),
-            tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_limits, tls.sql)),
+            tokio::spawn(serve_sql(
+                context.clone(),
+                sql_listener,
+                config.sql_limits,
+                tls.sql,
+                atoll_sql::audit::AuditLog::new(&config.data_dir.join(AUDIT_FILE)),
+            )),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
             tokio::spawn(crate::keyspaces::run(context.clone(), config.keyspace_split_delay)),
@@ -621,11 +627,15 @@ async fn serve_sql(
     listener: TcpListener,
     limits: atoll_sql::SqlLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
+    audit: atoll_sql::audit::AuditLog,
 ) {
     let registry = context.registry.clone();
     let kv = atoll_sql::NodeKv(Arc::new(crate::sql::LocalKv::new(context)));
-    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, limits, &registry), tls).await;
+    atoll_sql::serve(listener, atoll_sql::Engine::new(kv, limits, &registry, Some(audit)), tls).await;
 }
+
+/// The SQL audit log in the data directory (see `atoll_sql::audit`).
+pub const AUDIT_FILE: &str = "audit.jsonl";
 
 async fn serve_http(context: Arc<NodeContext>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
     let router = crate::http::router(context);

@@ -3,6 +3,7 @@
 //! ([`provider`], [`encoding`], [`catalog`]).
 
 mod any_op;
+pub mod audit;
 mod bounded;
 mod cancel;
 pub mod catalog;

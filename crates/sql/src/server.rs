@@ -712,6 +712,26 @@ impl ExtendedQueryHandler for Handler {
     }
 }
 
+impl Handler {
+    /// Records a login's end in the audit log: its success, or its failure (not the steps of
+    /// the password exchange on the way).
+    fn audit_login<C: ClientInfo>(&self, client: &C, outcome: &PgWireResult<bool>) {
+        let Some(audit) = &self.engine.audit else { return };
+        let failure = match outcome {
+            // A step of the password exchange.
+            Ok(false) => return,
+            Ok(true) => None,
+            Err(PgWireError::UserError(info)) => Some((info.code.as_str(), info.message.clone())),
+            Err(other) => Some((code::INVALID_AUTHORIZATION_SPECIFICATION, other.to_string())),
+        };
+        let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+        let database = database_of(client);
+        let mut event = crate::audit::Event::new("login", &user, &database, failure);
+        event.client = Some(client.socket_addr().to_string());
+        audit.record(&event);
+    }
+}
+
 /// Startup: logins on secure nodes ([`crate::login`]), then Atoll's server version.
 #[async_trait]
 impl StartupHandler for Handler {
@@ -723,51 +743,57 @@ impl StartupHandler for Handler {
     {
         use pgwire::api::PidSecretKeyGenerator;
         use pgwire::messages::PgWireFrontendMessage;
-        let authenticated = match message {
-            PgWireFrontendMessage::Startup(ref startup) => {
-                pgwire::api::auth::protocol_negotiation(client, startup).await?;
-                pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
-                let (pid, secret_key) = self.pids.generate(client);
-                client.set_pid_and_secret_key(pid, secret_key.clone());
-                client.session_extensions().get_or_insert_with(|| self.cancels.register(pid, secret_key));
-                if self.secure {
-                    let user = startup.parameters.get("user").cloned().unwrap_or_default();
-                    let role = crate::roles::login_role(&self.engine.kv, &user).await.map_err(|e| {
-                        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-                            "FATAL".into(),
-                            e.code.into(),
-                            e.message,
-                        )))
-                    })?;
-                    crate::login::begin(client, &user, role, &self.login_secret).await?
-                } else {
-                    // Nobody is authenticated on an insecure node, so nobody can be told apart:
-                    // every session may do what a superuser may.
-                    let user = startup.parameters.get("user").cloned().unwrap_or_default();
-                    client.session_extensions().insert(crate::login::Authenticated { user, superuser: true });
-                    true
+        let outcome: PgWireResult<bool> = async {
+            let authenticated = match message {
+                PgWireFrontendMessage::Startup(ref startup) => {
+                    pgwire::api::auth::protocol_negotiation(client, startup).await?;
+                    pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+                    let (pid, secret_key) = self.pids.generate(client);
+                    client.set_pid_and_secret_key(pid, secret_key.clone());
+                    client.session_extensions().get_or_insert_with(|| self.cancels.register(pid, secret_key));
+                    if self.secure {
+                        let user = startup.parameters.get("user").cloned().unwrap_or_default();
+                        let role = crate::roles::login_role(&self.engine.kv, &user).await.map_err(|e| {
+                            PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+                                "FATAL".into(),
+                                e.code.into(),
+                                e.message,
+                            )))
+                        })?;
+                        crate::login::begin(client, &user, role, &self.login_secret).await?
+                    } else {
+                        // Nobody is authenticated on an insecure node, so nobody can be told apart:
+                        // every session may do what a superuser may.
+                        let user = startup.parameters.get("user").cloned().unwrap_or_default();
+                        client.session_extensions().insert(crate::login::Authenticated { user, superuser: true });
+                        true
+                    }
+                }
+                PgWireFrontendMessage::PasswordMessageFamily(password) if self.secure => {
+                    crate::login::step(client, password).await?
+                }
+                _ => false,
+            };
+            if authenticated && self.secure {
+                let login = client.session_extensions().get::<crate::login::Authenticated>();
+                if let Some(login) = login {
+                    let database = database_of(client);
+                    crate::privileges::check_connect(&self.engine.kv, &login.user, login.superuser, &database)
+                        .await
+                        .map_err(|e| {
+                            PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+                                "FATAL".into(),
+                                e.code.into(),
+                                e.message,
+                            )))
+                        })?;
                 }
             }
-            PgWireFrontendMessage::PasswordMessageFamily(password) if self.secure => {
-                crate::login::step(client, password).await?
-            }
-            _ => false,
-        };
-        if authenticated && self.secure {
-            let login = client.session_extensions().get::<crate::login::Authenticated>();
-            if let Some(login) = login {
-                let database = database_of(client);
-                crate::privileges::check_connect(&self.engine.kv, &login.user, login.superuser, &database)
-                    .await
-                    .map_err(|e| {
-                        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-                            "FATAL".into(),
-                            e.code.into(),
-                            e.message,
-                        )))
-                    })?;
-            }
+            Ok(authenticated)
         }
+        .await;
+        self.audit_login(client, &outcome);
+        let authenticated = outcome?;
         if authenticated {
             let mut parameters = pgwire::api::auth::DefaultServerParameterProvider::default();
             parameters.server_version = crate::SERVER_VERSION.to_string();

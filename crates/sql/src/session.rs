@@ -46,6 +46,8 @@ pub struct Engine {
     pub(crate) unsafe_ignore_interrupts: bool,
     /// See [`SqlLimits::unsafe_skip_privilege_checks`].
     pub(crate) unsafe_skip_privilege_checks: bool,
+    /// Where logins and schema, privilege and role changes are recorded (see [`crate::audit`]).
+    pub(crate) audit: Option<crate::audit::AuditLog>,
     /// Write locks of every session on this node: writers of one row queue instead of
     /// failing each other at commit (see `atoll_kv::locks`).
     pub locks: Arc<LockTable>,
@@ -55,7 +57,12 @@ pub struct Engine {
 impl Engine {
     /// A statement that needs more memory than `limits` allow fails with 53200 (see
     /// [`execute`]). The SQL metrics are registered in `registry`.
-    pub fn new(kv: NodeKv, limits: SqlLimits, registry: &prometheus::Registry) -> Arc<Self> {
+    pub fn new(
+        kv: NodeKv,
+        limits: SqlLimits,
+        registry: &prometheus::Registry,
+        audit: Option<crate::audit::AuditLog>,
+    ) -> Arc<Self> {
         assert!(limits.query_memory_bytes <= limits.memory_bytes, "a query's memory limit exceeds the node's");
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
@@ -68,6 +75,7 @@ impl Engine {
             connections_max: limits.connections_max,
             unsafe_ignore_interrupts: limits.unsafe_ignore_interrupts,
             unsafe_skip_privilege_checks: limits.unsafe_skip_privilege_checks,
+            audit,
             locks: LockTable::new(),
             metrics: SqlMetrics::new(registry),
         })
@@ -429,6 +437,17 @@ impl Session {
 
     /// Runs one statement with bound parameters.
     pub async fn execute(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Output> {
+        let outcome = self.execute_statement(statement, params).await;
+        if let (Some(audit), Some(kind)) = (&self.engine.audit, crate::audit::kind(statement)) {
+            let failure = outcome.as_ref().err().map(|e| (e.code, e.message.clone()));
+            let mut event = crate::audit::Event::new(kind, &self.user, &self.database_name, failure);
+            event.statement = Some(crate::audit::statement_text(statement));
+            audit.record(&event);
+        }
+        outcome
+    }
+
+    async fn execute_statement(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Output> {
         match statement {
             Statement::StartTransaction { .. } => {
                 if self.mode != Mode::Implicit {

@@ -348,6 +348,12 @@ async fn privileges_decide_what_each_user_may_do() {
     // alice reads through her role, and may not write.
     assert_eq!(ok("alice", "SELECT sum(amount) FROM ledger"), "30");
     assert_eq!(ok("alice", "SELECT amount FROM ledger WHERE id = 2"), "20");
+    let asked = ok(
+        "alice",
+        "SELECT current_user, has_table_privilege('ledger', 'SELECT'), has_table_privilege('ledger', 'SELECT, INSERT'), \
+         has_table_privilege('bob', 'ledger', 'INSERT WITH GRANT OPTION'), has_schema_privilege('public', 'CREATE')",
+    );
+    assert_eq!(asked, "alice|t|f|t|f");
     denied("alice", "INSERT INTO ledger VALUES (3, 30)", "42501: permission denied for table ledger");
     // bob writes without reading; a WHERE reads, so it needs SELECT too (as in PostgreSQL).
     assert_eq!(ok("bob", "INSERT INTO ledger VALUES (3, 30)"), "INSERT 0 1");

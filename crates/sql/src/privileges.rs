@@ -250,6 +250,13 @@ impl Actor {
         }
     }
 
+    /// Whether the actor holds all of `wanted` on the object (and may grant them, when
+    /// `grantable`).
+    pub fn holds(&self, kind: Kind, owner: &str, acl: &[AclItem], wanted: Privileges, grantable: bool) -> bool {
+        let (held, options) = self.held(kind, owner, acl);
+        held.contains(wanted) && (!grantable || options.contains(wanted))
+    }
+
     /// `Err` with PostgreSQL's 42501 unless the actor holds all of `wanted` on the object.
     pub fn require(&self, kind: Kind, name: &str, owner: &str, acl: &[AclItem], wanted: Privileges) -> Result<()> {
         if self.held(kind, owner, acl).0.contains(wanted) {

@@ -404,6 +404,7 @@ impl Session {
         self.user = user.to_string();
         self.superuser = superuser;
         self.scope.lock().expect("scope lock").checked_user = (!superuser).then(|| user.to_string());
+        self.pg.log_in(user, superuser);
     }
 
     /// Whether a transaction block is open (for ReadyForQuery's status).

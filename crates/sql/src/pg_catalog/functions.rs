@@ -164,8 +164,10 @@ impl PgFunction {
         let any_null = args.iter().any(|a| a.is_null());
         let text = |v: Option<String>| ScalarValue::Utf8(v);
         Ok(match self.function {
-            Function::GetUserById => text((!any_null).then(|| OWNER.to_string())),
-            Function::Visible | Function::HasPrivilege => ScalarValue::Boolean((!any_null).then_some(true)),
+            Function::GetUserById => text(int_arg(&arg(0)).map(|oid| snapshot.role_name(oid))),
+            Function::Visible => ScalarValue::Boolean((!any_null).then_some(true)),
+            Function::HasPrivilege if any_null => ScalarValue::Boolean(None),
+            Function::HasPrivilege => ScalarValue::Boolean(Some(self.has_privilege(args, snapshot)?)),
             Function::InRecovery => ScalarValue::Boolean(Some(false)),
             Function::FormatType => {
                 let oid = int_arg(&arg(0));
@@ -201,7 +203,7 @@ impl PgFunction {
             Function::NoDescription | Function::SerialSequence => text(None),
             Function::CurrentSchema => text(Some(PUBLIC_SCHEMA.to_string())),
             Function::CurrentDatabase => text(Some(self.state.database_name.clone())),
-            Function::CurrentUser => text(Some(OWNER.to_string())),
+            Function::CurrentUser => text(Some(self.state.login().0)),
             Function::Version => text(Some(format!(
                 "PostgreSQL {} (Atoll {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
                 crate::SERVER_VERSION,
@@ -268,6 +270,120 @@ impl PgFunction {
                 text(Some(serde_json::Value::Object(object).to_string()))
             }
         })
+    }
+}
+
+impl PgFunction {
+    /// `has_table_privilege([user,] table, privileges)` and its schema, database and column
+    /// forms: whether the user (the session's if not given) holds every privilege named in the
+    /// comma-separated list (each optionally `WITH GRANT OPTION`), from the statement's catalog.
+    fn has_privilege(&self, args: &[ScalarValue], snapshot: &Snapshot) -> DfResult<bool> {
+        use crate::privileges::{closure, Actor, Kind, Privileges, DATABASE_OWNER};
+        let (kind, arity) = match self.name {
+            "has_table_privilege" => (Kind::Table, 2),
+            "has_column_privilege" => (Kind::Table, 3),
+            "has_schema_privilege" => (Kind::Schema, 2),
+            _ => (Kind::Database, 2),
+        };
+        let (user, superuser, object_args) = match args.len() {
+            n if n == arity => {
+                let (user, superuser) = self.state.login();
+                (user, superuser, args)
+            }
+            n if n == arity + 1 => {
+                let user = match int_arg(&args[0]).filter(|_| matches!(args[0], ScalarValue::Int64(_))) {
+                    Some(oid) => snapshot.role_name(oid),
+                    None => text_arg(&args[0]).unwrap_or_default(),
+                };
+                let superuser = match snapshot.roles.iter().find(|r| r.name == user) {
+                    Some(role) => role.superuser,
+                    None if user == OWNER => true,
+                    None => {
+                        return Err(SqlError::new(
+                            crate::error::code::UNDEFINED_OBJECT,
+                            format!("role \"{user}\" does not exist"),
+                        )
+                        .into())
+                    }
+                };
+                (user.clone(), superuser, &args[1..])
+            }
+            _ => {
+                return Err(SqlError::new(
+                    crate::error::code::UNDEFINED_FUNCTION,
+                    format!("function {}() does not take {} arguments", self.name, args.len()),
+                )
+                .into())
+            }
+        };
+        let named = text_arg(&object_args[object_args.len() - 1]).unwrap_or_default();
+        let mut wanted = Privileges::NONE;
+        let mut with_grant_option = false;
+        for part in named.split(',') {
+            let part = part.trim().to_uppercase();
+            let (name, option) = match part.strip_suffix("WITH GRANT OPTION") {
+                Some(name) => (name.trim().to_string(), true),
+                None => (part.clone(), false),
+            };
+            with_grant_option |= option;
+            let privilege = Privileges::each(kind.all())
+                .find(|(_, _, n)| *n == name || (name == "TEMP" && *n == "TEMPORARY"))
+                .map(|(p, _, _)| p)
+                .ok_or_else(|| {
+                    SqlError::new(
+                        crate::error::code::INVALID_PARAMETER_VALUE,
+                        format!("unrecognized privilege type: \"{}\"", part.to_lowercase()),
+                    )
+                })?;
+            wanted = wanted.union(privilege);
+        }
+        if superuser {
+            return Ok(true);
+        }
+        let actor = Actor::User { name: user.clone(), roles: Arc::new(closure(&snapshot.roles, &user)) };
+        let object = &object_args[0];
+        let (owner, acl): (String, Vec<crate::privileges::AclItem>) = match kind {
+            Kind::Table => {
+                let oid = match object {
+                    ScalarValue::Int64(Some(oid)) => Some(*oid),
+                    other => snapshot.regclass(other)?,
+                };
+                let table = snapshot.tables.iter().find(|t| Some(table_oid(t)) == oid).ok_or_else(|| {
+                    SqlError::new(
+                        crate::error::code::UNDEFINED_TABLE,
+                        format!("relation \"{}\" does not exist", text_arg(object).unwrap_or_default()),
+                    )
+                })?;
+                (table.owner.clone(), crate::privileges::table_acl(table).into_owned())
+            }
+            Kind::Schema => {
+                let name = text_arg(object).unwrap_or_default();
+                match name.as_str() {
+                    PUBLIC_SCHEMA => (
+                        DATABASE_OWNER.to_string(),
+                        snapshot.schema_acl.clone().unwrap_or_else(|| Kind::Schema.default_acl(DATABASE_OWNER)),
+                    ),
+                    // The system schemas are everyone's to use.
+                    PG_CATALOG | INFORMATION_SCHEMA => return Ok(wanted == Privileges::USAGE),
+                    _ => {
+                        return Err(SqlError::new(
+                            crate::error::code::INVALID_SCHEMA_NAME,
+                            format!("schema \"{name}\" does not exist"),
+                        )
+                        .into())
+                    }
+                }
+            }
+            Kind::Database => {
+                let name = text_arg(object).unwrap_or_default();
+                let database = snapshot.databases.iter().find(|d| d.name == name).ok_or_else(|| {
+                    SqlError::new(crate::error::code::INVALID_DATABASE, format!("database \"{name}\" does not exist"))
+                })?;
+                let acl = snapshot.database_acls.get(&database.id).cloned();
+                (DATABASE_OWNER.to_string(), acl.unwrap_or_else(|| Kind::Database.default_acl(DATABASE_OWNER)))
+            }
+        };
+        Ok(actor.holds(kind, &owner, &acl, wanted, with_grant_option))
     }
 }
 

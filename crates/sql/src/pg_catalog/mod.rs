@@ -392,6 +392,8 @@ pub struct PgState {
     pub database: u64,
     pub database_name: String,
     snapshot: Mutex<Arc<Snapshot>>,
+    /// The session's user and whether it is a superuser (`current_user`, `has_*_privilege`).
+    login: Mutex<(String, bool)>,
 }
 
 impl PgState {
@@ -401,7 +403,17 @@ impl PgState {
             database,
             database_name: database_name.to_string(),
             snapshot: Mutex::new(Arc::new(Snapshot::default())),
+            login: Mutex::new((OWNER.to_string(), true)),
         })
+    }
+
+    /// Who the session runs as (see `Session::log_in`).
+    pub fn log_in(&self, user: &str, superuser: bool) {
+        *self.login.lock().unwrap_or_else(|e| e.into_inner()) = (user.to_string(), superuser);
+    }
+
+    fn login(&self) -> (String, bool) {
+        self.login.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Reads the catalog through the statement's transaction, with the session's settings

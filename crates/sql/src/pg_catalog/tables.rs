@@ -674,6 +674,19 @@ impl Snapshot {
     pub(super) fn role_oid(&self, name: &str) -> i64 {
         self.roles.iter().position(|r| r.name == name).map_or(OWNER_OID, role_oid)
     }
+
+    /// The role of an oid `pg_roles` gives, as `pg_get_userbyid` names it (PostgreSQL's
+    /// `unknown (OID=n)` for none).
+    pub(super) fn role_name(&self, oid: i64) -> String {
+        if oid == OWNER_OID {
+            return OWNER.to_string();
+        }
+        let n = usize::try_from(oid - FIRST_ROLE_OID).ok();
+        match n.and_then(|n| self.roles.get(n)) {
+            Some(role) => role.name.clone(),
+            None => format!("unknown (OID={oid})"),
+        }
+    }
 }
 
 /// The oid of the `n`th role of the catalog's (sorted) list; the owner of every object keeps

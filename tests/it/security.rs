@@ -417,6 +417,13 @@ async fn privileges_decide_what_each_user_may_do() {
     let wrong = psql_as(&sql, &certs, "bob", "not-his", "SELECT 1");
     assert!(text(&wrong).contains("password authentication failed"), "{}", text(&wrong));
 
+    // A table audited for every access: reads and writes of it are recorded, refused ones too.
+    as_root(&sql, &certs, "ALTER TABLE ledger SET (audit = 'all')");
+    let options = as_root(&sql, &certs, "SELECT reloptions FROM pg_class WHERE relname = 'ledger'");
+    assert_eq!(options.trim(), "{audit=all}");
+    denied("bob", "SELECT * FROM ledger", "42501: permission denied for table ledger");
+    assert_eq!(ok("bob", "INSERT INTO ledger VALUES (5, 50)"), "INSERT 0 1");
+
     // The audit log has the logins, denied and granted changes, and no password.
     let audit = std::fs::read_to_string(cluster.nodes[0].data_dir.join("audit.jsonl")).expect("the audit log");
     let events: Vec<serde_json::Value> =
@@ -432,5 +439,9 @@ async fn privileges_decide_what_each_user_may_do() {
     assert!(has(json!({"event": "grant", "user": "bob", "statement": "GRANT INSERT ON ledger TO alice", "ok": true})));
     assert!(has(json!({"event": "ddl", "user": "stranger", "statement": "DROP TABLE ledger", "sqlstate": "42501"})));
     assert!(has(json!({"event": "role", "user": "root", "statement": "CREATE ROLE alice LOGIN PASSWORD '********'"})));
+    let table = |access: &str, ok: bool| {
+        has(json!({"event": "table", "user": "bob", "tables": ["ledger"], "access": access, "ok": ok}))
+    };
+    assert!(table("read", false) && table("write", true), "{audit}");
     assert!(!audit.contains("pw-alice") && !audit.contains("stranger-pw-7"), "a password in the audit log: {audit}");
 }

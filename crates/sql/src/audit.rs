@@ -1,5 +1,6 @@
-//! The audit log: one JSON object per line, per node, of who logged in (or failed to), and of
-//! every statement that changes the schema, privileges or roles, with its outcome:
+//! The audit log: one JSON object per line, per node, of who logged in (or failed to), of every
+//! statement that changes the schema, privileges or roles, and of the statements that touch
+//! audited tables, with their outcome:
 //!
 //! ```text
 //! {"time":"2026-12-06T19:20:01.123456Z","event":"login","user":"alice","database":"postgres",
@@ -9,7 +10,13 @@
 //! {"time":"...","event":"role","user":"root","database":"postgres",
 //!  "statement":"CREATE ROLE alice LOGIN PASSWORD '********'","ok":false,"sqlstate":"42710",
 //!  "error":"role \"alice\" already exists"}
+//! {"time":"...","event":"table","user":"bob","database":"postgres",
+//!  "statement":"UPDATE ledger SET amount = 0","tables":["ledger"],"access":"write","ok":true}
 //! ```
+//!
+//! Tables are audited when asked for (`ALTER TABLE t SET (audit = 'write' | 'all' | 'off')`):
+//! `write` records every statement that writes the table, `all` every one that reads it as well
+//! (the check of privileges, which every access passes, notes it; refused accesses too).
 //!
 //! Passwords never reach the log (role statements are written with them masked). The file is
 //! bounded: past [`AUDIT_FILE_BYTES_MAX`] it is renamed to `<name>.1` (replacing the previous one)
@@ -33,7 +40,7 @@ const STATEMENT_BYTES_MAX: usize = 4096;
 #[derive(Debug, Serialize)]
 pub struct Event<'a> {
     pub time: String,
-    /// `login`, `ddl`, `grant` (GRANT / REVOKE) or `role`.
+    /// `login`, `ddl`, `grant` (GRANT / REVOKE), `role`, or `table` (an audited table's access).
     pub event: &'a str,
     pub user: &'a str,
     pub database: &'a str,
@@ -41,6 +48,12 @@ pub struct Event<'a> {
     pub client: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
+    /// The audited tables the statement touched (`ALTER TABLE t SET (audit = ...)`), and
+    /// whether it wrote any (`write`) or only read (`read`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tables: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<&'a str>,
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sqlstate: Option<&'a str>,
@@ -60,6 +73,8 @@ impl<'a> Event<'a> {
             database,
             client: None,
             statement: None,
+            tables: None,
+            access: None,
             ok,
             sqlstate,
             error,

@@ -82,6 +82,40 @@ pub struct TableDesc {
     /// default: the owner may do everything, nobody else anything.
     #[serde(default)]
     pub acl: Option<Vec<AclItem>>,
+    /// Which accesses to the table go to the audit log (`ALTER TABLE t SET (audit = ...)`).
+    #[serde(default)]
+    pub audit: TableAudit,
+}
+
+/// Which accesses of a table the audit log records, besides DDL (see `crate::audit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableAudit {
+    #[default]
+    Off,
+    /// INSERT, UPDATE, DELETE, TRUNCATE and COPY FROM.
+    Write,
+    /// Every read as well.
+    All,
+}
+
+impl TableAudit {
+    pub fn parse(value: &str) -> Option<TableAudit> {
+        match value.to_lowercase().as_str() {
+            "off" => Some(TableAudit::Off),
+            "write" => Some(TableAudit::Write),
+            "all" => Some(TableAudit::All),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TableAudit::Off => "off",
+            TableAudit::Write => "write",
+            TableAudit::All => "all",
+        }
+    }
 }
 
 fn root_owner() -> String {
@@ -435,6 +469,7 @@ mod tests {
             next_index_id: 1,
             owner: ROOT_ROLE.into(),
             acl: None,
+            audit: TableAudit::Off,
         }
     }
 

@@ -95,6 +95,7 @@ impl Session {
             next_index_id: PRIMARY_INDEX + 1,
             owner,
             acl: None,
+            audit: catalog::TableAudit::Off,
         };
         let mut uniques: Vec<(Option<String>, Vec<u32>)> = Vec::new();
         for def in &create.columns {
@@ -504,6 +505,44 @@ impl Session {
                         if desc.visible_columns().next().is_none() {
                             return Err(SqlError::unsupported("dropping the last column of a table"));
                         }
+                    }
+                }
+                ast::AlterTableOperation::SetOptionsParens { options } => {
+                    for option in options {
+                        let ast::SqlOption::KeyValue { key, value } = option else {
+                            return Err(SqlError::unsupported(format!("ALTER TABLE SET ({option})")));
+                        };
+                        let key = ident_name(key);
+                        // PostgreSQL's storage parameters mean nothing here and are accepted,
+                        // as in CREATE TABLE ... WITH (...).
+                        let storage = ["fillfactor", "parallel_workers", "toast_tuple_target", "user_catalog_table"];
+                        if storage.contains(&key.as_str())
+                            || key.starts_with("autovacuum_")
+                            || key.starts_with("vacuum_")
+                            || key.starts_with("toast.")
+                        {
+                            continue;
+                        }
+                        if key != "audit" {
+                            return Err(SqlError::new(
+                                code::INVALID_PARAMETER_VALUE,
+                                format!("unrecognized parameter \"{key}\""),
+                            ));
+                        }
+                        let text = match value {
+                            ast::Expr::Value(v) => match &v.value {
+                                ast::Value::SingleQuotedString(s) => Some(s.clone()),
+                                _ => None,
+                            },
+                            ast::Expr::Identifier(ident) => Some(ident.value.clone()),
+                            _ => None,
+                        };
+                        desc.audit = text.as_deref().and_then(catalog::TableAudit::parse).ok_or_else(|| {
+                            SqlError::new(
+                                code::INVALID_PARAMETER_VALUE,
+                                format!("invalid value for parameter \"audit\": \"{value}\" (off, write or all)"),
+                            )
+                        })?;
                     }
                 }
                 ast::AlterTableOperation::OwnerTo { new_owner } => {

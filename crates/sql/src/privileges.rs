@@ -18,7 +18,7 @@
 //! CREATE TABLE needs CREATE on the schema; ALTER TABLE, DROP TABLE / INDEX and CREATE INDEX need
 //! ownership; databases, roles and role membership are the superusers'.
 
-use crate::catalog::{self, AclObject, RoleDesc, TableDesc, ROOT_ROLE};
+use crate::catalog::{self, AclObject, RoleDesc, TableAudit, TableDesc, ROOT_ROLE};
 use crate::error::{code, Result, SqlError};
 use crate::kv::Txn;
 use crate::provider::StatementScope;
@@ -300,13 +300,28 @@ pub async fn actor(txn: &mut Txn, scope: &Mutex<StatementScope>) -> Result<Actor
     Ok(Actor::User { name: user, roles })
 }
 
-/// `Err` with 42501 unless the statement's actor holds `wanted` on the table.
+/// Every access of a table passes here: `Err` with 42501 unless the statement's actor holds
+/// `wanted` on the table, and the access noted for the audit log if the table is audited for
+/// it (also when refused).
 pub async fn check_table(
     txn: &mut Txn,
     scope: &Mutex<StatementScope>,
     desc: &TableDesc,
     wanted: Privileges,
 ) -> Result<()> {
+    let write = !wanted.minus(Privileges::SELECT).is_empty();
+    let audited = match desc.audit {
+        TableAudit::Off => false,
+        TableAudit::Write => write,
+        TableAudit::All => true,
+    };
+    if audited {
+        let mut scope = scope.lock().expect("scope lock");
+        match scope.audited.iter_mut().find(|(name, _)| name == &desc.name) {
+            Some(seen) => seen.1 |= write,
+            None => scope.audited.push((desc.name.clone(), write)),
+        }
+    }
     actor(txn, scope).await?.require_table(desc, wanted)
 }
 
@@ -618,7 +633,7 @@ impl Session {
     /// `Err` with 42501 unless the session may do `wanted` to the table (locks the statement's
     /// transaction; with it held, use [`check_table`]).
     pub(crate) async fn require(&self, desc: &TableDesc, wanted: Privileges) -> Result<()> {
-        if self.scope.lock().expect("scope lock").checked_user.is_none() {
+        if self.scope.lock().expect("scope lock").checked_user.is_none() && desc.audit == TableAudit::Off {
             return Ok(());
         }
         let mut guard = self.txn.lock().await;

@@ -49,6 +49,8 @@ pub struct StatementScope {
     pub checked_user: Option<String>,
     /// The roles whose privileges `checked_user` has, read once per statement.
     pub roles: Option<Arc<std::collections::BTreeSet<String>>>,
+    /// The audited tables the statement touched (see `TableDesc::audit`), and whether it wrote.
+    pub audited: Vec<(String, bool)>,
 }
 
 /// The `public` schema of the session's database.
@@ -331,7 +333,8 @@ impl TableProvider for AtollTable {
         // DELETE is checked by the statement itself, which knows whether it reads.
         let checked = {
             let scope = self.scope.lock().expect("scope lock");
-            scope.checked_user.is_some() && scope.dml_target.as_deref() != Some(self.desc.name.as_str())
+            (scope.checked_user.is_some() && scope.dml_target.as_deref() != Some(self.desc.name.as_str()))
+                || self.desc.audit == crate::catalog::TableAudit::All
         };
         if checked {
             let mut guard = self.txn.lock().await;

@@ -439,13 +439,28 @@ impl Session {
     /// Runs one statement with bound parameters.
     pub async fn execute(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Output> {
         let outcome = self.execute_statement(statement, params).await;
-        if let (Some(audit), Some(kind)) = (&self.engine.audit, crate::audit::kind(statement)) {
-            let failure = outcome.as_ref().err().map(|e| (e.code, e.message.clone()));
-            let mut event = crate::audit::Event::new(kind, &self.user, &self.database_name, failure);
-            event.statement = Some(crate::audit::statement_text(statement));
-            audit.record(&event);
-        }
+        self.audit(crate::audit::kind(statement), || crate::audit::statement_text(statement), &outcome);
         outcome
+    }
+
+    /// Writes the audit event of a statement that ended with `outcome`: as `kind` if the
+    /// statement is audited as such, as `table` if it touched an audited table.
+    fn audit(&mut self, kind: Option<&'static str>, text: impl FnOnce() -> String, outcome: &Result<Output>) {
+        let audited = std::mem::take(&mut self.scope.lock().expect("scope lock").audited);
+        let kind = match kind {
+            Some(kind) => kind,
+            None if !audited.is_empty() => "table",
+            None => return,
+        };
+        let Some(audit) = &self.engine.audit else { return };
+        let failure = outcome.as_ref().err().map(|e| (e.code, e.message.clone()));
+        let mut event = crate::audit::Event::new(kind, &self.user, &self.database_name, failure);
+        event.statement = Some(text());
+        if !audited.is_empty() {
+            event.access = Some(if audited.iter().any(|(_, write)| *write) { "write" } else { "read" });
+            event.tables = Some(audited.into_iter().map(|(name, _)| name).collect());
+        }
+        audit.record(&event);
     }
 
     async fn execute_statement(&mut self, statement: &Statement, params: &[ScalarValue]) -> Result<Output> {
@@ -555,7 +570,9 @@ impl Session {
             }
             return Err(SqlError::new(code::QUERY_CANCELED, "COPY from stdin failed"));
         }
-        self.in_transaction(Work::Copy(&copy), &[]).await
+        let outcome = self.in_transaction(Work::Copy(&copy), &[]).await;
+        self.audit(None, || format!("COPY {} FROM STDIN", copy.table), &outcome);
+        outcome
     }
 
     /// Runs a statement that reads or writes data in the current or an implicit transaction.

@@ -50,7 +50,7 @@ impl Snapshot {
             ("relispartition", DataType::Boolean),
             ("relrewrite", oid()),
             ("relacl", text_list()),
-            ("reloptions", text()),
+            ("reloptions", text_list()),
             ("relpartbound", text()),
         ];
         let mut rows = Vec::new();
@@ -89,7 +89,14 @@ impl Snapshot {
                     (Some(acl), "r") => acl_list(acl),
                     _ => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
                 },
-                null_text(),
+                match owner.audit {
+                    catalog::TableAudit::Off => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                    _ if kind != "r" => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                    audit => ScalarValue::List(ScalarValue::new_list_nullable(
+                        &[s(&format!("audit={}", audit.name()))],
+                        &DataType::Utf8,
+                    )),
+                },
                 null_text(),
             ]
         };

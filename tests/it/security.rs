@@ -414,6 +414,33 @@ async fn privileges_decide_what_each_user_may_do() {
     as_root(&sql, &certs, "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC; GRANT CONNECT ON DATABASE postgres TO bob");
     denied("alice", "SELECT 1", "permission denied for database \"postgres\"");
     assert_eq!(ok("bob", "SELECT 1"), "1");
+    // CONNECTION LIMIT: a second connection of bob's is refused while his first is open.
+    as_root(&sql, &certs, "ALTER ROLE bob WITH CONNECTION LIMIT 1");
+    let url = format!("postgresql://bob@{sql}/postgres?sslmode=verify-full&sslrootcert={}/ca.crt", certs.display());
+    let mut first = Command::new("psql")
+        .args([url.as_str(), "-X", "-A", "-t", "-w", "-c", "SELECT 'first'", "-f", "-"])
+        .env("PGPASSWORD", "pw-bob")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(first.stdout.take().expect("stdout")), &mut line)
+        .expect("the first connection answers");
+    assert_eq!(line.trim(), "first");
+    denied("bob", "SELECT 'second'", "too many connections for role \"bob\"");
+    drop(first.stdin.take());
+    assert!(first.wait().expect("psql ends").success());
+    // The node counts the first connection closed once it sees it end (a moment after psql).
+    let after = (0..50).find_map(|_| {
+        let output = run("bob", "SELECT 'after'");
+        if output.status.success() {
+            return Some(String::from_utf8_lossy(&output.stdout).trim().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        None
+    });
+    assert_eq!(after.as_deref(), Some("after"));
     let wrong = psql_as(&sql, &certs, "bob", "not-his", "SELECT 1");
     assert!(text(&wrong).contains("password authentication failed"), "{}", text(&wrong));
 

@@ -221,11 +221,15 @@ pub struct RoleDesc {
     /// The roles this role was granted (`GRANT role TO this`), whose privileges it has.
     #[serde(default)]
     pub member_of: Vec<String>,
+    /// Most connections the role may have open on one node (`CONNECTION LIMIT`); superusers
+    /// are not limited.
+    #[serde(default)]
+    pub connection_limit: Option<u32>,
 }
 
 impl RoleDesc {
     pub fn new(name: String) -> RoleDesc {
-        RoleDesc { name, login: false, superuser: false, password: None, member_of: Vec::new() }
+        RoleDesc { name, login: false, superuser: false, password: None, member_of: Vec::new(), connection_limit: None }
     }
 
     fn root() -> RoleDesc {

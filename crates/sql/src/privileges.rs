@@ -332,27 +332,66 @@ pub async fn check_table_owner(txn: &mut Txn, scope: &Mutex<StatementScope>, des
 
 /// At login: `Err` (42501, which the caller sends as FATAL) unless `user` may connect to
 /// `database` (CONNECT, which PUBLIC holds by default). A database that does not exist is left to
-/// the session to report.
-pub async fn check_connect(kv: &crate::kv::NodeKv, user: &str, superuser: bool, database: &str) -> Result<()> {
+/// the session to report. Returns the role's connection limit (none for superusers).
+pub async fn check_connect(kv: &crate::kv::NodeKv, user: &str, superuser: bool, database: &str) -> Result<Option<u32>> {
     if superuser {
-        return Ok(());
+        return Ok(None);
     }
     let mut txn = kv.begin().await?;
     let outcome = async {
-        let Some(desc) = catalog::database(&mut txn, database).await? else { return Ok(()) };
+        let all = catalog::list_roles(&mut txn).await?;
+        let limit = all.iter().find(|r| r.name == user).and_then(|r| r.connection_limit);
+        let Some(desc) = catalog::database(&mut txn, database).await? else { return Ok(limit) };
         let acl = object_acl(&mut txn, AclObject::Database(desc.id)).await?;
-        let roles = Arc::new(closure(&catalog::list_roles(&mut txn).await?, user));
+        let roles = Arc::new(closure(&all, user));
         let actor = Actor::User { name: user.to_string(), roles };
         actor.require(Kind::Database, database, DATABASE_OWNER, &acl, Privileges::CONNECT).map_err(|_| {
             SqlError::new(
                 code::INSUFFICIENT_PRIVILEGE,
                 format!("permission denied for database \"{database}\": the user does not have CONNECT privilege"),
             )
-        })
+        })?;
+        Ok(limit)
     }
     .await;
     txn.rollback();
     outcome
+}
+
+/// The connections each role has open on this node, for `CONNECTION LIMIT`.
+#[derive(Default)]
+pub struct RoleConnections(Arc<Mutex<std::collections::HashMap<String, u32>>>);
+
+/// One open connection of a role; dropped with its connection.
+pub struct RoleConnection {
+    counts: Arc<Mutex<std::collections::HashMap<String, u32>>>,
+    role: String,
+}
+
+impl RoleConnections {
+    /// Counts a new connection of `role`, or `None` if it has `limit` open already.
+    pub fn open(&self, role: &str, limit: u32) -> Option<RoleConnection> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let open = counts.entry(role.to_string()).or_insert(0);
+        if *open >= limit {
+            return None;
+        }
+        *open += 1;
+        Some(RoleConnection { counts: self.0.clone(), role: role.to_string() })
+    }
+}
+
+impl Drop for RoleConnection {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = counts.get_mut(&self.role) {
+            assert!(*open > 0, "a role's connection closed more often than opened");
+            *open -= 1;
+            if *open == 0 {
+                counts.remove(&self.role);
+            }
+        }
+    }
 }
 
 /// PostgreSQL's `GRANT role TO role` has no `ON`; the parser reads role names only after the

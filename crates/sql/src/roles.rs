@@ -63,6 +63,29 @@ fn verifier(password: &ast::Password, notices: &mut Vec<Notice>) -> Result<Optio
     Ok(Some(Verifier::new(text).to_text()))
 }
 
+/// `CONNECTION LIMIT n`: `None` for -1 (no limit), as in PostgreSQL.
+fn connection_limit(limit: &ast::Expr) -> Result<Option<u32>> {
+    let invalid = || SqlError::new(code::INVALID_PARAMETER_VALUE, format!("invalid connection limit: {limit}"));
+    let text = match limit {
+        ast::Expr::Value(value) => match &value.value {
+            ast::Value::Number(n, _) => n.clone(),
+            _ => return Err(invalid()),
+        },
+        ast::Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => match expr.as_ref() {
+            ast::Expr::Value(value) => match &value.value {
+                ast::Value::Number(n, _) => format!("-{n}"),
+                _ => return Err(invalid()),
+            },
+            _ => return Err(invalid()),
+        },
+        _ => return Err(invalid()),
+    };
+    match text.parse::<i64>().map_err(|_| invalid())? {
+        -1 => Ok(None),
+        n => u32::try_from(n).map(Some).map_err(|_| invalid()),
+    }
+}
+
 /// Applies `options` to `role`; `Err` for the options Atoll does not have.
 fn apply(role: &mut RoleDesc, options: &[RoleOption], notices: &mut Vec<Notice>) -> Result<()> {
     for option in options {
@@ -70,6 +93,7 @@ fn apply(role: &mut RoleDesc, options: &[RoleOption], notices: &mut Vec<Notice>)
             RoleOption::Login(login) => role.login = *login,
             RoleOption::SuperUser(superuser) => role.superuser = *superuser,
             RoleOption::Password(password) => role.password = verifier(password, notices)?,
+            RoleOption::ConnectionLimit(limit) => role.connection_limit = connection_limit(limit)?,
             // Every role inherits the privileges of the roles it is a member of.
             RoleOption::Inherit(true) => {}
             other => return Err(SqlError::unsupported(format!("role option {other}"))),
@@ -86,7 +110,6 @@ fn create_options(create: &ast::CreateRole) -> Result<Vec<RoleOption>> {
         (create.create_role.is_some(), "CREATEROLE"),
         (create.replication.is_some(), "REPLICATION"),
         (create.inherit == Some(false), "NOINHERIT"),
-        (create.connection_limit.is_some(), "CONNECTION LIMIT"),
         (create.valid_until.is_some(), "VALID UNTIL"),
         (!create.in_group.is_empty(), "IN GROUP"),
         (!create.role.is_empty() || !create.user.is_empty() || !create.admin.is_empty(), "ROLE / ADMIN"),
@@ -99,6 +122,7 @@ fn create_options(create: &ast::CreateRole) -> Result<Vec<RoleOption>> {
     options.extend(create.login.map(RoleOption::Login));
     options.extend(create.superuser.map(RoleOption::SuperUser));
     options.extend(create.password.clone().map(RoleOption::Password));
+    options.extend(create.connection_limit.clone().map(RoleOption::ConnectionLimit));
     Ok(options)
 }
 

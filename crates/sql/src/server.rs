@@ -778,15 +778,27 @@ impl StartupHandler for Handler {
                 let login = client.session_extensions().get::<crate::login::Authenticated>();
                 if let Some(login) = login {
                     let database = database_of(client);
-                    crate::privileges::check_connect(&self.engine.kv, &login.user, login.superuser, &database)
-                        .await
-                        .map_err(|e| {
-                            PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-                                "FATAL".into(),
-                                e.code.into(),
-                                e.message,
-                            )))
+                    let fatal = |e: SqlError| {
+                        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+                            "FATAL".into(),
+                            e.code.into(),
+                            e.message,
+                        )))
+                    };
+                    let limit =
+                        crate::privileges::check_connect(&self.engine.kv, &login.user, login.superuser, &database)
+                            .await
+                            .map_err(fatal)?;
+                    if let Some(limit) = limit {
+                        let open = self.engine.role_connections.open(&login.user, limit).ok_or_else(|| {
+                            fatal(SqlError::new(
+                                code::TOO_MANY_CONNECTIONS,
+                                format!("too many connections for role \"{}\"", login.user),
+                            ))
                         })?;
+                        // Counted until the connection (and its extensions) is dropped.
+                        client.session_extensions().insert(open);
+                    }
                 }
             }
             Ok(authenticated)

@@ -48,6 +48,8 @@ pub struct Engine {
     pub(crate) unsafe_skip_privilege_checks: bool,
     /// Where logins and schema, privilege and role changes are recorded (see [`crate::audit`]).
     pub(crate) audit: Option<crate::audit::AuditLog>,
+    /// The connections each role has open here (`CONNECTION LIMIT`).
+    pub(crate) role_connections: crate::privileges::RoleConnections,
     /// Write locks of every session on this node: writers of one row queue instead of
     /// failing each other at commit (see `atoll_kv::locks`).
     pub locks: Arc<LockTable>,
@@ -76,6 +78,7 @@ impl Engine {
             unsafe_ignore_interrupts: limits.unsafe_ignore_interrupts,
             unsafe_skip_privilege_checks: limits.unsafe_skip_privilege_checks,
             audit,
+            role_connections: Default::default(),
             locks: LockTable::new(),
             metrics: SqlMetrics::new(registry),
         })

@@ -723,7 +723,7 @@ pub(super) fn pg_roles(roles: &[catalog::RoleDesc]) -> Rows {
         ("rolbypassrls", DataType::Boolean),
         ("rolconfig", text()),
     ];
-    let row = |oid: i64, name: &str, superuser: bool, login: bool, password: bool| {
+    let row = |oid: i64, name: &str, superuser: bool, login: bool, password: bool, limit: Option<u32>| {
         vec![
             int(oid),
             s(name),
@@ -733,16 +733,23 @@ pub(super) fn pg_roles(roles: &[catalog::RoleDesc]) -> Rows {
             b(superuser),
             b(login),
             b(false),
-            ScalarValue::Int32(Some(-1)),
+            ScalarValue::Int32(Some(limit.map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX)))),
             if password { s("********") } else { null_text() },
             null_text(),
             b(superuser),
             null_text(),
         ]
     };
-    let mut rows = vec![row(OWNER_OID, OWNER, true, true, true)];
+    let mut rows = vec![row(OWNER_OID, OWNER, true, true, true, None)];
     for (n, role) in roles.iter().enumerate() {
-        rows.push(row(role_oid(n), &role.name, role.superuser, role.login, role.password.is_some()));
+        rows.push(row(
+            role_oid(n),
+            &role.name,
+            role.superuser,
+            role.login,
+            role.password.is_some(),
+            role.connection_limit,
+        ));
     }
     (columns, rows)
 }

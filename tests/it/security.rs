@@ -369,6 +369,8 @@ async fn privileges_decide_what_each_user_may_do() {
     // What was granted shows as PostgreSQL shows it.
     let acl = as_root(&sql, &certs, "SELECT relacl FROM pg_class WHERE relname = 'ledger'");
     assert_eq!(acl.trim(), "{root=arwdDxt/root,readers=r/root,bob=a*w*/root,alice=a/bob}");
+    let du = as_root(&sql, &certs, "\\du alice");
+    assert_eq!(du.trim(), "alice||{readers}");
     let dp = as_root(&sql, &certs, "\\dp ledger");
     assert!(dp.contains("readers=r/root") && dp.contains("bob=a*w*/root"), "{dp}");
     let listed = as_root(

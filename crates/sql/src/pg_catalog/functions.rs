@@ -28,6 +28,7 @@ pub(super) enum Function {
     ToRegclass,
     JsonBuildObject,
     IntVector,
+    MemberOf,
     BackendPid,
     InRecovery,
     SerialSequence,
@@ -42,6 +43,7 @@ pub(super) const FUNCTIONS: &[(&str, Function)] = &[
     ("pg_collation_is_visible", Function::Visible),
     ("json_build_object", Function::JsonBuildObject),
     ("atoll_int_vector", Function::IntVector),
+    ("atoll_member_of", Function::MemberOf),
     ("current_setting", Function::CurrentSetting),
     ("format_type", Function::FormatType),
     ("pg_get_expr", Function::GetExpr),
@@ -154,6 +156,7 @@ impl PgFunction {
             | Function::ToRegclass => DataType::Int64,
             Function::BackendPid => DataType::Int32,
             Function::IntVector => DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))),
+            Function::MemberOf => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
             _ => DataType::Utf8,
         }
     }
@@ -249,6 +252,11 @@ impl PgFunction {
                     ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int64))
                 }
             },
+            Function::MemberOf => {
+                let names = int_arg(&arg(0)).map(|oid| snapshot.member_of(oid)).unwrap_or_default();
+                let names: Vec<ScalarValue> = names.iter().map(|n| ScalarValue::Utf8(Some(n.clone()))).collect();
+                ScalarValue::List(ScalarValue::new_list_nullable(&names, &DataType::Utf8))
+            }
             Function::JsonBuildObject => {
                 if !args.len().is_multiple_of(2) {
                     return Err(SqlError::new(

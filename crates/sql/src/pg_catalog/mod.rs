@@ -352,6 +352,7 @@ impl Snapshot {
             "pg_am" => pg_am(),
             "pg_roles" | "pg_authid" => pg_roles(&self.roles),
             "pg_user" => pg_user(&self.roles),
+            "pg_auth_members" => self.pg_auth_members(),
             "pg_tablespace" => pg_tablespace(),
             "pg_collation" => pg_collation(),
             "pg_opclass" => pg_opclass(),

@@ -27,6 +27,18 @@ pub fn rewrite(statement: &mut Statement) -> bool {
         }
         ControlFlow::<()>::Continue(())
     });
+    // psql's `\du`: ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON
+    // (m.roleid = b.oid) WHERE m.member = r.oid) is `atoll_member_of(r.oid)`: the engine has
+    // no ARRAY(subquery).
+    let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+        if let Some(member) = memberships_of(expr) {
+            if let Some(call) = parse_expr(&format!("atoll_member_of({member})")) {
+                *expr = call;
+                uses_catalog = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
     let _ = statement.visit(&mut RowlessCatalogs);
     let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
         match expr {
@@ -256,6 +268,39 @@ pub(super) fn empty_rowless_select(select: &mut ast::Select) -> bool {
     }
     select.selection = Some(Expr::value(ast::Value::Boolean(false)));
     true
+}
+
+/// The member in `ARRAY(SELECT .. FROM pg_auth_members m .. WHERE m.member = <member>)`, the
+/// form in which psql lists the roles a role is a member of.
+fn memberships_of(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else { return None };
+    if function.name.0.last().and_then(ident_value).as_deref() != Some("array") {
+        return None;
+    }
+    let ast::FunctionArguments::Subquery(query) = &function.args else { return None };
+    let ast::SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let alias = select
+        .from
+        .iter()
+        .flat_map(|f| std::iter::once(&f.relation).chain(f.joins.iter().map(|j| &j.relation)))
+        .find_map(|relation| match relation {
+            ast::TableFactor::Table { name, alias, .. }
+                if name.0.last().and_then(ident_value).as_deref() == Some("pg_auth_members") =>
+            {
+                Some(alias.as_ref().map_or_else(|| "pg_auth_members".to_string(), |a| a.name.value.to_lowercase()))
+            }
+            _ => None,
+        })?;
+    let Some(Expr::BinaryOp { left, op: BinaryOperator::Eq, right }) = &select.selection else { return None };
+    let is_member = |e: &Expr| {
+        matches!(e, Expr::CompoundIdentifier(parts) if parts.len() == 2
+            && parts[0].value.to_lowercase() == alias && parts[1].value.eq_ignore_ascii_case("member"))
+    };
+    match (is_member(left), is_member(right)) {
+        (true, false) => Some(right.as_ref().clone()),
+        (false, true) => Some(left.as_ref().clone()),
+        _ => None,
+    }
 }
 
 /// Whether [`RowlessCatalogs`] found this query to return no rows (its WHERE is now FALSE).
@@ -502,13 +547,22 @@ mod tests {
     }
 
     #[test]
-    fn array_of_a_rowless_catalog_is_empty() {
+    fn psql_role_memberships_become_a_catalog_call() {
         let (sql, _) = rewritten(
             "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m \
              JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof \
              FROM pg_catalog.pg_roles r",
         );
-        assert!(sql.contains("CAST(make_array() AS VARCHAR[]) AS memberof"), "{sql}");
+        assert!(sql.contains("atoll_member_of(r.oid) AS memberof"), "{sql}");
+    }
+
+    #[test]
+    fn array_of_a_rowless_catalog_is_empty() {
+        let (sql, _) = rewritten(
+            "SELECT c.relname, ARRAY(SELECT polname FROM pg_catalog.pg_policy pol WHERE polrelid = c.oid) AS p \
+             FROM pg_catalog.pg_class c",
+        );
+        assert!(sql.contains("CAST(make_array() AS VARCHAR[]) AS p"), "{sql}");
     }
 
     #[test]

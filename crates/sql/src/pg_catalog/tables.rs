@@ -677,6 +677,45 @@ pub(super) fn pg_am() -> Rows {
 }
 
 impl Snapshot {
+    /// Role memberships (`GRANT role TO member`), all granted by root, none with ADMIN OPTION.
+    pub(super) fn pg_auth_members(&self) -> Rows {
+        let columns = vec![
+            ("oid", oid()),
+            ("roleid", oid()),
+            ("member", oid()),
+            ("grantor", oid()),
+            ("admin_option", DataType::Boolean),
+            ("inherit_option", DataType::Boolean),
+            ("set_option", DataType::Boolean),
+        ];
+        let mut rows = Vec::new();
+        for member in &self.roles {
+            for role in &member.member_of {
+                let (role, member) = (self.role_oid(role), self.role_oid(&member.name));
+                // PostgreSQL gives memberships oids of their own; these are unique per pair.
+                let id = 1_000_000 + role * 100_000 + member;
+                rows.push(vec![
+                    int(id),
+                    int(role),
+                    int(member),
+                    int(self.role_oid(catalog::ROOT_ROLE)),
+                    b(false),
+                    b(true),
+                    b(true),
+                ]);
+            }
+        }
+        (columns, rows)
+    }
+
+    /// The roles the role with `oid` is a member of, by name (`atoll_member_of`, for `\du`).
+    pub(super) fn member_of(&self, oid: i64) -> Vec<String> {
+        let name = self.role_name(oid);
+        let mut names = self.roles.iter().find(|r| r.name == name).map(|r| r.member_of.clone()).unwrap_or_default();
+        names.sort();
+        names
+    }
+
     /// The oid `pg_roles` gives the role `name` (the built-in owner's for a role not listed).
     pub(super) fn role_oid(&self, name: &str) -> i64 {
         self.roles.iter().position(|r| r.name == name).map_or(OWNER_OID, role_oid)
@@ -863,15 +902,6 @@ pub(super) fn empty_table(name: &str) -> Option<Vec<(&'static str, DataType)>> {
     let columns = match name {
         "pg_description" => vec![("objoid", o()), ("classoid", o()), ("objsubid", i32()), ("description", t())],
         "pg_shdescription" => vec![("objoid", o()), ("classoid", o()), ("description", t())],
-        "pg_auth_members" => vec![
-            ("oid", o()),
-            ("roleid", o()),
-            ("member", o()),
-            ("grantor", o()),
-            ("admin_option", bool()),
-            ("inherit_option", bool()),
-            ("set_option", bool()),
-        ],
         "pg_inherits" => {
             vec![("inhrelid", o()), ("inhparent", o()), ("inhseqno", i32()), ("inhdetachpending", bool())]
         }

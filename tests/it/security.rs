@@ -354,6 +354,9 @@ async fn privileges_decide_what_each_user_may_do() {
          has_table_privilege('bob', 'ledger', 'INSERT WITH GRANT OPTION'), has_schema_privilege('public', 'CREATE')",
     );
     assert_eq!(asked, "alice|t|f|t|f");
+    // SET ROLE to a role she is a member of, and not to another's.
+    assert_eq!(ok("alice", "SET ROLE readers; SELECT current_user, session_user"), "SET\nreaders|alice");
+    denied("alice", "SET ROLE bob", "42501: permission denied to set role \"bob\"");
     denied("alice", "INSERT INTO ledger VALUES (3, 30)", "42501: permission denied for table ledger");
     // bob writes without reading; a WHERE reads, so it needs SELECT too (as in PostgreSQL).
     assert_eq!(ok("bob", "INSERT INTO ledger VALUES (3, 30)"), "INSERT 0 1");

@@ -39,7 +39,7 @@ impl Session {
     }
 
     pub(crate) async fn create_database(&mut self, name: &ast::ObjectName, if_not_exists: bool) -> Result<Output> {
-        if !self.superuser {
+        if !self.acts_as_superuser() {
             return Err(SqlError::new(code::INSUFFICIENT_PRIVILEGE, "permission denied to create database"));
         }
         let name = table_name(name)?;
@@ -350,7 +350,7 @@ impl Session {
             ObjectType::Database => {
                 for name in names {
                     let name = table_name(name)?;
-                    if !self.superuser {
+                    if !self.acts_as_superuser() {
                         return Err(SqlError::new(
                             code::INSUFFICIENT_PRIVILEGE,
                             format!("must be owner of database {name}"),

@@ -836,6 +836,33 @@ async fn change_membership(
 }
 
 impl Session {
+    /// `SET ROLE name` / `SET ROLE NONE`: a superuser may take any role, others the roles they
+    /// are members of (42501 otherwise, as in PostgreSQL). Checks use the role's privileges
+    /// from the next statement on, and new tables belong to it.
+    pub(crate) async fn set_role(&mut self, name: Option<&ast::Ident>) -> Result<Output> {
+        let Some(name) = name.map(ident_name) else {
+            self.act_as(None);
+            return Ok(Output::command("SET"));
+        };
+        let role = {
+            let mut guard = self.txn.lock().await;
+            let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
+            let all = catalog::list_roles(txn).await?;
+            let role = all.iter().find(|r| r.name == name).cloned().ok_or_else(|| {
+                SqlError::new(code::INVALID_PARAMETER_VALUE, format!("role \"{name}\" does not exist"))
+            })?;
+            if !self.superuser && !closure(&all, &self.user).contains(&name) {
+                return Err(SqlError::new(
+                    code::INSUFFICIENT_PRIVILEGE,
+                    format!("permission denied to set role \"{name}\""),
+                ));
+            }
+            role
+        };
+        self.act_as(Some((role.name, role.superuser)));
+        Ok(Output::command("SET"))
+    }
+
     /// `CREATE TABLE`'s check and the new table's owner: CREATE on the schema, and the session's
     /// user as owner (root for a superuser session whose user is no role, as on insecure nodes).
     pub(crate) async fn new_table_owner(&self, txn: &mut Txn) -> Result<String> {
@@ -844,7 +871,9 @@ impl Session {
         actor.require(Kind::Schema, catalog::PUBLIC_SCHEMA, DATABASE_OWNER, &acl, Privileges::CREATE)?;
         match actor {
             Actor::User { name, .. } => Ok(name),
-            Actor::Superuser if catalog::role(txn, &self.user).await?.is_some() => Ok(self.user.clone()),
+            Actor::Superuser if catalog::role(txn, self.current_user()).await?.is_some() => {
+                Ok(self.current_user().to_string())
+            }
             Actor::Superuser => Ok(ROOT_ROLE.to_string()),
         }
     }
@@ -854,7 +883,8 @@ impl Session {
     pub(crate) async fn change_owner(&self, txn: &mut Txn, desc: &mut TableDesc, new_owner: &ast::Owner) -> Result<()> {
         let new_owner = match new_owner {
             ast::Owner::Ident(ident) => ident_name(ident),
-            ast::Owner::CurrentUser | ast::Owner::CurrentRole | ast::Owner::SessionUser => self.user.clone(),
+            ast::Owner::CurrentUser | ast::Owner::CurrentRole => self.current_user().to_string(),
+            ast::Owner::SessionUser => self.user.clone(),
         };
         if catalog::role(txn, &new_owner).await?.is_none() {
             return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{new_owner}\" does not exist")));

@@ -130,7 +130,7 @@ impl Session {
     /// `CREATE ROLE` (and `CREATE USER`, which [`crate::session::parse`] turns into a
     /// `CREATE ROLE ... LOGIN`).
     pub(crate) async fn create_role(&mut self, create: &ast::CreateRole) -> Result<Output> {
-        if !self.superuser {
+        if !self.acts_as_superuser() {
             return Err(denied("create role"));
         }
         let options = create_options(create)?;
@@ -167,8 +167,8 @@ impl Session {
     /// their own password.
     pub(crate) async fn alter_role_options(&mut self, name: &ast::Ident, options: &[RoleOption]) -> Result<Output> {
         let name = ident_name(name);
-        let own_password = name == self.user && options.iter().all(|o| matches!(o, RoleOption::Password(_)));
-        if !self.superuser && !own_password {
+        let own_password = name == self.current_user() && options.iter().all(|o| matches!(o, RoleOption::Password(_)));
+        if !self.acts_as_superuser() && !own_password {
             return Err(denied("alter role"));
         }
         let mut guard = self.txn.lock().await;
@@ -186,7 +186,7 @@ impl Session {
 
     /// `DROP ROLE [IF EXISTS] name, ...`.
     pub(crate) async fn drop_roles(&mut self, if_exists: bool, names: &[ast::ObjectName]) -> Result<Output> {
-        if !self.superuser {
+        if !self.acts_as_superuser() {
             return Err(denied("drop role"));
         }
         let mut guard = self.txn.lock().await;

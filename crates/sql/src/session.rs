@@ -170,6 +170,9 @@ pub struct Session {
     /// Who the session runs as, and whether that role is a superuser (see [`Session::log_in`]).
     pub(crate) user: String,
     pub(crate) superuser: bool,
+    /// The role taken with `SET ROLE` (its name and whether it is a superuser), whose
+    /// privileges the session then has instead of its user's.
+    pub(crate) role: Option<(String, bool)>,
 }
 
 /// A NOTICE or WARNING for the client, as PostgreSQL sends them (`IF EXISTS` that found
@@ -398,6 +401,7 @@ impl Session {
             // Nobody until [`Session::log_in`]: no superuser rights by default.
             user: String::new(),
             superuser: false,
+            role: None,
         })
     }
 
@@ -406,8 +410,28 @@ impl Session {
     pub fn log_in(&mut self, user: &str, superuser: bool) {
         self.user = user.to_string();
         self.superuser = superuser;
-        self.scope.lock().expect("scope lock").checked_user = (!superuser).then(|| user.to_string());
-        self.pg.log_in(user, superuser);
+        self.act_as(None);
+    }
+
+    /// Takes on `role` (`SET ROLE`), or the login's own rights again (`None`).
+    pub(crate) fn act_as(&mut self, role: Option<(String, bool)>) {
+        self.role = role;
+        let (current, superuser) = match &self.role {
+            Some((name, superuser)) => (name.clone(), *superuser),
+            None => (self.user.clone(), self.superuser),
+        };
+        self.scope.lock().expect("scope lock").checked_user = (!superuser).then(|| current.clone());
+        self.pg.log_in(&self.user, &current, superuser);
+    }
+
+    /// Whether the role whose privileges the session has is a superuser.
+    pub(crate) fn acts_as_superuser(&self) -> bool {
+        self.role.as_ref().map_or(self.superuser, |(_, superuser)| *superuser)
+    }
+
+    /// The role whose privileges the session has (PostgreSQL's `current_user`).
+    pub(crate) fn current_user(&self) -> &str {
+        self.role.as_ref().map_or(self.user.as_str(), |(name, _)| name.as_str())
     }
 
     /// Whether a transaction block is open (for ReadyForQuery's status).
@@ -534,6 +558,11 @@ impl Session {
                 code::IN_FAILED_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
             )),
+            Statement::Set(ast::Set::SetRole { context_modifier: Some(ast::ContextModifier::Local), .. }) => {
+                Err(SqlError::unsupported("SET LOCAL ROLE (use SET ROLE)"))
+            }
+            // Reads the catalog (does the role exist, is the user a member), so in a transaction.
+            Statement::Set(ast::Set::SetRole { .. }) => self.in_transaction(Work::Statement(statement), params).await,
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } if crate::show_ranges::parse(variable).is_none() => {
                 self.show(variable)
@@ -745,6 +774,7 @@ impl Session {
             }
             Statement::AlterRole { name, operation } => self.alter_role(name, operation).await,
             Statement::CreateRole(create) => self.create_role(create).await,
+            Statement::Set(ast::Set::SetRole { role_name, .. }) => self.set_role(role_name.as_ref()).await,
             Statement::Grant(grant) => self.grant(grant).await,
             Statement::Revoke(revoke) => self.revoke(revoke).await,
             Statement::CreateDatabase { db_name, if_not_exists, .. } => {
@@ -976,6 +1006,9 @@ impl Session {
     fn reset(&mut self, reset: &ast::Reset) -> Result<Output> {
         match reset {
             ast::Reset::ALL => self.vars = self.defaults.clone(),
+            ast::Reset::ConfigurationParameter(name) if name.to_string().eq_ignore_ascii_case("role") => {
+                self.act_as(None);
+            }
             ast::Reset::ConfigurationParameter(name) => {
                 let name = name.to_string().to_lowercase();
                 if let Some(value) = self.defaults.get(&name) {
@@ -1005,7 +1038,7 @@ impl Session {
                 "settings of one role (ALTER ROLE {name} SET/RESET); ALTER ROLE ALL SET applies to every role"
             )));
         }
-        if !self.superuser {
+        if !self.acts_as_superuser() {
             return Err(SqlError::new(code::INSUFFICIENT_PRIVILEGE, "permission denied to alter role"));
         }
         let (name, value) = match operation {

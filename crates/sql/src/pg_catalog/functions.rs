@@ -17,6 +17,7 @@ pub(super) enum Function {
     CurrentSchema,
     CurrentDatabase,
     CurrentUser,
+    SessionUser,
     Version,
     HasPrivilege,
     PartitionAncestors,
@@ -56,7 +57,7 @@ pub(super) const FUNCTIONS: &[(&str, Function)] = &[
     ("current_schema", Function::CurrentSchema),
     ("current_database", Function::CurrentDatabase),
     ("current_user", Function::CurrentUser),
-    ("session_user", Function::CurrentUser),
+    ("session_user", Function::SessionUser),
     ("user", Function::CurrentUser),
     ("version", Function::Version),
     ("has_table_privilege", Function::HasPrivilege),
@@ -206,7 +207,8 @@ impl PgFunction {
             Function::NoDescription | Function::SerialSequence => text(None),
             Function::CurrentSchema => text(Some(PUBLIC_SCHEMA.to_string())),
             Function::CurrentDatabase => text(Some(self.state.database_name.clone())),
-            Function::CurrentUser => text(Some(self.state.login().0)),
+            Function::CurrentUser => text(Some(self.state.current_user().0)),
+            Function::SessionUser => text(Some(self.state.session_user())),
             Function::Version => text(Some(format!(
                 "PostgreSQL {} (Atoll {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
                 crate::SERVER_VERSION,
@@ -295,7 +297,7 @@ impl PgFunction {
         };
         let (user, superuser, object_args) = match args.len() {
             n if n == arity => {
-                let (user, superuser) = self.state.login();
+                let (user, superuser) = self.state.current_user();
                 (user, superuser, args)
             }
             n if n == arity + 1 => {
@@ -447,6 +449,7 @@ pub fn register_functions(ctx: &SessionContext, state: &Arc<PgState>) {
             Function::CurrentSchema
             | Function::CurrentDatabase
             | Function::CurrentUser
+            | Function::SessionUser
             | Function::Version
             | Function::BackendPid
             | Function::InRecovery => Signature::nullary(Volatility::Stable),

@@ -393,8 +393,9 @@ pub struct PgState {
     pub database: u64,
     pub database_name: String,
     snapshot: Mutex<Arc<Snapshot>>,
-    /// The session's user and whether it is a superuser (`current_user`, `has_*_privilege`).
-    login: Mutex<(String, bool)>,
+    /// The session's login, the role it acts as (`SET ROLE`, else the login) and whether that
+    /// is a superuser (`session_user`, `current_user`, `has_*_privilege`).
+    login: Mutex<(String, String, bool)>,
 }
 
 impl PgState {
@@ -404,17 +405,24 @@ impl PgState {
             database,
             database_name: database_name.to_string(),
             snapshot: Mutex::new(Arc::new(Snapshot::default())),
-            login: Mutex::new((OWNER.to_string(), true)),
+            login: Mutex::new((OWNER.to_string(), OWNER.to_string(), true)),
         })
     }
 
-    /// Who the session runs as (see `Session::log_in`).
-    pub fn log_in(&self, user: &str, superuser: bool) {
-        *self.login.lock().unwrap_or_else(|e| e.into_inner()) = (user.to_string(), superuser);
+    /// Who the session runs as (see `Session::log_in` and `Session::act_as`).
+    pub fn log_in(&self, session_user: &str, current_user: &str, superuser: bool) {
+        *self.login.lock().unwrap_or_else(|e| e.into_inner()) =
+            (session_user.to_string(), current_user.to_string(), superuser);
     }
 
-    fn login(&self) -> (String, bool) {
-        self.login.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The role whose privileges the session has, and whether it is a superuser.
+    fn current_user(&self) -> (String, bool) {
+        let login = self.login.lock().unwrap_or_else(|e| e.into_inner());
+        (login.1.clone(), login.2)
+    }
+
+    fn session_user(&self) -> String {
+        self.login.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
 
     /// Reads the catalog through the statement's transaction, with the session's settings

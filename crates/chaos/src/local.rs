@@ -356,11 +356,15 @@ impl LocalCluster {
         exe: PathBuf,
         size: usize,
         extra_args: Vec<String>,
+        secure: bool,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Self, String> {
         let mut attempt = 1;
         loop {
             let mut cluster = LocalCluster::new(exe.clone(), size, None, extra_args.clone())?;
+            if secure {
+                cluster.create_certs()?;
+            }
             match cluster.start(progress).await {
                 Ok(()) => return Ok(cluster),
                 Err(e) if attempt < 3 && e.contains("Address already in use") => {

@@ -15,13 +15,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between one client's requests, so that a few clients do not saturate 2 cores.
 const THINK_TIME: Duration = Duration::from_millis(5);
 
+/// The client certificate the workloads present to a secure cluster (`atoll chaos --secure`);
+/// unset, they speak plain HTTP/2. Set once per process, before the workload starts: every
+/// workload client of a run talks to the one cluster.
+static CLIENT_TLS: std::sync::OnceLock<tonic::transport::ClientTlsConfig> = std::sync::OnceLock::new();
+
+/// Makes the workloads of this process connect with TLS and `certs`'s identity.
+pub fn use_tls(certs: &atoll_security::ClientCerts) -> Result<(), String> {
+    CLIENT_TLS.set(certs.grpc()).map_err(|_| "the workloads' TLS identity was set already".to_string())
+}
+
 fn client_for(endpoint: &str) -> Result<KvClient<Channel>, String> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(REQUEST_TIMEOUT)
-        .connect_lazy();
-    Ok(KvClient::new(channel))
+    let endpoint = atoll_security::grpc_endpoint(endpoint, CLIENT_TLS.get().cloned(), Duration::from_millis(500))?
+        .timeout(REQUEST_TIMEOUT);
+    Ok(KvClient::new(endpoint.connect_lazy()))
 }
 
 /// How long the clients use one set of register keys before moving to fresh ones. Short

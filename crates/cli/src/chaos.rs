@@ -85,6 +85,10 @@ pub struct ChaosArgs {
     /// catches lost updates and write skew.
     #[arg(long, hide = true)]
     unsafe_unvalidated_commits: bool,
+    /// Runs the cluster secure (certificates made for the run, mutual TLS between nodes, the
+    /// workload's etcd clients with root's certificate), so the faults hit TLS links.
+    #[arg(long)]
+    secure: bool,
 }
 
 pub async fn run(args: ChaosArgs) -> Result<(), String> {
@@ -117,8 +121,17 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
     if args.unsafe_ignore_statement_interrupts {
         extra.push("--unsafe-ignore-statement-interrupts".to_string());
     }
+    if args.secure && matches!(args.workload.as_str(), "sql-bank" | "sql-hostile") {
+        return Err("--secure runs the etcd workloads (registers, list-append, bank, durability)".into());
+    }
     let mut cluster =
-        LocalCluster::start_on_free_ports(exe, args.nodes, extra, &mut |step| eprintln!("{step} ...")).await?;
+        LocalCluster::start_on_free_ports(exe, args.nodes, extra, args.secure, &mut |step| eprintln!("{step} ..."))
+            .await?;
+    if let Some(certs) = cluster.certs_dir() {
+        let root =
+            atoll_security::ClientCerts::load(certs, atoll_security::certs::ROOT_USER).map_err(|e| e.to_string())?;
+        atoll_chaos::workload::use_tls(&root)?;
+    }
     println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());
     let endpoints = cluster.etcd_endpoints();
     let result = match args.workload.as_str() {

@@ -13,11 +13,40 @@ use tokio_postgres::{Client, NoTls};
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 const THINK_TIME: Duration = Duration::from_millis(5);
 
+/// TLS with root's certificate towards a secure cluster (`atoll chaos --secure`); unset, the
+/// clients connect without TLS as `chaos`. Set once per process, before the workload starts.
+static CLIENT_TLS: std::sync::OnceLock<tokio_postgres_rustls::MakeRustlsConnect> = std::sync::OnceLock::new();
+
+/// Makes the SQL clients of this process log in as root with `certs` (root's certificate).
+pub fn use_tls(certs: &atoll_security::ClientCerts) -> Result<(), String> {
+    let config = certs.rustls().map_err(|e| e.to_string())?;
+    CLIENT_TLS
+        .set(tokio_postgres_rustls::MakeRustlsConnect::new((*config).clone()))
+        .map_err(|_| "the SQL workload's TLS identity was set already".to_string())
+}
+
 async fn connect(address: &str) -> Option<Client> {
     let (host, port) = address.split_once(':')?;
-    let config = format!("host={host} port={port} user=chaos dbname=postgres connect_timeout=2");
-    let (client, connection) =
-        tokio::time::timeout(STATEMENT_TIMEOUT, tokio_postgres::connect(&config, NoTls)).await.ok()?.ok()?;
+    match CLIENT_TLS.get() {
+        Some(tls) => {
+            let config = format!("host={host} port={port} user=root dbname=postgres connect_timeout=2 sslmode=require");
+            spawned(tokio_postgres::connect(&config, tls.clone())).await
+        }
+        None => {
+            let config = format!("host={host} port={port} user=chaos dbname=postgres connect_timeout=2");
+            spawned(tokio_postgres::connect(&config, NoTls)).await
+        }
+    }
+}
+
+/// The client of a connection being made, its connection driven by a task of its own.
+async fn spawned<C>(
+    connecting: impl std::future::Future<Output = Result<(Client, C), tokio_postgres::Error>>,
+) -> Option<Client>
+where
+    C: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    let (client, connection) = tokio::time::timeout(STATEMENT_TIMEOUT, connecting).await.ok()?.ok()?;
     tokio::spawn(async move {
         let _ = connection.await;
     });

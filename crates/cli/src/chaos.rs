@@ -121,8 +121,8 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
     if args.unsafe_ignore_statement_interrupts {
         extra.push("--unsafe-ignore-statement-interrupts".to_string());
     }
-    if args.secure && matches!(args.workload.as_str(), "sql-bank" | "sql-hostile") {
-        return Err("--secure runs the etcd workloads (registers, list-append, bank, durability)".into());
+    if args.secure && args.workload == "sql-hostile" {
+        return Err("--secure runs every workload but sql-hostile".into());
     }
     let mut cluster =
         LocalCluster::start_on_free_ports(exe, args.nodes, extra, args.secure, &mut |step| eprintln!("{step} ..."))
@@ -131,6 +131,7 @@ pub async fn run(args: ChaosArgs) -> Result<(), String> {
         let root =
             atoll_security::ClientCerts::load(certs, atoll_security::certs::ROOT_USER).map_err(|e| e.to_string())?;
         atoll_chaos::workload::use_tls(&root)?;
+        atoll_chaos::sql_bank::use_tls(&root)?;
     }
     println!("chaos: workload={} nodes={} seed={seed} dir={}", args.workload, args.nodes, cluster.root.display());
     let endpoints = cluster.etcd_endpoints();

@@ -1107,6 +1107,16 @@ impl Session {
             return Err(SqlError::unsupported("EXPLAIN of a statement other than a query"));
         }
         let (_, batches) = self.query(statement.clone(), params).await?;
+        // The scans' own checks end up as a line of the plan (EXPLAIN reports a failed physical
+        // plan); PostgreSQL refuses to explain a query over a table the user may not read.
+        let resolved = self.scope.lock().expect("scope lock").resolved.clone();
+        if !resolved.is_empty() {
+            let mut guard = self.txn.lock().await;
+            let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no open transaction"))?;
+            for desc in &resolved {
+                crate::privileges::check_table(txn, &self.scope, desc, crate::privileges::Privileges::SELECT).await?;
+            }
+        }
         let mut lines: Vec<String> = Vec::new();
         for batch in &batches {
             let plan_type = batch.column(0).as_any().downcast_ref::<StringArray>();

@@ -64,17 +64,25 @@ async fn join_as_root(host: &str, certs: &Path) -> Result<(), tonic::Status> {
     PeerClient::new(channel).join(JoinRequest { node: Some(node) }).await.map(|_| ())
 }
 
+/// One secure node in `dir`, started with `flags`, and its certificates' directory (made with
+/// the CLI).
+async fn one_secure_node(dir: &Path, flags: &[&str]) -> (LocalCluster, std::path::PathBuf) {
+    let certs = dir.join("certs");
+    create_certs(&certs, &dir.join("ca.key"));
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
+    let flags = flags.iter().map(|f| f.to_string()).collect();
+    let mut cluster = LocalCluster::new(exe, 1, None, flags).expect("layout");
+    cluster.use_certs(&certs).expect("certs");
+    cluster.start(&mut |_| {}).await.expect("the node starts");
+    (cluster, certs)
+}
+
 /// The broken build: with `--unsafe-any-peer-certificate` the check above must fail, since a
 /// client certificate then registers a node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_skips_the_peer_name_check_is_caught() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let certs = dir.path().join("certs");
-    create_certs(&certs, &dir.path().join("ca.key"));
-    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
-    let mut cluster = LocalCluster::new(exe, 1, None, vec!["--unsafe-any-peer-certificate".into()]).expect("layout");
-    cluster.use_certs(&certs).expect("certs");
-    cluster.start(&mut |_| {}).await.expect("the node starts");
+    let (cluster, certs) = one_secure_node(dir.path(), &["--unsafe-any-peer-certificate"]).await;
     let host = cluster.nodes[0].peer.clone();
     join_as_root(&host, &certs).await.expect("the broken node lets root's certificate register a node");
     let members = cluster.nodes[0].status().await.expect("status").nodes.len();
@@ -305,12 +313,7 @@ fn ungranted_statements_run(sql_addr: &str, certs: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_skips_privilege_checks_is_caught() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let certs = dir.path().join("certs");
-    create_certs(&certs, &dir.path().join("ca.key"));
-    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
-    let mut cluster = LocalCluster::new(exe, 1, None, vec!["--unsafe-skip-privilege-checks".into()]).expect("layout");
-    cluster.use_certs(&certs).expect("certs");
-    cluster.start(&mut |_| {}).await.expect("the node starts");
+    let (cluster, certs) = one_secure_node(dir.path(), &["--unsafe-skip-privilege-checks"]).await;
     let ran = ungranted_statements_run(&cluster.nodes[0].sql, &certs);
     assert!(ran.iter().any(|s| s.starts_with("SELECT * FROM ledger")), "the broken node refused: {ran:?}");
     assert!(ran.iter().any(|s| s.starts_with("DROP TABLE ledger")), "the broken node refused: {ran:?}");
@@ -319,12 +322,7 @@ async fn a_node_that_skips_privilege_checks_is_caught() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privileges_decide_what_each_user_may_do() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let certs = dir.path().join("certs");
-    create_certs(&certs, &dir.path().join("ca.key"));
-    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
-    let mut cluster = LocalCluster::new(exe, 1, None, Vec::new()).expect("layout");
-    cluster.use_certs(&certs).expect("certs");
-    cluster.start(&mut |_| {}).await.expect("the node starts");
+    let (cluster, certs) = one_secure_node(dir.path(), &[]).await;
     let sql = cluster.nodes[0].sql.clone();
     let ran = ungranted_statements_run(&sql, &certs);
     assert!(ran.is_empty(), "a user granted nothing ran: {ran:#?}");

@@ -654,6 +654,12 @@ impl Change<'_> {
             }
         }
         acl.retain(|item| !item.privileges.is_empty());
+        // A list that breaks these would be stored in the catalog and replicated: stop instead.
+        for item in acl.iter() {
+            assert!(kind.all().contains(item.privileges), "a privilege foreign to a {}: {item}", kind.noun());
+            assert!(item.privileges.contains(item.grantable), "a grant option without its privilege: {item}");
+            assert!(item.grantee != PUBLIC || item.grantable.is_empty(), "PUBLIC with a grant option: {item}");
+        }
         Ok(warning)
     }
 }

@@ -357,6 +357,14 @@ async fn privileges_decide_what_each_user_may_do() {
     // SET ROLE to a role she is a member of, and not to another's.
     assert_eq!(ok("alice", "SET ROLE readers; SELECT current_user, session_user"), "SET\nreaders|alice");
     denied("alice", "SET ROLE bob", "42501: permission denied to set role \"bob\"");
+    // A role's own session defaults: set by root or by the user itself, over ALTER ROLE ALL's.
+    as_root(&sql, &certs, "ALTER ROLE bob SET statement_timeout = '3s'");
+    assert_eq!(ok("bob", "SHOW statement_timeout"), "3s");
+    ok("bob", "ALTER ROLE bob SET statement_timeout = '4s'");
+    denied("alice", "ALTER ROLE bob SET statement_timeout = '1ms'", "42501: permission denied to alter role");
+    assert_eq!(ok("bob", "SHOW statement_timeout"), "4s");
+    let config = as_root(&sql, &certs, "SELECT rolconfig FROM pg_roles WHERE rolname = 'bob'");
+    assert_eq!(config.trim(), "{statement_timeout=4s}");
     denied("alice", "INSERT INTO ledger VALUES (3, 30)", "42501: permission denied for table ledger");
     // bob writes without reading; a WHERE reads, so it needs SELECT too (as in PostgreSQL).
     assert_eq!(ok("bob", "INSERT INTO ledger VALUES (3, 30)"), "INSERT 0 1");

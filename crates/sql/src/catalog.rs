@@ -225,11 +225,23 @@ pub struct RoleDesc {
     /// are not limited.
     #[serde(default)]
     pub connection_limit: Option<u32>,
+    /// The role's session defaults (`ALTER ROLE name SET setting = value`), over the ones set
+    /// for every role.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 impl RoleDesc {
     pub fn new(name: String) -> RoleDesc {
-        RoleDesc { name, login: false, superuser: false, password: None, member_of: Vec::new(), connection_limit: None }
+        RoleDesc {
+            name,
+            login: false,
+            superuser: false,
+            password: None,
+            member_of: Vec::new(),
+            connection_limit: None,
+            settings: Default::default(),
+        }
     }
 
     fn root() -> RoleDesc {

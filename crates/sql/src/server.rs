@@ -88,7 +88,7 @@ where
         let login = client.session_extensions().get::<crate::login::Authenticated>().ok_or_else(|| {
             SqlError::new(code::INVALID_AUTHORIZATION_SPECIFICATION, "the connection has not logged in")
         })?;
-        let mut session = Session::open(engine.clone(), &database).await?;
+        let mut session = Session::open(engine.clone(), &database, &login.user).await?;
         session.log_in(&login.user, login.superuser || engine.unsafe_skip_privilege_checks);
         if let Some(name) = metadata.get(pgwire::api::METADATA_APPLICATION_NAME) {
             session.set_var("application_name", name);

@@ -361,13 +361,17 @@ fn default_vars() -> BTreeMap<String, String> {
 }
 
 impl Session {
-    /// Opens a session on `database`, which must exist.
-    pub async fn open(engine: Arc<Engine>, database_name: &str) -> Result<Session> {
+    /// Opens a session of `user` on `database`, which must exist, with the settings set for
+    /// every role and then those set for `user`'s role.
+    pub async fn open(engine: Arc<Engine>, database_name: &str, user: &str) -> Result<Session> {
         let mut txn = engine.kv.begin().await?;
         let database = catalog::require_database(&mut txn, database_name).await?.id;
         let mut defaults = default_vars();
         for (name, value) in catalog::role_defaults(&mut txn).await? {
             defaults.insert(name, value);
+        }
+        if let Some(role) = catalog::role(&mut txn, user).await? {
+            defaults.extend(role.settings);
         }
         txn.rollback();
         let txn: Arc<TxnCell> = Arc::new(tokio::sync::Mutex::new(None));
@@ -1024,21 +1028,16 @@ impl Session {
     /// `ALTER ROLE ALL SET name = value` / `RESET name` / `RESET ALL`: session defaults for the
     /// whole cluster, kept in the catalog, taken by every session that starts afterwards on any
     /// node (as PostgreSQL's, which also apply from the next session on); superusers only.
-    /// Per-role settings (`ALTER ROLE alice SET ...`) are not built; `ALTER ROLE name WITH ...`
-    /// is `crate::roles`.
+    /// `ALTER ROLE name SET ...` keeps one role's defaults (over those of ALL) in its
+    /// descriptor: superusers for any role, a user for its own, as in PostgreSQL.
+    /// `ALTER ROLE name WITH ...` is `crate::roles`.
     async fn alter_role(&mut self, role: &ast::Ident, operation: &ast::AlterRoleOperation) -> Result<Output> {
-        if role.quote_style.is_some() || !role.value.eq_ignore_ascii_case("all") {
-            let name = ident_name(role);
-            let mut guard = self.txn.lock().await;
-            let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
-            if catalog::role(txn, &name).await?.is_none() {
-                return Err(SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{name}\" does not exist")));
-            }
-            return Err(SqlError::unsupported(format!(
-                "settings of one role (ALTER ROLE {name} SET/RESET); ALTER ROLE ALL SET applies to every role"
-            )));
-        }
-        if !self.acts_as_superuser() {
+        let one = (role.quote_style.is_some() || !role.value.eq_ignore_ascii_case("all")).then(|| ident_name(role));
+        let allowed = match &one {
+            Some(name) => self.acts_as_superuser() || name == self.current_user(),
+            None => self.acts_as_superuser(),
+        };
+        if !allowed {
             return Err(SqlError::new(code::INSUFFICIENT_PRIVILEGE, "permission denied to alter role"));
         }
         let (name, value) = match operation {
@@ -1060,21 +1059,30 @@ impl Session {
                 ast::ResetConfig::ALL => (None, None),
                 ast::ResetConfig::ConfigName(name) => (Some(name.to_string().to_lowercase()), None),
             },
-            other => return Err(SqlError::unsupported(format!("ALTER ROLE ALL {other}"))),
+            other => return Err(SqlError::unsupported(format!("ALTER ROLE {other}"))),
         };
         let mut guard = self.txn.lock().await;
         let txn = guard.as_mut().ok_or_else(Self::txn_error)?;
+        if let Some(role_name) = one {
+            let mut role = catalog::role(txn, &role_name)
+                .await?
+                .ok_or_else(|| SqlError::new(code::UNDEFINED_OBJECT, format!("role \"{role_name}\" does not exist")))?;
+            match name {
+                Some(name) => {
+                    check_role_setting(&name, value.as_deref())?;
+                    match value {
+                        Some(value) => role.settings.insert(name, value),
+                        None => role.settings.remove(&name),
+                    };
+                }
+                None => role.settings.clear(),
+            }
+            catalog::put_role(txn, &role)?;
+            return Ok(Output::command("ALTER ROLE"));
+        }
         match name {
             Some(name) => {
-                if !default_vars().contains_key(&name) || READ_ONLY_SETTINGS.contains(&name.as_str()) {
-                    return Err(SqlError::new(
-                        code::UNDEFINED_OBJECT,
-                        format!("unrecognized configuration parameter \"{name}\" (or one a role cannot set)"),
-                    ));
-                }
-                if let Some(value) = &value {
-                    check_setting(&name, value)?;
-                }
+                check_role_setting(&name, value.as_deref())?;
                 catalog::set_role_default(txn, &name, value.as_deref())?;
             }
             None => {
@@ -1219,6 +1227,21 @@ impl Session {
         let mut guard = self.txn.lock().await;
         let txn = guard.as_mut().ok_or_else(|| SqlError::internal("no transaction"))?;
         catalog::require_table(txn, self.database, &name).await
+    }
+}
+
+/// `Err` unless `name` is a setting a role may have a default for, and `value` (if given) a
+/// value it takes.
+fn check_role_setting(name: &str, value: Option<&str>) -> Result<()> {
+    if !default_vars().contains_key(name) || READ_ONLY_SETTINGS.contains(&name) {
+        return Err(SqlError::new(
+            code::UNDEFINED_OBJECT,
+            format!("unrecognized configuration parameter \"{name}\" (or one a role cannot set)"),
+        ));
+    }
+    match value {
+        Some(value) => check_setting(name, value),
+        None => Ok(()),
     }
 }
 

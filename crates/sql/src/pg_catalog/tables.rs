@@ -760,9 +760,17 @@ pub(super) fn pg_roles(roles: &[catalog::RoleDesc]) -> Rows {
         ("rolpassword", text()),
         ("rolvaliduntil", text()),
         ("rolbypassrls", DataType::Boolean),
-        ("rolconfig", text()),
+        ("rolconfig", text_list()),
     ];
-    let row = |oid: i64, name: &str, superuser: bool, login: bool, password: bool, limit: Option<u32>| {
+    let row = |oid: i64, name: &str, superuser: bool, login: bool, password: bool, role: Option<&catalog::RoleDesc>| {
+        let limit = role.and_then(|r| r.connection_limit);
+        let config = match role.filter(|r| !r.settings.is_empty()) {
+            Some(role) => {
+                let items: Vec<ScalarValue> = role.settings.iter().map(|(k, v)| s(&format!("{k}={v}"))).collect();
+                ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+            }
+            None => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+        };
         vec![
             int(oid),
             s(name),
@@ -776,19 +784,12 @@ pub(super) fn pg_roles(roles: &[catalog::RoleDesc]) -> Rows {
             if password { s("********") } else { null_text() },
             null_text(),
             b(superuser),
-            null_text(),
+            config,
         ]
     };
     let mut rows = vec![row(OWNER_OID, OWNER, true, true, true, None)];
     for (n, role) in roles.iter().enumerate() {
-        rows.push(row(
-            role_oid(n),
-            &role.name,
-            role.superuser,
-            role.login,
-            role.password.is_some(),
-            role.connection_limit,
-        ));
+        rows.push(row(role_oid(n), &role.name, role.superuser, role.login, role.password.is_some(), Some(role)));
     }
     (columns, rows)
 }

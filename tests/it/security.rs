@@ -274,6 +274,7 @@ const UNGRANTED: &[(&str, &str)] = &[
     ("SELECT count(*) FROM (SELECT * FROM ledger) s", "permission denied for table ledger"),
     ("SELECT 1 FROM ledger a JOIN ledger b ON a.id = b.id", "permission denied for table ledger"),
     ("EXPLAIN SELECT * FROM ledger", "permission denied for table ledger"),
+    ("SHOW RANGES FROM TABLE ledger", "permission denied for table ledger"),
     ("WITH c AS (SELECT * FROM ledger) SELECT count(*) FROM c", "permission denied for table ledger"),
     ("INSERT INTO ledger VALUES (9, 9)", "permission denied for table ledger"),
     ("UPDATE ledger SET amount = 0", "permission denied for table ledger"),

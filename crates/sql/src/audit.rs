@@ -40,7 +40,8 @@ const STATEMENT_BYTES_MAX: usize = 4096;
 #[derive(Debug, Serialize)]
 pub struct Event<'a> {
     pub time: String,
-    /// `login`, `ddl`, `grant` (GRANT / REVOKE), `role`, or `table` (an audited table's access).
+    /// `login`, `ddl`, `grant` (GRANT / REVOKE), `role` (role statements and SET ROLE), or
+    /// `table` (an audited table's access).
     pub event: &'a str,
     pub user: &'a str,
     pub database: &'a str,
@@ -138,7 +139,8 @@ pub fn kind(statement: &Statement) -> Option<&'static str> {
     match statement {
         Statement::CreateRole(_)
         | Statement::AlterRole { .. }
-        | Statement::Drop { object_type: ObjectType::Role | ObjectType::User, .. } => Some("role"),
+        | Statement::Drop { object_type: ObjectType::Role | ObjectType::User, .. }
+        | Statement::Set(ast::Set::SetRole { .. }) => Some("role"),
         Statement::Grant(_) | Statement::Revoke(_) => Some("grant"),
         Statement::CreateTable(_)
         | Statement::CreateIndex(_)
@@ -196,6 +198,7 @@ mod tests {
             let text = statement_text(&statement);
             assert!(!text.contains("secret-1") && text.contains("'********'"), "{text}");
         }
+        assert_eq!(kind(&parse("SET ROLE readers").expect("parses")[0]), Some("role"));
         let grant = parse("GRANT SELECT ON t TO alice").expect("parses").remove(0);
         assert_eq!((kind(&grant), statement_text(&grant).as_str()), (Some("grant"), "GRANT SELECT ON t TO alice"));
         assert_eq!(kind(&parse("SELECT 1").expect("parses")[0]), None);

@@ -1152,6 +1152,8 @@ impl Session {
             Target::All => vec![(Vec::new(), Vec::new())],
             Target::Table(name) => {
                 let desc = self.table(&name).await?;
+                // Range boundaries are keys of the table's rows: they are its readers' to see.
+                self.require(&desc, crate::privileges::Privileges::SELECT).await?;
                 vec![crate::encoding::prefix_span(crate::encoding::table_prefix(desc.id))]
             }
             Target::Database(name) => {

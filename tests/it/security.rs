@@ -366,6 +366,7 @@ async fn privileges_decide_what_each_user_may_do() {
     assert_eq!(ok("bob", "SHOW statement_timeout"), "4s");
     let config = as_root(&sql, &certs, "SELECT rolconfig FROM pg_roles WHERE rolname = 'bob'");
     assert_eq!(config.trim(), "{statement_timeout=4s}");
+    assert_eq!(as_root(&sql, &certs, "\\drds").trim(), "bob||statement_timeout=4s");
     denied("alice", "INSERT INTO ledger VALUES (3, 30)", "42501: permission denied for table ledger");
     // bob writes without reading; a WHERE reads, so it needs SELECT too (as in PostgreSQL).
     assert_eq!(ok("bob", "INSERT INTO ledger VALUES (3, 30)"), "INSERT 0 1");

@@ -248,6 +248,8 @@ pub struct Snapshot {
     roles: Vec<catalog::RoleDesc>,
     /// The `public` schema's access list, if a GRANT or REVOKE changed it.
     schema_acl: Option<Vec<crate::privileges::AclItem>>,
+    /// The settings of `ALTER ROLE ALL SET`.
+    all_roles_settings: Vec<(String, String)>,
     /// The access lists GRANT or REVOKE changed, by database id.
     database_acls: HashMap<u64, Vec<crate::privileges::AclItem>>,
 }
@@ -298,6 +300,7 @@ impl Snapshot {
         let tables = catalog::list_tables(txn, database).await?;
         let roles = catalog::list_roles(txn).await?;
         let schema_acl = catalog::object_acl(txn, catalog::AclObject::Schema(database)).await?;
+        let all_roles_settings = catalog::role_defaults(txn).await?;
         let mut database_acls = HashMap::new();
         for desc in &databases {
             if let Some(acl) = catalog::object_acl(txn, catalog::AclObject::Database(desc.id)).await? {
@@ -312,6 +315,7 @@ impl Snapshot {
             roles,
             schema_acl,
             database_acls,
+            all_roles_settings,
             ..Default::default()
         };
         for table in &snapshot.tables {
@@ -353,6 +357,7 @@ impl Snapshot {
             "pg_roles" | "pg_authid" => pg_roles(&self.roles),
             "pg_user" => pg_user(&self.roles),
             "pg_auth_members" => self.pg_auth_members(),
+            "pg_db_role_setting" => self.pg_db_role_setting(),
             "pg_tablespace" => pg_tablespace(),
             "pg_collation" => pg_collation(),
             "pg_opclass" => pg_opclass(),

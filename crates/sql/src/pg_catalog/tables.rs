@@ -13,7 +13,10 @@ impl Snapshot {
                         (true, Some(acl)) => acl_list(acl),
                         _ => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
                     };
-                    vec![int(*oid), s(name), int(OWNER_OID), acl]
+                    // `public` belongs to the databases' owner, whose its access list names.
+                    let owner =
+                        if *name == PUBLIC_SCHEMA { self.role_oid(privileges::DATABASE_OWNER) } else { OWNER_OID };
+                    vec![int(*oid), s(name), int(owner), acl]
                 })
                 .collect();
         (columns, rows)
@@ -354,7 +357,7 @@ impl Snapshot {
                 vec![
                     int(d.id as i64),
                     s(&d.name),
-                    int(OWNER_OID),
+                    int(self.role_oid(privileges::DATABASE_OWNER)),
                     ScalarValue::Int32(Some(UTF8_ENCODING)),
                     s("c"),
                     b(false),
@@ -708,6 +711,25 @@ impl Snapshot {
         (columns, rows)
     }
 
+    /// Session defaults (`ALTER ROLE ALL SET`, `ALTER ROLE name SET`), as psql's `\drds` reads
+    /// them: per role (`setrole` 0 for every role), never per database.
+    pub(super) fn pg_db_role_setting(&self) -> Rows {
+        let columns = vec![("setdatabase", oid()), ("setrole", oid()), ("setconfig", text_list())];
+        let config = |settings: &mut dyn Iterator<Item = (&String, &String)>| {
+            let items: Vec<ScalarValue> = settings.map(|(k, v)| s(&format!("{k}={v}"))).collect();
+            ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+        };
+        let mut rows = Vec::new();
+        if !self.all_roles_settings.is_empty() {
+            let mut all = self.all_roles_settings.iter().map(|(k, v)| (k, v));
+            rows.push(vec![int(0), int(0), config(&mut all)]);
+        }
+        for role in self.roles.iter().filter(|r| !r.settings.is_empty()) {
+            rows.push(vec![int(0), int(self.role_oid(&role.name)), config(&mut role.settings.iter())]);
+        }
+        (columns, rows)
+    }
+
     /// The roles the role with `oid` is a member of, by name (`atoll_member_of`, for `\du`).
     pub(super) fn member_of(&self, oid: i64) -> Vec<String> {
         let name = self.role_name(oid);
@@ -1036,6 +1058,7 @@ pub(super) const PG_TABLES: &[&str] = &[
     "pg_description",
     "pg_shdescription",
     "pg_auth_members",
+    "pg_db_role_setting",
     "pg_inherits",
     "pg_policy",
     "pg_trigger",

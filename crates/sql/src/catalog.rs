@@ -294,12 +294,34 @@ pub enum AclObject {
     Schema(u64),
 }
 
+fn acl_prefix() -> Vec<u8> {
+    catalog_key(&[b"pv\0"])
+}
+
 fn acl_key(object: AclObject) -> Vec<u8> {
     let (kind, id) = match object {
-        AclObject::Database(id) => (b"d", id),
-        AclObject::Schema(id) => (b"s", id),
+        AclObject::Database(id) => (b'd', id),
+        AclObject::Schema(id) => (b's', id),
     };
-    catalog_key(&[b"pv\0", kind, &id.to_be_bytes()])
+    [acl_prefix(), vec![kind], id.to_be_bytes().to_vec()].concat()
+}
+
+/// Every access list a GRANT or REVOKE gave a database or schema, in one scan.
+pub async fn object_acls(txn: &mut Txn) -> Result<Vec<(AclObject, Vec<AclItem>)>> {
+    let prefix = acl_prefix();
+    let mut out = Vec::new();
+    for (key, value) in txn.scan(&prefix, &encoding::prefix_end(&prefix), 0).await? {
+        let corrupt = || SqlError::internal("corrupt access list key");
+        let (kind, id) = key[prefix.len()..].split_first().ok_or_else(corrupt)?;
+        let id = u64::from_be_bytes(id.try_into().map_err(|_| corrupt())?);
+        let object = match kind {
+            b'd' => AclObject::Database(id),
+            b's' => AclObject::Schema(id),
+            _ => return Err(corrupt()),
+        };
+        out.push((object, decode(&value)?));
+    }
+    Ok(out)
 }
 
 /// The access list of a database or schema; `None` while it has its default.

@@ -529,15 +529,9 @@ impl Session {
                                 format!("unrecognized parameter \"{key}\""),
                             ));
                         }
-                        let text = match value {
-                            ast::Expr::Value(v) => match &v.value {
-                                ast::Value::SingleQuotedString(s) => Some(s.clone()),
-                                _ => None,
-                            },
-                            ast::Expr::Identifier(ident) => Some(ident.value.clone()),
-                            _ => None,
-                        };
-                        desc.audit = text.as_deref().and_then(catalog::TableAudit::parse).ok_or_else(|| {
+                        // 'write' or write, as PostgreSQL takes a storage parameter's value.
+                        let text = value.to_string();
+                        desc.audit = catalog::TableAudit::parse(text.trim_matches('\'')).ok_or_else(|| {
                             SqlError::new(
                                 code::INVALID_PARAMETER_VALUE,
                                 format!("invalid value for parameter \"audit\": \"{value}\" (off, write or all)"),

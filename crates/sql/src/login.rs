@@ -40,7 +40,8 @@ enum Stage {
 /// A connection's password exchange (kept in its session extensions).
 struct Exchanging(Mutex<Option<Stage>>);
 
-fn fatal(code: &str, message: String) -> PgWireError {
+/// A FATAL error for the client: its login ends, and so does its connection.
+pub(crate) fn fatal(code: &str, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message)))
 }
 

@@ -175,6 +175,13 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// An object's access list, or its kind's default if it has none of its own.
+    pub fn acl_or_default(self, acl: Option<Vec<AclItem>>, owner: &str) -> Vec<AclItem> {
+        acl.unwrap_or_else(|| self.default_acl(owner))
+    }
+}
+
 /// A table's access list, its default when it has none of its own.
 pub fn table_acl(desc: &TableDesc) -> Cow<'_, [AclItem]> {
     match &desc.acl {
@@ -192,7 +199,7 @@ pub async fn object_acl(txn: &mut Txn, object: AclObject) -> Result<Vec<AclItem>
         AclObject::Database(_) => Kind::Database,
         AclObject::Schema(_) => Kind::Schema,
     };
-    Ok(catalog::object_acl(txn, object).await?.unwrap_or_else(|| kind.default_acl(DATABASE_OWNER)))
+    Ok(kind.acl_or_default(catalog::object_acl(txn, object).await?, DATABASE_OWNER))
 }
 
 /// The roles whose privileges `user` has: itself, every role it is a member of, directly or
@@ -259,7 +266,7 @@ impl Actor {
 
     /// `Err` with PostgreSQL's 42501 unless the actor holds all of `wanted` on the object.
     pub fn require(&self, kind: Kind, name: &str, owner: &str, acl: &[AclItem], wanted: Privileges) -> Result<()> {
-        if self.held(kind, owner, acl).0.contains(wanted) {
+        if self.holds(kind, owner, acl, wanted, false) {
             return Ok(());
         }
         Err(SqlError::new(code::INSUFFICIENT_PRIVILEGE, format!("permission denied for {} {name}", kind.noun())))
@@ -398,7 +405,7 @@ impl Drop for RoleConnection {
 /// word ROLE (Snowflake's `GRANT ROLE r TO ...`), so each granted name of such a GRANT or REVOKE
 /// gets one. Returns the tokens to parse.
 pub(crate) fn membership_as_roles(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let is = |t: &TokenWithSpan, keyword: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none());
+    let is = crate::roles::is_keyword;
     if !tokens.iter().any(|t| is(t, Keyword::GRANT) || is(t, Keyword::REVOKE)) {
         return tokens;
     }

@@ -66,21 +66,8 @@ fn verifier(password: &ast::Password, notices: &mut Vec<Notice>) -> Result<Optio
 /// `CONNECTION LIMIT n`: `None` for -1 (no limit), as in PostgreSQL.
 fn connection_limit(limit: &ast::Expr) -> Result<Option<u32>> {
     let invalid = || SqlError::new(code::INVALID_PARAMETER_VALUE, format!("invalid connection limit: {limit}"));
-    let text = match limit {
-        ast::Expr::Value(value) => match &value.value {
-            ast::Value::Number(n, _) => n.clone(),
-            _ => return Err(invalid()),
-        },
-        ast::Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => match expr.as_ref() {
-            ast::Expr::Value(value) => match &value.value {
-                ast::Value::Number(n, _) => format!("-{n}"),
-                _ => return Err(invalid()),
-            },
-            _ => return Err(invalid()),
-        },
-        _ => return Err(invalid()),
-    };
-    match text.parse::<i64>().map_err(|_| invalid())? {
+    // An integer literal, negative or not, prints as itself; anything else does not parse.
+    match limit.to_string().parse::<i64>().map_err(|_| invalid())? {
         -1 => Ok(None),
         n => u32::try_from(n).map(Some).map_err(|_| invalid()),
     }
@@ -235,12 +222,17 @@ impl Session {
     }
 }
 
+/// Whether a token is `keyword`, unquoted.
+pub(crate) fn is_keyword(token: &TokenWithSpan, keyword: Keyword) -> bool {
+    matches!(&token.token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none())
+}
+
 /// PostgreSQL's `CREATE USER` and `ALTER USER` are `CREATE ROLE ... LOGIN` and `ALTER ROLE`;
 /// the parser reads Snowflake's forms for them, so each statement that starts so is read as
 /// its ROLE form. Returns the names the `CREATE USER` statements create (whose roles log in by
 /// default).
 pub(crate) fn user_as_role(tokens: &mut [TokenWithSpan]) -> Vec<String> {
-    let is = |t: &TokenWithSpan, keyword: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == keyword && w.quote_style.is_none());
+    let is = is_keyword;
     let mut users = Vec::new();
     let mut words: Vec<usize> = Vec::new();
     for i in 0..tokens.len() {

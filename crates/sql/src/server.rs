@@ -751,20 +751,15 @@ impl StartupHandler for Handler {
                     let (pid, secret_key) = self.pids.generate(client);
                     client.set_pid_and_secret_key(pid, secret_key.clone());
                     client.session_extensions().get_or_insert_with(|| self.cancels.register(pid, secret_key));
+                    let user = startup.parameters.get("user").cloned().unwrap_or_default();
                     if self.secure {
-                        let user = startup.parameters.get("user").cloned().unwrap_or_default();
-                        let role = crate::roles::login_role(&self.engine.kv, &user).await.map_err(|e| {
-                            PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-                                "FATAL".into(),
-                                e.code.into(),
-                                e.message,
-                            )))
-                        })?;
+                        let role = crate::roles::login_role(&self.engine.kv, &user)
+                            .await
+                            .map_err(|e| crate::login::fatal(e.code, e.message))?;
                         crate::login::begin(client, &user, role, &self.login_secret).await?
                     } else {
                         // Nobody is authenticated on an insecure node, so nobody can be told apart:
                         // every session may do what a superuser may.
-                        let user = startup.parameters.get("user").cloned().unwrap_or_default();
                         client.session_extensions().insert(crate::login::Authenticated { user, superuser: true });
                         true
                     }
@@ -778,13 +773,7 @@ impl StartupHandler for Handler {
                 let login = client.session_extensions().get::<crate::login::Authenticated>();
                 if let Some(login) = login {
                     let database = database_of(client);
-                    let fatal = |e: SqlError| {
-                        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-                            "FATAL".into(),
-                            e.code.into(),
-                            e.message,
-                        )))
-                    };
+                    let fatal = |e: SqlError| crate::login::fatal(e.code, e.message);
                     let limit =
                         crate::privileges::check_connect(&self.engine.kv, &login.user, login.superuser, &database)
                             .await

@@ -371,7 +371,7 @@ impl PgFunction {
                 match name.as_str() {
                     PUBLIC_SCHEMA => (
                         DATABASE_OWNER.to_string(),
-                        snapshot.schema_acl.clone().unwrap_or_else(|| Kind::Schema.default_acl(DATABASE_OWNER)),
+                        Kind::Schema.acl_or_default(snapshot.schema_acl.clone(), DATABASE_OWNER),
                     ),
                     // The system schemas are everyone's to use.
                     PG_CATALOG | INFORMATION_SCHEMA => return Ok(wanted == Privileges::USAGE),
@@ -390,7 +390,7 @@ impl PgFunction {
                     SqlError::new(crate::error::code::INVALID_DATABASE, format!("database \"{name}\" does not exist"))
                 })?;
                 let acl = snapshot.database_acls.get(&database.id).cloned();
-                (DATABASE_OWNER.to_string(), acl.unwrap_or_else(|| Kind::Database.default_acl(DATABASE_OWNER)))
+                (DATABASE_OWNER.to_string(), Kind::Database.acl_or_default(acl, DATABASE_OWNER))
             }
         };
         Ok(actor.holds(kind, &owner, &acl, wanted, with_grant_option))

@@ -299,12 +299,15 @@ impl Snapshot {
         let databases = catalog::list_databases(txn).await?;
         let tables = catalog::list_tables(txn, database).await?;
         let roles = catalog::list_roles(txn).await?;
-        let schema_acl = catalog::object_acl(txn, catalog::AclObject::Schema(database)).await?;
         let all_roles_settings = catalog::role_defaults(txn).await?;
-        let mut database_acls = HashMap::new();
-        for desc in &databases {
-            if let Some(acl) = catalog::object_acl(txn, catalog::AclObject::Database(desc.id)).await? {
-                database_acls.insert(desc.id, acl);
+        let (mut schema_acl, mut database_acls) = (None, HashMap::new());
+        for (object, acl) in catalog::object_acls(txn).await? {
+            match object {
+                catalog::AclObject::Database(id) => {
+                    database_acls.insert(id, acl);
+                }
+                catalog::AclObject::Schema(id) if id == database => schema_acl = Some(acl),
+                catalog::AclObject::Schema(_) => {}
             }
         }
         let mut snapshot = Snapshot {

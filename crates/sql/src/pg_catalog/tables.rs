@@ -11,7 +11,7 @@ impl Snapshot {
                 .map(|(oid, name)| {
                     let acl = match (*name == PUBLIC_SCHEMA, &self.schema_acl) {
                         (true, Some(acl)) => acl_list(acl),
-                        _ => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                        _ => null_text_list(),
                     };
                     // `public` belongs to the databases' owner, whose its access list names.
                     let owner =
@@ -90,15 +90,12 @@ impl Snapshot {
                 int(0),
                 match (&owner.acl, kind) {
                     (Some(acl), "r") => acl_list(acl),
-                    _ => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                    _ => null_text_list(),
                 },
                 match owner.audit {
-                    catalog::TableAudit::Off => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
-                    _ if kind != "r" => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
-                    audit => ScalarValue::List(ScalarValue::new_list_nullable(
-                        &[s(&format!("audit={}", audit.name()))],
-                        &DataType::Utf8,
-                    )),
+                    catalog::TableAudit::Off => null_text_list(),
+                    _ if kind != "r" => null_text_list(),
+                    audit => text_items(std::iter::once(format!("audit={}", audit.name()))),
                 },
                 null_text(),
             ]
@@ -370,7 +367,7 @@ impl Snapshot {
                     null_text(),
                     match self.database_acls.get(&d.id) {
                         Some(acl) => acl_list(acl),
-                        None => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+                        None => null_text_list(),
                     },
                 ]
             })
@@ -602,10 +599,25 @@ pub(super) fn s(v: &str) -> ScalarValue {
 pub(super) fn b(v: bool) -> ScalarValue {
     ScalarValue::Boolean(Some(v))
 }
+/// A `text[]` of `items`.
+fn text_items(items: impl Iterator<Item = String>) -> ScalarValue {
+    let items: Vec<ScalarValue> = items.map(|item| ScalarValue::Utf8(Some(item))).collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+}
+
+/// A NULL `text[]`.
+fn null_text_list() -> ScalarValue {
+    ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null)
+}
+
 /// An access list as a `text[]` of its items (`aclitem[]` in PostgreSQL).
 fn acl_list(acl: &[privileges::AclItem]) -> ScalarValue {
-    let items: Vec<ScalarValue> = acl.iter().map(|item| s(&item.to_string())).collect();
-    ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+    text_items(acl.iter().map(|item| item.to_string()))
+}
+
+/// Settings as PostgreSQL lists them (`rolconfig`, `setconfig`): `name=value` items.
+fn settings_list<'a>(settings: impl Iterator<Item = (&'a String, &'a String)>) -> ScalarValue {
+    text_items(settings.map(|(name, value)| format!("{name}={value}")))
 }
 
 pub(super) fn null_text() -> ScalarValue {
@@ -715,17 +727,12 @@ impl Snapshot {
     /// them: per role (`setrole` 0 for every role), never per database.
     pub(super) fn pg_db_role_setting(&self) -> Rows {
         let columns = vec![("setdatabase", oid()), ("setrole", oid()), ("setconfig", text_list())];
-        let config = |settings: &mut dyn Iterator<Item = (&String, &String)>| {
-            let items: Vec<ScalarValue> = settings.map(|(k, v)| s(&format!("{k}={v}"))).collect();
-            ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
-        };
         let mut rows = Vec::new();
         if !self.all_roles_settings.is_empty() {
-            let mut all = self.all_roles_settings.iter().map(|(k, v)| (k, v));
-            rows.push(vec![int(0), int(0), config(&mut all)]);
+            rows.push(vec![int(0), int(0), settings_list(self.all_roles_settings.iter().map(|(k, v)| (k, v)))]);
         }
         for role in self.roles.iter().filter(|r| !r.settings.is_empty()) {
-            rows.push(vec![int(0), int(self.role_oid(&role.name)), config(&mut role.settings.iter())]);
+            rows.push(vec![int(0), int(self.role_oid(&role.name)), settings_list(role.settings.iter())]);
         }
         (columns, rows)
     }
@@ -787,11 +794,8 @@ pub(super) fn pg_roles(roles: &[catalog::RoleDesc]) -> Rows {
     let row = |oid: i64, name: &str, superuser: bool, login: bool, password: bool, role: Option<&catalog::RoleDesc>| {
         let limit = role.and_then(|r| r.connection_limit);
         let config = match role.filter(|r| !r.settings.is_empty()) {
-            Some(role) => {
-                let items: Vec<ScalarValue> = role.settings.iter().map(|(k, v)| s(&format!("{k}={v}"))).collect();
-                ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
-            }
-            None => ScalarValue::try_from(&text_list()).unwrap_or(ScalarValue::Null),
+            Some(role) => settings_list(role.settings.iter()),
+            None => null_text_list(),
         };
         vec![
             int(oid),

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn atoll(args: &[&str]) -> Output {
+pub(crate) fn atoll(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_atoll")).args(args).output().expect("run atoll")
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
@@ -44,7 +44,7 @@ fn psql_with_password(url: &str, password: Option<&str>, sql: &str) -> Output {
     command.output().expect("psql is not installed: run the tests through .ci/run, which installs it")
 }
 
-fn etcdctl(endpoint: &str, tls: &[String], args: &[&str]) -> Output {
+pub(crate) fn etcdctl(endpoint: &str, tls: &[String], args: &[&str]) -> Output {
     Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .arg(format!("--endpoints=https://{endpoint}"))
@@ -66,7 +66,7 @@ async fn join_as_root(host: &str, certs: &Path) -> Result<(), tonic::Status> {
 
 /// One secure node in `dir`, started with `flags`, and its certificates' directory (made with
 /// the CLI).
-async fn one_secure_node(dir: &Path, flags: &[&str]) -> (LocalCluster, std::path::PathBuf) {
+pub(crate) async fn one_secure_node(dir: &Path, flags: &[&str]) -> (LocalCluster, std::path::PathBuf) {
     let certs = dir.join("certs");
     create_certs(&certs, &dir.join("ca.key"));
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_atoll"));
@@ -241,7 +241,7 @@ async fn a_secure_cluster_admits_only_its_own_certificates() {
 }
 
 /// psql as `user` with a password, SQLSTATEs in its errors (`ERROR:  42501: ...`).
-fn psql_as(sql_addr: &str, certs: &Path, user: &str, password: &str, sql: &str) -> Output {
+pub(crate) fn psql_as(sql_addr: &str, certs: &Path, user: &str, password: &str, sql: &str) -> Output {
     let url =
         format!("postgresql://{user}@{sql_addr}/postgres?sslmode=verify-full&sslrootcert={}/ca.crt", certs.display());
     let mut command = Command::new("psql");
@@ -251,7 +251,7 @@ fn psql_as(sql_addr: &str, certs: &Path, user: &str, password: &str, sql: &str) 
 }
 
 /// psql as root, by certificate; panics unless every statement succeeds. Returns the output.
-fn as_root(sql_addr: &str, certs: &Path, sql: &str) -> String {
+pub(crate) fn as_root(sql_addr: &str, certs: &Path, sql: &str) -> String {
     let c = certs.display();
     let url = format!(
         "postgresql://root@{sql_addr}/postgres?sslmode=verify-full&sslrootcert={c}/ca.crt&sslcert={c}/client.root.crt&sslkey={c}/client.root.key"

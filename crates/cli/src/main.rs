@@ -118,8 +118,9 @@ struct StartArgs {
     /// not only node certificates (proves tests/it/security.rs catches it).
     #[arg(long, hide = true)]
     unsafe_any_peer_certificate: bool,
-    /// BROKEN ON PURPOSE: SQL sessions may do what superusers may, whatever was granted
-    /// (proves tests/it/security.rs catches it).
+    /// BROKEN ON PURPOSE: SQL sessions may do what superusers may, whatever was granted, and
+    /// etcd users read and write keys outside their permissions (proves tests/it/security.rs
+    /// catches it).
     #[arg(long, hide = true)]
     unsafe_skip_privilege_checks: bool,
     /// Send a ReadIndex round for every linearizable read, even on a leader that holds a
@@ -251,7 +252,10 @@ async fn start(args: StartArgs) -> Result<(), String> {
         );
     }
     if args.unsafe_skip_privilege_checks {
-        tracing::warn!("UNSAFE: SQL sessions skip every privilege check (test-only switch)");
+        tracing::warn!(
+            "UNSAFE: SQL sessions skip every privilege check, etcd requests every key permission check (test-only \
+             switch)"
+        );
     }
     if args.unsafe_ignore_statement_interrupts {
         tracing::warn!("UNSAFE: SQL statements ignore timeouts, cancel requests and disconnects (test-only switch)");

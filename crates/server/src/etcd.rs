@@ -1,4 +1,4 @@
-//! The etcd v3 API (gRPC services KV, Cluster, Maintenance, Watch, Lease) on the KV layer.
+//! The etcd v3 API (gRPC services KV, Auth, Cluster, Maintenance, Watch, Lease) on the KV layer.
 //!
 //! Requests reach their ranges through the node's router (`atoll_router`). Writes (Put,
 //! DeleteRange, Txn, Compact) become one Raft command each and are answered when applied.
@@ -7,10 +7,12 @@
 //! Errors carry the gRPC codes and messages etcd uses, so etcd clients react as they would
 //! to etcd (for example, retry on Unavailable).
 
+use crate::etcd_auth::{EtcdAuth, Need};
 use crate::node::NodeContext;
 use atoll_kv::Error as KvError;
 use atoll_proto::atoll::{command, command_result};
 use atoll_proto::etcdserverpb::*;
+use atoll_sql::kv_auth::KvAccess;
 use atoll_types::limits::REQUEST_BYTES_MAX;
 use atoll_types::FIRST_RANGE_ID;
 use std::pin::Pin;
@@ -64,11 +66,13 @@ fn check_size<T: prost::Message>(request: &T) -> Result<(), Status> {
 #[derive(Clone)]
 pub struct EtcdApi {
     context: Arc<NodeContext>,
+    /// Who may do what (see [`crate::etcd_auth`]).
+    auth: Arc<EtcdAuth>,
 }
 
 impl EtcdApi {
-    pub fn new(context: Arc<NodeContext>) -> Self {
-        EtcdApi { context }
+    pub fn new(context: Arc<NodeContext>, auth: Arc<EtcdAuth>) -> Self {
+        EtcdApi { context, auth }
     }
 
     fn header(&self, revision: i64) -> Option<ResponseHeader> {
@@ -122,9 +126,11 @@ impl kv_server::Kv for EtcdApi {
     #[tracing::instrument(name = "etcd.range", skip_all, fields(node_id = self.context.node_id.0))]
     async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let started = Instant::now();
+        let caller = self.auth.caller(&request)?;
         let mut request = request.into_inner();
         check_size(&request)?;
         crate::etcd_keyspace::range(&mut request);
+        self.auth.check(caller, Need::Keys(vec![(&request.key, &request.range_end, KvAccess::Read)])).await?;
         let result = self.range_inner(request).await;
         self.observe("Range", started);
         result.map(Response::new)
@@ -133,9 +139,15 @@ impl kv_server::Kv for EtcdApi {
     #[tracing::instrument(name = "etcd.put", skip_all, fields(node_id = self.context.node_id.0))]
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let started = Instant::now();
+        let caller = self.auth.caller(&request)?;
         let request = request.into_inner();
         check_size(&request)?;
         crate::etcd_keyspace::put(&request.key)?;
+        let mut need = vec![(request.key.as_slice(), &[][..], KvAccess::Write)];
+        if request.prev_kv {
+            need.push((request.key.as_slice(), &[][..], KvAccess::Read));
+        }
+        self.auth.check(caller, Need::Keys(need)).await?;
         let result = self
             .single(request_op::Request::RequestPut(request), |response| match response {
                 response_op::Response::ResponsePut(put) => Some(put),
@@ -156,9 +168,15 @@ impl kv_server::Kv for EtcdApi {
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         let started = Instant::now();
+        let caller = self.auth.caller(&request)?;
         let mut request = request.into_inner();
         check_size(&request)?;
         crate::etcd_keyspace::delete_range(&mut request);
+        let mut need = vec![(request.key.as_slice(), request.range_end.as_slice(), KvAccess::Write)];
+        if request.prev_kv {
+            need.push((request.key.as_slice(), request.range_end.as_slice(), KvAccess::Read));
+        }
+        self.auth.check(caller, Need::Keys(need)).await?;
         let result = self
             .single(request_op::Request::RequestDeleteRange(request), |response| match response {
                 response_op::Response::ResponseDeleteRange(delete) => Some(delete),
@@ -176,9 +194,11 @@ impl kv_server::Kv for EtcdApi {
     #[tracing::instrument(name = "etcd.txn", skip_all, fields(node_id = self.context.node_id.0))]
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let started = Instant::now();
+        let caller = self.auth.caller(&request)?;
         let mut request = request.into_inner();
         check_size(&request)?;
         crate::etcd_keyspace::txn(&mut request)?;
+        self.auth.check(caller, Need::Keys(crate::etcd_auth::txn_spans(&request))).await?;
         let result = self.txn_inner(request).await;
         self.observe("Txn", started);
         result.map(Response::new)
@@ -186,6 +206,7 @@ impl kv_server::Kv for EtcdApi {
 
     #[tracing::instrument(name = "etcd.compact", skip_all, fields(node_id = self.context.node_id.0))]
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+        self.auth.authorize(&request, Need::Admin).await?;
         let request = request.into_inner();
         check_size(&request)?;
         // The etcd keyspace's range compacts (the one that owns the first key); SQL's range
@@ -196,6 +217,103 @@ impl kv_server::Kv for EtcdApi {
                 _ => return Err(Status::internal("unexpected command result")),
             };
         Ok(Response::new(CompactionResponse { header: self.header(revision) }))
+    }
+}
+
+/// Answers an Auth call with this node's response header.
+macro_rules! auth_call {
+    ($self:ident, $call:expr) => {{
+        let revision = $self.context.range(FIRST_RANGE_ID).map_or(0, |r| r.revision());
+        let mut response = $call.await?;
+        response.header = $self.header(revision);
+        Ok(Response::new(response))
+    }};
+}
+
+#[tonic::async_trait]
+impl auth_server::Auth for EtcdApi {
+    async fn auth_enable(&self, request: Request<AuthEnableRequest>) -> Result<Response<AuthEnableResponse>, Status> {
+        auth_call!(self, self.auth.auth_enable(&request))
+    }
+    async fn auth_disable(
+        &self,
+        request: Request<AuthDisableRequest>,
+    ) -> Result<Response<AuthDisableResponse>, Status> {
+        auth_call!(self, self.auth.auth_disable(&request))
+    }
+    async fn auth_status(&self, request: Request<AuthStatusRequest>) -> Result<Response<AuthStatusResponse>, Status> {
+        auth_call!(self, self.auth.auth_status(&request))
+    }
+    async fn authenticate(
+        &self,
+        request: Request<AuthenticateRequest>,
+    ) -> Result<Response<AuthenticateResponse>, Status> {
+        check_size(request.get_ref())?;
+        auth_call!(self, self.auth.authenticate(request))
+    }
+    async fn user_add(&self, request: Request<AuthUserAddRequest>) -> Result<Response<AuthUserAddResponse>, Status> {
+        check_size(request.get_ref())?;
+        auth_call!(self, self.auth.user_add(request))
+    }
+    async fn user_get(&self, request: Request<AuthUserGetRequest>) -> Result<Response<AuthUserGetResponse>, Status> {
+        auth_call!(self, self.auth.user_get(request))
+    }
+    async fn user_list(&self, request: Request<AuthUserListRequest>) -> Result<Response<AuthUserListResponse>, Status> {
+        auth_call!(self, self.auth.user_list(request))
+    }
+    async fn user_delete(
+        &self,
+        request: Request<AuthUserDeleteRequest>,
+    ) -> Result<Response<AuthUserDeleteResponse>, Status> {
+        auth_call!(self, self.auth.user_delete(request))
+    }
+    async fn user_change_password(
+        &self,
+        request: Request<AuthUserChangePasswordRequest>,
+    ) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
+        check_size(request.get_ref())?;
+        auth_call!(self, self.auth.user_change_password(request))
+    }
+    async fn user_grant_role(
+        &self,
+        request: Request<AuthUserGrantRoleRequest>,
+    ) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
+        auth_call!(self, self.auth.user_grant_role(request))
+    }
+    async fn user_revoke_role(
+        &self,
+        request: Request<AuthUserRevokeRoleRequest>,
+    ) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
+        auth_call!(self, self.auth.user_revoke_role(request))
+    }
+    async fn role_add(&self, request: Request<AuthRoleAddRequest>) -> Result<Response<AuthRoleAddResponse>, Status> {
+        auth_call!(self, self.auth.role_add(request))
+    }
+    async fn role_get(&self, request: Request<AuthRoleGetRequest>) -> Result<Response<AuthRoleGetResponse>, Status> {
+        auth_call!(self, self.auth.role_get(request))
+    }
+    async fn role_list(&self, request: Request<AuthRoleListRequest>) -> Result<Response<AuthRoleListResponse>, Status> {
+        auth_call!(self, self.auth.role_list(request))
+    }
+    async fn role_delete(
+        &self,
+        request: Request<AuthRoleDeleteRequest>,
+    ) -> Result<Response<AuthRoleDeleteResponse>, Status> {
+        auth_call!(self, self.auth.role_delete(request))
+    }
+    async fn role_grant_permission(
+        &self,
+        request: Request<AuthRoleGrantPermissionRequest>,
+    ) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
+        check_size(request.get_ref())?;
+        auth_call!(self, self.auth.role_grant_permission(request))
+    }
+    async fn role_revoke_permission(
+        &self,
+        request: Request<AuthRoleRevokePermissionRequest>,
+    ) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
+        check_size(request.get_ref())?;
+        auth_call!(self, self.auth.role_revoke_permission(request))
     }
 }
 
@@ -225,6 +343,7 @@ impl cluster_server::Cluster for EtcdApi {
         Err(not_served("MemberUpdate"))
     }
     async fn member_list(&self, request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+        self.auth.authorize(&request, Need::User).await?;
         if request.into_inner().linearizable {
             self.context.store.read_index(FIRST_RANGE_ID).await.map_err(store_status)?;
         }
@@ -247,12 +366,15 @@ type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>
 impl maintenance_server::Maintenance for EtcdApi {
     type SnapshotStream = SnapshotStream;
 
-    async fn alarm(&self, _: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        // Atoll raises no alarms: a GET lists none, and there is none to (de)activate.
+        self.auth.authorize(&request, Need::User).await?;
         let revision = self.context.range(FIRST_RANGE_ID).map_or(0, |r| r.revision());
         Ok(Response::new(AlarmResponse { header: self.header(revision), alarms: vec![] }))
     }
 
-    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(&self, request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        self.auth.authorize(&request, Need::User).await?;
         let status = self.context.store.status().await.map_err(store_status)?;
         let range = status.iter().find(|r| r.range_id == FIRST_RANGE_ID).cloned().unwrap_or_default();
         let revision = self.context.range(FIRST_RANGE_ID).map_or(0, |r| r.revision());

@@ -5,7 +5,7 @@
 //!
 //! * peer gRPC ([`peer_service`]): Raft message streams between nodes ([`transport`]), join,
 //!   node status for the admin CLI;
-//! * the etcd v3 API ([`etcd`]);
+//! * the etcd v3 API ([`etcd`]), its users, roles and permission checks ([`etcd_auth`]);
 //! * HTTP ([`http`]): Prometheus `/metrics`, `/health`, and the fault-injection switches used
 //!   by the test harness when the node runs with fault injection enabled.
 //!
@@ -15,6 +15,7 @@
 //! retention, then each node's physical collector).
 
 pub mod etcd;
+pub mod etcd_auth;
 pub mod etcd_keyspace;
 pub mod http;
 pub mod keyspaces;

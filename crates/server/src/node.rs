@@ -7,7 +7,9 @@ use crate::transport::{AddressBook, GrpcTransport, LinkFaults};
 use atoll_kv::{KvStateMachine, RangeShared};
 use atoll_proto::atoll::peer_client::PeerClient;
 use atoll_proto::atoll::{JoinRequest, NodeInfo};
-use atoll_proto::etcdserverpb::{cluster_server, kv_server, lease_server, maintenance_server, watch_server};
+use atoll_proto::etcdserverpb::{
+    auth_server, cluster_server, kv_server, lease_server, maintenance_server, watch_server,
+};
 use atoll_proto::Message as _;
 use atoll_replication::metrics::StoreMetrics;
 use atoll_replication::raft_storage::RaftStorage;
@@ -434,17 +436,18 @@ impl Node {
         if context.range(FIRST_RANGE_ID).is_none() {
             context.store.create_replica(FIRST_RANGE_ID).await.map_err(|e| StartError::Fatal(e.to_string()))?;
         }
+        let audit = Arc::new(atoll_sql::audit::AuditLog::new(&config.data_dir.join(AUDIT_FILE)));
         let mut tasks = vec![
-            tokio::spawn(serve_peer(context.clone(), peer_listener, tls.grpc.clone())),
-            tokio::spawn(serve_etcd(context.clone(), etcd_listener, tls.grpc)),
-            tokio::spawn(serve_http(context.clone(), http_listener, tls.http)),
-            tokio::spawn(serve_sql(
+            tokio::spawn(serve_peer(context.clone(), peer_listener, tls.grpc)),
+            tokio::spawn(serve_etcd(
                 context.clone(),
-                sql_listener,
-                config.sql_limits,
-                tls.sql,
-                atoll_sql::audit::AuditLog::new(&config.data_dir.join(AUDIT_FILE)),
+                etcd_listener,
+                tls.etcd,
+                audit.clone(),
+                config.sql_limits.unsafe_skip_privilege_checks,
             )),
+            tokio::spawn(serve_http(context.clone(), http_listener, tls.http)),
+            tokio::spawn(serve_sql(context.clone(), sql_listener, config.sql_limits, tls.sql, audit)),
             tokio::spawn(refresh(context.clone())),
             tokio::spawn(crate::replicate::run(context.clone())),
             tokio::spawn(crate::keyspaces::run(context.clone(), config.keyspace_split_delay)),
@@ -557,23 +560,29 @@ fn incoming(listener: TcpListener) -> impl tokio_stream::Stream<Item = std::io::
 
 /// The TLS settings of the node's listeners; all `None` on an insecure node.
 struct Tls {
-    /// Peer and etcd ports: client certificates required.
+    /// The peer port: client certificates required.
     grpc: Option<tonic::transport::ServerTlsConfig>,
+    /// The etcd port: a client certificate names its user, a client without one authenticates
+    /// with a password (see `crate::etcd_auth`).
+    etcd: Option<tonic::transport::ServerTlsConfig>,
     http: Option<Arc<rustls::ServerConfig>>,
     sql: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Tls {
     fn of(certs: Option<&atoll_security::NodeCerts>) -> Result<Tls, StartError> {
-        let Some(certs) = certs else { return Ok(Tls { grpc: None, http: None, sql: None }) };
+        let Some(certs) = certs else { return Ok(Tls { grpc: None, etcd: None, http: None, sql: None }) };
         let certs_error = |e: atoll_security::CertError| StartError::Certs(e.to_string());
-        let grpc = certs.grpc_server(true);
+        let (grpc, etcd) = (certs.grpc_server(true), certs.grpc_server(false));
         // Refused here, so that no port is left unserved by a setting tonic turns down later.
-        tonic::transport::Server::builder()
-            .tls_config(grpc.clone())
-            .map_err(|e| StartError::Certs(format!("TLS settings of the gRPC ports: {e}")))?;
+        for config in [&grpc, &etcd] {
+            tonic::transport::Server::builder()
+                .tls_config(config.clone())
+                .map_err(|e| StartError::Certs(format!("TLS settings of the gRPC ports: {e}")))?;
+        }
         Ok(Tls {
             grpc: Some(grpc),
+            etcd: Some(etcd),
             http: Some(certs.http_server().map_err(certs_error)?),
             sql: Some(certs.sql_server().map_err(certs_error)?),
         })
@@ -606,11 +615,20 @@ async fn serve_peer(context: Arc<NodeContext>, listener: TcpListener, tls: Optio
     }
 }
 
-async fn serve_etcd(context: Arc<NodeContext>, listener: TcpListener, tls: Option<tonic::transport::ServerTlsConfig>) {
-    let api = EtcdApi::new(context);
+async fn serve_etcd(
+    context: Arc<NodeContext>,
+    listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    audit: Arc<atoll_sql::audit::AuditLog>,
+    skip_key_checks: bool,
+) {
+    let kv = atoll_sql::NodeKv(Arc::new(crate::sql::LocalKv::new(context.clone())));
+    let auth = Arc::new(crate::etcd_auth::EtcdAuth::new(kv, context.secure, Some(audit), skip_key_checks));
+    let api = EtcdApi::new(context, auth);
     let Some(mut server) = grpc_server(tls, "etcd API server") else { return };
     let result = server
         .add_service(kv_server::KvServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(auth_server::AuthServer::new(api.clone()))
         .add_service(cluster_server::ClusterServer::new(api.clone()))
         .add_service(maintenance_server::MaintenanceServer::new(api.clone()))
         .add_service(watch_server::WatchServer::new(api.clone()))
@@ -627,7 +645,7 @@ async fn serve_sql(
     listener: TcpListener,
     limits: atoll_sql::SqlLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
-    audit: atoll_sql::audit::AuditLog,
+    audit: Arc<atoll_sql::audit::AuditLog>,
 ) {
     let registry = context.registry.clone();
     let kv = atoll_sql::NodeKv(Arc::new(crate::sql::LocalKv::new(context)));

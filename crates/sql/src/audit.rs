@@ -58,6 +58,9 @@ pub struct Event<'a> {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sqlstate: Option<&'a str>,
+    /// The gRPC status code of a refused etcd API request (whose `sqlstate` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -78,6 +81,7 @@ impl<'a> Event<'a> {
             access: None,
             ok,
             sqlstate,
+            grpc_code: None,
             error,
         }
     }

@@ -155,7 +155,7 @@ impl TableDesc {
     }
 }
 
-fn catalog_key(parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn catalog_key(parts: &[&[u8]]) -> Vec<u8> {
     let mut key = vec![SQL_PREFIX, CATALOG_TAG];
     for part in parts {
         key.extend_from_slice(part);
@@ -229,6 +229,10 @@ pub struct RoleDesc {
     /// for every role.
     #[serde(default)]
     pub settings: std::collections::BTreeMap<String, String>,
+    /// The etcd key ranges the role may read or write (`etcdctl role grant-permission`), see
+    /// [`crate::kv_auth`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv_permissions: Vec<crate::kv_auth::KvPermission>,
 }
 
 impl RoleDesc {
@@ -241,6 +245,7 @@ impl RoleDesc {
             member_of: Vec::new(),
             connection_limit: None,
             settings: Default::default(),
+            kv_permissions: Vec::new(),
         }
     }
 
@@ -337,11 +342,11 @@ pub fn put_object_acl(txn: &mut Txn, object: AclObject, acl: &[AclItem]) -> Resu
     Ok(())
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| SqlError::internal(format!("corrupt descriptor: {e}")))
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(SqlError::internal)
 }
 

@@ -22,6 +22,7 @@ mod execute;
 mod fastpath;
 pub mod frame;
 pub mod kv;
+pub mod kv_auth;
 mod literals;
 mod login;
 pub mod metrics;

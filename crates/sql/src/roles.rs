@@ -22,7 +22,7 @@ fn denied(what: &str) -> SqlError {
     SqlError::new(code::INSUFFICIENT_PRIVILEGE, format!("permission denied to {what}"))
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > ROLE_NAME_BYTES_MAX {
         return Err(SqlError::new(code::INVALID_NAME, format!("role name \"{name}\" must be 1 to 63 bytes")));
     }

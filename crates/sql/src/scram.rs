@@ -89,6 +89,15 @@ impl Verifier {
         }
     }
 
+    /// Whether `password` is the one this verifier was made from (for protocols that send the
+    /// password itself, over TLS: etcd's `Authenticate`). Costs the verifier's PBKDF2 rounds.
+    pub fn matches(&self, password: &str) -> bool {
+        let candidate = Verifier::with_salt(password, &self.salt, self.iterations);
+        // Compared without an early exit, though both sides are hashes.
+        candidate.stored_key.len() == self.stored_key.len()
+            && candidate.stored_key.iter().zip(&self.stored_key).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
     /// PostgreSQL's text form, as `pg_authid.rolpassword` shows it.
     pub fn to_text(&self) -> String {
         format!(
@@ -251,7 +260,11 @@ mod tests {
         let wrong = client_final.replace("p=dHz", "p=dHy");
         assert_eq!(exchange.finish(wrong.as_bytes()), Err(ScramError::WrongPassword));
         // The verifier's text survives a round trip.
-        assert_eq!(Verifier::parse(&verifier.to_text()), Some(verifier));
+        assert_eq!(Verifier::parse(&verifier.to_text()), Some(verifier.clone()));
+        // A password given as it is (etcd's Authenticate) is checked against the same verifier.
+        assert!(verifier.matches("pencil"));
+        assert!(!verifier.matches("pencil ") && !verifier.matches(""));
+        assert!(!Verifier::mock("user", b"key").matches("pencil"));
     }
 
     #[test]

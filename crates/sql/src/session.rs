@@ -47,7 +47,7 @@ pub struct Engine {
     /// See [`SqlLimits::unsafe_skip_privilege_checks`].
     pub(crate) unsafe_skip_privilege_checks: bool,
     /// Where logins and schema, privilege and role changes are recorded (see [`crate::audit`]).
-    pub(crate) audit: Option<crate::audit::AuditLog>,
+    pub(crate) audit: Option<Arc<crate::audit::AuditLog>>,
     /// The connections each role has open here (`CONNECTION LIMIT`).
     pub(crate) role_connections: crate::privileges::RoleConnections,
     /// Write locks of every session on this node: writers of one row queue instead of
@@ -63,7 +63,7 @@ impl Engine {
         kv: NodeKv,
         limits: SqlLimits,
         registry: &prometheus::Registry,
-        audit: Option<crate::audit::AuditLog>,
+        audit: Option<Arc<crate::audit::AuditLog>>,
     ) -> Arc<Self> {
         assert!(limits.query_memory_bytes <= limits.memory_bytes, "a query's memory limit exceeds the node's");
         let runtime = RuntimeEnvBuilder::new()
@@ -101,7 +101,7 @@ pub struct SqlLimits {
     /// cancel requests and their client's disconnect.
     pub unsafe_ignore_interrupts: bool,
     /// BROKEN ON PURPOSE, for tests of the checkers: every session may do what a superuser may
-    /// (no privilege is checked).
+    /// (no privilege is checked), and so may every etcd user on its keys.
     pub unsafe_skip_privilege_checks: bool,
 }
 

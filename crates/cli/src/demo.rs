@@ -121,8 +121,13 @@ fn print_summary(cluster: &LocalCluster, demo_password: Option<&str>) {
     match cluster.certs_dir() {
         Some(certs) => {
             let certs = certs.display();
+            // etcd's users are SQL's: the demo user authenticates with its password too.
+            let etcd_identity = match demo_password {
+                Some(password) => format!("--user {DEMO_USER}:{password}"),
+                None => format!("--cert {certs}/client.root.crt --key {certs}/client.root.key"),
+            };
             println!(
-                "try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} --cacert {certs}/ca.crt --cert {certs}/client.root.crt --key {certs}/client.root.key put hello world"
+                "try: ETCDCTL_API=3 etcdctl --endpoints={endpoints} --cacert {certs}/ca.crt {etcd_identity} put hello world"
             );
             let address = &cluster.nodes[0].sql;
             let password_url = demo_password.map(|password| {

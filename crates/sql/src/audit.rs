@@ -14,6 +14,9 @@
 //!  "statement":"UPDATE ledger SET amount = 0","tables":["ledger"],"access":"write","ok":true}
 //! ```
 //!
+//! The etcd API writes to the same file: its Auth API's changes as `role` events (with the gRPC
+//! code of a refusal in `grpc_code`) and `Authenticate` as `login` (`atoll_server::etcd_auth`).
+//!
 //! Tables are audited when asked for (`ALTER TABLE t SET (audit = 'write' | 'all' | 'off')`):
 //! `write` records every statement that writes the table, `all` every one that reads it as well
 //! (the check of privileges, which every access passes, notes it; refused accesses too).

@@ -269,7 +269,7 @@ fn install(chunks: &[&[u8]]) {
     // On tmpfs when there is one: each file is synced, and the fuzzer installs thousands.
     let shm = std::path::Path::new("/dev/shm");
     let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("tempdir");
-    let files = SnapshotFiles::open(dir.path().join("snapshots")).expect("snapshot dir");
+    let files = SnapshotFiles::open(dir.path().join("snapshots"), None).expect("snapshot dir");
     let mut writer = files.create().expect("snapshot file");
     for chunk in chunks {
         writer.write_chunk(chunk).expect("a checked chunk fits a snapshot file");

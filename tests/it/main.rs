@@ -6,6 +6,7 @@
 mod admin;
 mod chaos;
 mod cluster;
+mod encryption;
 mod etcd_auth;
 mod etcdctl;
 mod failover;

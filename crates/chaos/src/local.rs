@@ -442,6 +442,12 @@ impl LocalCluster {
         None
     }
 
+    /// Replaces the flags every node is started with from now on (a restart with another
+    /// encryption key, say).
+    pub fn set_extra_args(&mut self, extra_args: Vec<String>) {
+        self.extra_args = extra_args;
+    }
+
     /// Restarts a killed node from its data directory.
     pub fn restart(&mut self, index: usize) -> Result<(), String> {
         let args = self.node_args();

@@ -34,6 +34,13 @@ pub enum CertCommand {
         #[arg(long, default_value_t = certs::CLIENT_DAYS)]
         lifetime_days: u32,
     },
+    /// Create a random key for encryption at rest (`atoll start --encryption-key-file`), as 64
+    /// hex digits, readable by its owner only. Keep a copy off the node: without it the store
+    /// cannot be read.
+    CreateEncryptionKey {
+        /// Where to write it (an existing file is never replaced).
+        path: PathBuf,
+    },
     /// List the certificates in --certs-dir with their names and expiry.
     List {
         /// The certificates directory.
@@ -65,6 +72,12 @@ pub fn run(command: CertCommand) -> Result<(), String> {
         }
         CertCommand::CreateClient { paths, user, lifetime_days } => {
             certs::create_client(&paths.certs_dir, &paths.ca_key, &user, lifetime_days, paths.overwrite)
+        }
+        CertCommand::CreateEncryptionKey { path } => {
+            atoll_storage::encryption::StoreKey::create(&path).map_err(|e| e.to_string())?;
+            let key = atoll_storage::encryption::StoreKey::read(&path).map_err(|e| e.to_string())?;
+            println!("created {} (key {})", path.display(), key.id());
+            return Ok(());
         }
         CertCommand::List { certs_dir } => {
             let listed = certs::list(&certs_dir).map_err(|e| e.to_string())?;

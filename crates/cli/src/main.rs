@@ -123,6 +123,20 @@ struct StartArgs {
     /// catches it).
     #[arg(long, hide = true)]
     unsafe_skip_privilege_checks: bool,
+    /// BROKEN ON PURPOSE: with --encryption-key-file, keys are checked but values are stored
+    /// unsealed (proves tests/it/security.rs's look at the data files catches it).
+    #[arg(long, hide = true)]
+    unsafe_encryption_plaintext: bool,
+    /// Encrypt the store at rest with this key (32 bytes, or 64 hex digits; make one with
+    /// `atoll cert create-encryption-key`): values, the Raft log's entries and received
+    /// snapshots are sealed with AES-256-GCM. Chosen when the store is created; every start
+    /// after needs the key.
+    #[arg(long, value_name = "FILE")]
+    encryption_key_file: Option<PathBuf>,
+    /// The store's previous key, to rotate to --encryption-key-file: start once with both,
+    /// after which only the new key opens the store.
+    #[arg(long, value_name = "FILE", requires = "encryption_key_file")]
+    old_encryption_key_file: Option<PathBuf>,
     /// Send a ReadIndex round for every linearizable read, even on a leader that holds a
     /// lease (for comparison; the lease is safe and faster).
     #[arg(long)]
@@ -221,6 +235,9 @@ impl StartArgs {
             dead_after: Duration::from_secs(self.dead_after_secs.max(1)),
             certs,
             unsafe_any_peer_certificate: self.unsafe_any_peer_certificate,
+            encryption_key_file: self.encryption_key_file.clone(),
+            old_encryption_key_file: self.old_encryption_key_file.clone(),
+            unsafe_encryption_plaintext: self.unsafe_encryption_plaintext,
         })
     }
 }
@@ -250,6 +267,9 @@ async fn start(args: StartArgs) -> Result<(), String> {
         tracing::warn!(
             "UNSAFE: snapshots sent leave out the data, replicas caught up by them lose writes (test-only switch)"
         );
+    }
+    if args.unsafe_encryption_plaintext {
+        tracing::warn!("UNSAFE: values are stored unencrypted although a key was given (test-only switch)");
     }
     if args.unsafe_skip_privilege_checks {
         tracing::warn!(

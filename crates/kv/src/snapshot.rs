@@ -267,7 +267,7 @@ impl KvRestoreJob {
             }
         }
         let descriptor_key = state::descriptor_key(self.range_id);
-        let mut reader = SnapshotFileReader::open(&self.file)?;
+        let mut reader = SnapshotFileReader::open(&self.file, self.engine.cipher())?;
         while let Some(chunk) = reader.next_chunk()? {
             let data = RangeSnapshotData::decode(chunk.as_slice())
                 .map_err(|e| fatal(format!("undecodable snapshot chunk: {e}")))?;
@@ -334,7 +334,7 @@ impl KvRestoreJob {
         let engine = self.engine.as_ref();
         let prefix = state::prefix(self.range_id);
         let scratch = atoll_storage::MemoryEngine::new();
-        let mut reader = SnapshotFileReader::open(&self.file)?;
+        let mut reader = SnapshotFileReader::open(&self.file, self.engine.cipher())?;
         let mut derived = mvcc::Derived::default();
         let mut batch = WriteBatch::new();
         let mut bytes = 0u64;
@@ -416,7 +416,7 @@ pub(crate) fn must_install(
     use atoll_replication::snapshot::SnapshotFiles;
     use atoll_replication::StateMachine as _;
     let dir = tempfile::tempdir().expect("tempdir");
-    let files = SnapshotFiles::open(dir.path().join("snapshots")).expect("snapshot dir");
+    let files = SnapshotFiles::open(dir.path().join("snapshots"), engine.cipher()).expect("snapshot dir");
     let mut writer = files.create().expect("snapshot file");
     let mut check = SnapshotCheck::new(target.range_id());
     while let Some(chunk) = reader.next_chunk(chunk_bytes).expect("chunk") {

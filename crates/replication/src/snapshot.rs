@@ -39,6 +39,7 @@
 //!    state, deletes the file and takes up Raft where the snapshot left it.
 
 use crate::Fatal;
+use atoll_storage::encryption::{Cipher, SEAL_OVERHEAD_BYTES};
 use atoll_types::limits::{
     SNAPSHOT_BYTES_MAX, SNAPSHOT_CHUNK_FRAME_BYTES_MAX, SNAPSHOT_FILE_SYNC_BYTES, SNAPSHOT_SENDS_MAX,
 };
@@ -337,6 +338,8 @@ impl Drop for ProgressGuard {
 pub struct SnapshotFiles {
     dir: PathBuf,
     next_id: AtomicU64,
+    /// Seals every chunk on an encrypted store (`atoll_storage::encryption`).
+    cipher: Option<Arc<Cipher>>,
 }
 
 fn io_fatal(what: &str, path: &Path, e: impl std::fmt::Display) -> Fatal {
@@ -346,10 +349,11 @@ fn io_fatal(what: &str, path: &Path, e: impl std::fmt::Display) -> Fatal {
 impl SnapshotFiles {
     /// Uses (and creates) `dir`. Ids start from the clock so that a restarted node never
     /// reuses the id of a file a crashed run left behind.
-    pub fn open(dir: PathBuf) -> Result<Self, Fatal> {
+    /// `cipher`: the store's, on an encrypted store; the files' chunks are sealed with it.
+    pub fn open(dir: PathBuf, cipher: Option<Arc<Cipher>>) -> Result<Self, Fatal> {
         std::fs::create_dir_all(&dir).map_err(|e| io_fatal("create directory", &dir, e))?;
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-        Ok(SnapshotFiles { dir, next_id: AtomicU64::new(seed) })
+        Ok(SnapshotFiles { dir, next_id: AtomicU64::new(seed), cipher })
     }
 
     /// The path of the complete snapshot `id`.
@@ -369,6 +373,8 @@ impl SnapshotFiles {
             file: Some(std::io::BufWriter::new(file)),
             bytes: 0,
             unsynced: 0,
+            cipher: self.cipher.clone(),
+            chunks: 0,
         })
     }
 
@@ -402,6 +408,10 @@ pub struct SnapshotFileWriter {
     bytes: u64,
     /// Bytes written since the last sync (see [`SNAPSHOT_FILE_SYNC_BYTES`]).
     unsynced: u64,
+    /// Seals each chunk, on an encrypted store.
+    cipher: Option<Arc<Cipher>>,
+    /// Chunks written (a chunk is sealed bound to its place in the file).
+    chunks: u64,
 }
 
 impl SnapshotFileWriter {
@@ -420,6 +430,15 @@ impl SnapshotFileWriter {
         if self.bytes > SNAPSHOT_BYTES_MAX {
             return Err(format!("snapshot is over the limit of {SNAPSHOT_BYTES_MAX} bytes"));
         }
+        let sealed;
+        let chunk = match &self.cipher {
+            Some(cipher) => {
+                sealed = cipher.seal(&[CHUNK_CONTEXT, &self.chunks.to_be_bytes()], chunk);
+                sealed.as_slice()
+            }
+            None => chunk,
+        };
+        self.chunks += 1;
         let mut header = [0u8; FRAME_HEADER_BYTES];
         header[..4].copy_from_slice(&(chunk.len() as u32).to_be_bytes());
         header[4..].copy_from_slice(&crc32fast::hash(chunk).to_be_bytes());
@@ -468,17 +487,23 @@ impl Drop for SnapshotFileWriter {
     }
 }
 
+/// What a sealed chunk is bound to, with its index in the file.
+const CHUNK_CONTEXT: &[u8] = b"atoll snapshot chunk";
+
 /// Reads the chunks of a complete snapshot file back, checking each one's CRC.
 pub struct SnapshotFileReader {
     path: PathBuf,
     file: std::io::BufReader<std::fs::File>,
+    /// Opens each chunk, on an encrypted store.
+    cipher: Option<Arc<Cipher>>,
+    chunks: u64,
 }
 
 impl SnapshotFileReader {
-    /// Opens a complete snapshot file.
-    pub fn open(path: &Path) -> Result<Self, Fatal> {
+    /// Opens a complete snapshot file; `cipher`: the store's, on an encrypted store.
+    pub fn open(path: &Path, cipher: Option<Arc<Cipher>>) -> Result<Self, Fatal> {
         let file = std::fs::File::open(path).map_err(|e| io_fatal("open", path, e))?;
-        Ok(SnapshotFileReader { path: path.to_path_buf(), file: std::io::BufReader::new(file) })
+        Ok(SnapshotFileReader { path: path.to_path_buf(), file: std::io::BufReader::new(file), cipher, chunks: 0 })
     }
 
     /// The next chunk, or `None` at the end. A torn or corrupt frame is fatal: the file was
@@ -493,7 +518,7 @@ impl SnapshotFileReader {
         self.file.read_exact(&mut header[1..]).map_err(|e| io_fatal("read frame header", &self.path, e))?;
         let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        if length > SNAPSHOT_CHUNK_FRAME_BYTES_MAX {
+        if length > SNAPSHOT_CHUNK_FRAME_BYTES_MAX + SEAL_OVERHEAD_BYTES {
             return Err(io_fatal("frame", &self.path, format!("chunk length {length} over the limit")));
         }
         let mut chunk = vec![0u8; length];
@@ -501,7 +526,15 @@ impl SnapshotFileReader {
         if crc32fast::hash(&chunk) != crc {
             return Err(io_fatal("frame", &self.path, "checksum mismatch"));
         }
-        Ok(Some(chunk))
+        let index = self.chunks;
+        self.chunks += 1;
+        match &self.cipher {
+            Some(cipher) => cipher
+                .open(&[CHUNK_CONTEXT, &index.to_be_bytes()], &chunk)
+                .map(Some)
+                .map_err(|e| io_fatal("chunk", &self.path, e)),
+            None => Ok(Some(chunk)),
+        }
     }
 }
 

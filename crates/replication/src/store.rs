@@ -323,7 +323,7 @@ impl<S: StateMachine, T: Transport> Store<S, T> {
     ) -> Result<(Self, StoreHandle<S::Response>), Fatal> {
         let (sender, inbox) = std::sync::mpsc::sync_channel(STORE_INBOX_MAX);
         let (events_sender, events) = std::sync::mpsc::channel();
-        let files = Arc::new(SnapshotFiles::open(config.snapshot_dir.clone())?);
+        let files = Arc::new(SnapshotFiles::open(config.snapshot_dir.clone(), engine.cipher())?);
         // Proposal ids start from the clock so that entries proposed by an earlier run of this
         // node, still being applied after a restart, cannot answer a new proposal.
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);

@@ -96,6 +96,14 @@ pub struct NodeConfig {
     pub certs: Option<atoll_security::NodeCerts>,
     /// BROKEN ON PURPOSE, for tests: peers' certificates are not checked by name.
     pub unsafe_any_peer_certificate: bool,
+    /// The store key: every value and received snapshot is sealed with AES-256-GCM
+    /// (`atoll_storage::encryption`). `None`: the store is not encrypted.
+    pub encryption_key_file: Option<PathBuf>,
+    /// The previous store key, during a rotation to `encryption_key_file`.
+    pub old_encryption_key_file: Option<PathBuf>,
+    /// BROKEN ON PURPOSE, for tests: keys are checked and the registry kept, but values are
+    /// stored unsealed.
+    pub unsafe_encryption_plaintext: bool,
 }
 
 /// Why a node could not start; each says what to do about it.
@@ -111,6 +119,8 @@ pub enum StartError {
     Storage(String),
     #[error("certificates: {0}")]
     Certs(String),
+    #[error("encryption at rest: {0}")]
+    Encryption(String),
     #[error("{0}")]
     Fatal(String),
 }
@@ -259,6 +269,16 @@ fn prepare_data_dir(path: &PathBuf) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Reads the key files and checks them against the data directory's encryption registry.
+fn prepare_encryption(config: &NodeConfig) -> Result<Option<atoll_storage::encryption::Prepared>, StartError> {
+    use atoll_storage::encryption::{prepare, StoreKey};
+    let read = |path: &Option<PathBuf>| path.as_deref().map(StoreKey::read).transpose();
+    let fail = |e: atoll_storage::encryption::EncryptionError| StartError::Encryption(e.to_string());
+    let key = read(&config.encryption_key_file).map_err(fail)?;
+    let old = read(&config.old_encryption_key_file).map_err(fail)?;
+    prepare(&config.data_dir, key, old).map_err(fail)
+}
+
 fn read_u64(engine: &dyn Engine, key: &[u8]) -> Result<Option<u64>, StartError> {
     match engine.get(Keyspace::Meta, key)? {
         None => Ok(None),
@@ -275,6 +295,8 @@ impl Node {
     /// Starts a node: binds its listeners, bootstraps or joins, and serves.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         prepare_data_dir(&config.data_dir)?;
+        // Keys are checked before anything else, so that a wrong one changes nothing.
+        let encryption = prepare_encryption(&config)?;
         let peer_tls = crate::peer_tls::PeerTls::new(config.certs.as_ref().map(|c| c.grpc_client()));
         let tls = Tls::of(config.certs.as_ref())?;
         let peer_listener = bind(config.peer_listen, "peer RPC", "--peer-addr").await?;
@@ -302,11 +324,22 @@ impl Node {
             name: config.name.clone(),
             version: atoll_types::VERSION.into(),
         };
-        let engine: Arc<dyn Engine> =
-            Arc::new(FjallEngine::open(&config.data_dir, config.cache_bytes).map_err(|e| StartError::DataDir {
-                path: config.data_dir.clone(),
-                reason: format!("{e} (is another atoll process using it?)"),
-            })?);
+        let fjall = FjallEngine::open(&config.data_dir, config.cache_bytes).map_err(|e| StartError::DataDir {
+            path: config.data_dir.clone(),
+            reason: format!("{e} (is another atoll process using it?)"),
+        })?;
+        let engine: Arc<dyn Engine> = match encryption {
+            None => Arc::new(fjall),
+            Some(prepared) => {
+                let cipher = prepared.open().map_err(|e| StartError::Encryption(e.to_string()))?;
+                info!(store_key = cipher.store_key_id(), data_key = cipher.active_data_key(), "encryption at rest on");
+                if config.unsafe_encryption_plaintext {
+                    Arc::new(fjall)
+                } else {
+                    Arc::new(atoll_storage::EncryptedEngine::new(fjall, cipher))
+                }
+            }
+        };
         let mut join_members = match engine.get(Keyspace::Meta, META_JOIN_MEMBERS)? {
             Some(bytes) => {
                 atoll_proto::atoll::JoinResponse::decode(bytes.as_slice())

@@ -17,13 +17,18 @@
 //! snapshot is applied as a sequence of ordinary write batches (the replication layer keeps a
 //! durable "restoring" marker so that a crash midway redoes the whole install).
 //!
+//! [`EncryptedEngine`] wraps either to seal every value with AES-256-GCM (encryption at rest,
+//! see [`encryption`]).
+//!
 //! [`Engine::snapshot`] gives a consistent point-in-time view of every keyspace (fjall's
 //! cross-keyspace snapshot: a sequence number, no copy), which a range snapshot is streamed
 //! from on another thread while the store loop goes on writing.
 
+pub mod encryption;
 mod fjall_engine;
 mod memory;
 
+pub use encryption::{Cipher, EncryptedEngine};
 pub use fjall_engine::FjallEngine;
 pub use memory::MemoryEngine;
 
@@ -186,6 +191,12 @@ pub trait Engine: Send + Sync + 'static {
     /// A consistent view of every keyspace as of now: later writes are not visible through it.
     /// Cheap to take; old versions are kept on disk while it lives, so drop it soon.
     fn snapshot(&self) -> Box<dyn EngineSnapshot>;
+
+    /// The cipher values are sealed with, on an encrypted store ([`encryption`]): what other
+    /// files of the node's data (received snapshots) are sealed with too.
+    fn cipher(&self) -> Option<std::sync::Arc<Cipher>> {
+        None
+    }
 }
 
 /// A read-only, point-in-time view of an [`Engine`] (see [`Engine::snapshot`]). It owns what

@@ -965,6 +965,62 @@ fn a_snapshot_reads_the_state_as_of_when_it_was_taken_in_bounded_chunks() {
     assert_eq!(target.must_get("new"), None);
 }
 
+/// Every byte under `dir`.
+fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(all_bytes(&path));
+        } else {
+            out.extend(std::fs::read(&path).expect("read"));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_encrypted_store_snapshots_and_installs_with_nothing_readable_on_disk() {
+    use atoll_storage::encryption::{prepare, StoreKey};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_path = dir.path().join("store.key");
+    StoreKey::create(&key_path).expect("key");
+    let encrypted = |name: &str| -> Arc<dyn Engine> {
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(&data).expect("mkdir");
+        let key = StoreKey::read(&key_path).expect("read key");
+        let prepared = prepare(&data, Some(key), None).expect("prepare").expect("encrypted");
+        let fjall = atoll_storage::FjallEngine::open(&data, 1 << 20).expect("fjall");
+        Arc::new(atoll_storage::EncryptedEngine::new(fjall, prepared.open().expect("cipher")))
+    };
+    let engine = encrypted("source");
+    let mut batch = WriteBatch::new();
+    KvStateMachine::bootstrap(&mut batch, RANGE, &first_node());
+    engine.write(batch, true).expect("bootstrap");
+    let mut source = must_open(engine);
+    for i in 0..40 {
+        source.must_put(&format!("k{i:02}"), &format!("marker-{i:02}-{}", "x".repeat(50)));
+    }
+    let (index, expected) = (source.index, source.must_range(&everything(0)));
+    let target_engine = encrypted("target");
+    let mut target = must_open(target_engine.clone());
+    crate::snapshot::must_install(
+        source.sm.snapshot().expect("snapshot"),
+        &mut target.sm,
+        target_engine.as_ref(),
+        index,
+        &[1, 2],
+        500,
+    );
+    assert_eq!(target.must_range(&everything(0)), expected);
+    target_engine.write(WriteBatch::new(), true).expect("sync");
+    for side in ["source", "target"] {
+        let bytes = all_bytes(&dir.path().join(side));
+        assert!(!bytes.windows(7).any(|w| w == b"marker-"), "a value is readable in the {side}'s files");
+        assert!(bytes.windows(3).any(|w| w == b"k07"), "keys are stored as they are");
+    }
+}
+
 #[test]
 fn the_receivers_check_refuses_what_the_install_would_stop_the_node_on() {
     use crate::snapshot::SnapshotCheck;
@@ -1053,7 +1109,7 @@ fn an_install_cut_short_by_a_crash_is_redone_at_the_next_open_and_reads_wait_for
     }
     must_register(&mut source, "10.0.0.2:7000");
     let dir = tempfile::tempdir().expect("tempdir");
-    let files = atoll_replication::snapshot::SnapshotFiles::open(dir.path().to_path_buf()).expect("dir");
+    let files = atoll_replication::snapshot::SnapshotFiles::open(dir.path().to_path_buf(), None).expect("dir");
     let mut reader = source.sm.snapshot().expect("snapshot");
     let mut writer = files.create().expect("file");
     while let Some(chunk) = reader.next_chunk(200).expect("chunk") {

@@ -11,7 +11,7 @@ impl SnapshotReader for Chunks {
 
 fn must_files() -> (tempfile::TempDir, SnapshotFiles) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let files = SnapshotFiles::open(dir.path().join("snapshots")).expect("snapshot dir");
+    let files = SnapshotFiles::open(dir.path().join("snapshots"), None).expect("snapshot dir");
     (dir, files)
 }
 
@@ -25,7 +25,7 @@ fn a_finished_file_reads_back_chunk_by_chunk_and_a_part_file_is_never_a_snapshot
     writer.write_chunk(b"").expect("write");
     assert!(!files.path(id).exists(), "an unfinished snapshot must not have its final name");
     assert_eq!(writer.finish().expect("finish"), id);
-    let mut reader = SnapshotFileReader::open(&files.path(id)).expect("open");
+    let mut reader = SnapshotFileReader::open(&files.path(id), None).expect("open");
     assert_eq!(reader.next_chunk().expect("chunk"), Some(b"first".to_vec()));
     assert_eq!(reader.next_chunk().expect("chunk"), Some(vec![7u8; 3000]));
     assert_eq!(reader.next_chunk().expect("chunk"), Some(Vec::new()));
@@ -62,10 +62,10 @@ fn a_corrupt_or_torn_file_is_fatal_not_data() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).expect("write");
-    let mut reader = SnapshotFileReader::open(&path).expect("open");
+    let mut reader = SnapshotFileReader::open(&path, None).expect("open");
     assert!(reader.next_chunk().is_err(), "a flipped byte must fail the checksum");
     std::fs::write(&path, &bytes[..bytes.len() - 3]).expect("write");
-    let mut reader = SnapshotFileReader::open(&path).expect("open");
+    let mut reader = SnapshotFileReader::open(&path, None).expect("open");
     assert!(reader.next_chunk().is_err(), "a torn frame must be an error");
 }
 

@@ -1,5 +1,7 @@
 //! The short fixed-seed chaos suite that runs on every change: `atoll chaos` against real
-//! processes, and proof that the checker fails on a deliberately broken build.
+//! processes, secure (as `atoll chaos` runs unless told `--insecure`: certificates, mutual TLS,
+//! clients with root's certificate), and proof that the checker fails on a deliberately broken
+//! build.
 
 use std::process::Command;
 
@@ -112,7 +114,7 @@ fn sql_bank_transfers_conserve_money_through_faults() {
 /// own, and the bank's invariant holds (issue 19).
 #[test]
 fn hostile_sql_clients_are_contained_through_faults() {
-    let (ok, report) = run_chaos(&["--workload", "sql-hostile", "--duration-secs", "15", "--seed", "29"]);
+    let (ok, report) = run_chaos(&["--workload", "sql-hostile", "--insecure", "--duration-secs", "15", "--seed", "29"]);
     assert!(ok, "{report}");
     assert!(report.contains("verdict: every attack contained, no node down on its own"), "{report}");
     assert!(report.contains("verdict: every snapshot sums to"), "{report}");
@@ -129,6 +131,7 @@ fn hostile_sql_clients_catch_a_build_that_ignores_statement_interrupts() {
     let (ok, report) = run_chaos(&[
         "--workload",
         "sql-hostile",
+        "--insecure",
         "--duration-secs",
         "10",
         "--seed",

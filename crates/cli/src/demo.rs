@@ -46,6 +46,9 @@ pub struct DemoArgs {
     /// peers that run without TLS.
     #[arg(long)]
     insecure: bool,
+    /// Encrypt each node's store at rest, with a key the demo creates (`<dir>/store.key`).
+    #[arg(long)]
+    encrypt: bool,
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), String> {
@@ -54,7 +57,15 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the atoll binary: {e}"))?;
     let node_args = vec!["--dead-after-secs".to_string(), args.dead_after_secs.to_string()];
-    let mut cluster = LocalCluster::new(exe, args.nodes, Some(args.base_port), node_args)?;
+    let mut cluster = LocalCluster::new(exe, args.nodes, Some(args.base_port), node_args.clone())?;
+    if args.encrypt {
+        let key = cluster.root.join("store.key");
+        atoll_storage::encryption::StoreKey::create(&key).map_err(|e| e.to_string())?;
+        let mut node_args = node_args;
+        node_args.extend(["--encryption-key-file".to_string(), key.display().to_string()]);
+        cluster.set_extra_args(node_args);
+        eprintln!("stores encrypted at rest with {}", key.display());
+    }
     if !args.insecure {
         cluster.create_certs()?;
     }

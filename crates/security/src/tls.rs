@@ -103,6 +103,9 @@ impl Parsed {
     }
 }
 
+/// How long a client of a gRPC port has to finish its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The common name of a DER certificate (`node` for nodes, the user for clients).
 pub fn common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -255,12 +258,14 @@ impl NodeCerts {
     }
 
     /// TLS for a gRPC port (etcd API, peers); `client_required`: a client must present a
-    /// certificate signed by the CA.
+    /// certificate signed by the CA. A client that does not finish its handshake within
+    /// [`HANDSHAKE_TIMEOUT`] is dropped (a slow-loris client holds no connection for long).
     pub fn grpc_server(&self, client_required: bool) -> tonic::transport::ServerTlsConfig {
         tonic::transport::ServerTlsConfig::new()
             .identity(tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem))
             .client_ca_root(tonic::transport::Certificate::from_pem(&self.ca_pem))
             .client_auth_optional(!client_required)
+            .timeout(HANDSHAKE_TIMEOUT)
     }
 
     /// TLS towards another node's peer port: the node's own certificate as client identity.

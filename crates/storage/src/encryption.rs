@@ -19,7 +19,9 @@
 //! engine holds the data directory's lock, through a temporary file, fsync and rename.
 //!
 //! # Sealed values
-//! `0xA5, data key id (4 bytes BE), counter (8 bytes BE), ciphertext, tag (16 bytes)`. The nonce
+//! `0xA5 (or 0xA6: compressed), data key id (4 bytes BE), counter (8 bytes BE), ciphertext, tag
+//! (16 bytes)`. A value that lz4 shrinks is compressed before it is sealed (0xA6), since the
+//! engine's own block compression finds nothing to compress in ciphertext. The nonce
 //! is the key id and the counter: a data key is used by one process only and its counter only
 //! grows, so no nonce repeats under a key. The additional data is the keyspace and the key, so
 //! a value copied onto another key does not open. A value that does not open is corruption.
@@ -47,6 +49,12 @@ pub const REGISTRY_FILE: &str = "ENCRYPTION";
 const STORE_MARKER_FILE: &str = "version";
 /// First byte of a sealed value.
 const SEALED_TAG: u8 = 0xA5;
+/// First byte of a sealed value that was compressed (lz4, size prepended) before sealing.
+const SEALED_COMPRESSED_TAG: u8 = 0xA6;
+/// Values shorter than this are sealed as they are (lz4 gains nothing on them).
+const COMPRESS_BYTES_MIN: usize = 64;
+/// Largest value a sealed compressed value may claim to expand to.
+const EXPANDED_BYTES_MAX: usize = 1 << 30;
 const HEADER_BYTES: usize = 1 + 4 + 8;
 const TAG_BYTES: usize = 16;
 /// Bytes sealing adds to a value.
@@ -382,12 +390,20 @@ impl Cipher {
         self.active
     }
 
-    /// `plaintext` sealed, bound to `context` (which must be given again to open it).
+    /// `plaintext` sealed, bound to `context` (which must be given again to open it); compressed
+    /// first when that makes it shorter.
     pub fn seal(&self, context: &[&[u8]], plaintext: &[u8]) -> Vec<u8> {
+        let compressed = (plaintext.len() >= COMPRESS_BYTES_MIN)
+            .then(|| lz4_flex::block::compress_prepend_size(plaintext))
+            .filter(|c| c.len() < plaintext.len());
+        let (tag, plaintext) = match &compressed {
+            Some(compressed) => (SEALED_COMPRESSED_TAG, compressed.as_slice()),
+            None => (SEALED_TAG, plaintext),
+        };
         let counter = self.counter.fetch_add(1, Ordering::Relaxed);
         assert!(counter < u64::MAX, "nonce counter exhausted");
         let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD_BYTES);
-        out.push(SEALED_TAG);
+        out.push(tag);
         out.extend_from_slice(&self.active.to_be_bytes());
         out.extend_from_slice(&counter.to_be_bytes());
         let nonce: [u8; 12] = out[1..HEADER_BYTES].try_into().expect("12 bytes");
@@ -405,7 +421,7 @@ impl Cipher {
     /// else (tampered, moved to another key, not sealed, an unknown data key).
     pub fn open(&self, context: &[&[u8]], sealed: &[u8]) -> Result<Vec<u8>> {
         let corrupt = |why: &str| Error::Corrupt(format!("encrypted value {why}"));
-        if sealed.len() < SEAL_OVERHEAD_BYTES || sealed[0] != SEALED_TAG {
+        if sealed.len() < SEAL_OVERHEAD_BYTES || !(sealed[0] == SEALED_TAG || sealed[0] == SEALED_COMPRESSED_TAG) {
             return Err(corrupt("is not sealed (a plaintext value in an encrypted store)"));
         }
         let id = u32::from_be_bytes(sealed[1..5].try_into().expect("4 bytes"));
@@ -419,7 +435,15 @@ impl Cipher {
             .map_err(|_| corrupt("does not open (changed on disk, or not this key's)"))?;
         let length = plain.len();
         body.truncate(length);
-        Ok(body)
+        if sealed[0] == SEALED_TAG {
+            return Ok(body);
+        }
+        // Authenticated, so written by this store; the size is checked all the same.
+        let claimed = body.get(..4).map_or(usize::MAX, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+        if claimed > EXPANDED_BYTES_MAX {
+            return Err(corrupt(&format!("claims to expand to {claimed} bytes")));
+        }
+        lz4_flex::block::decompress_size_prepended(&body).map_err(|e| corrupt(&format!("does not decompress: {e}")))
     }
 
     fn value_context(keyspace: Keyspace, key: &[u8]) -> [Vec<u8>; 2] {
@@ -577,6 +601,12 @@ mod tests {
         }
         // Two seals of one value differ (the counter is in the nonce).
         assert_ne!(cipher.seal(&[b"c"], b"same"), cipher.seal(&[b"c"], b"same"));
+        // A value that compresses is stored compressed, and reads back whole.
+        let blank = [b"row-7|".as_slice(), &[b' '; 300]].concat();
+        let sealed = cipher.seal(&[b"c"], &blank);
+        assert_eq!(sealed[0], SEALED_COMPRESSED_TAG);
+        assert!(sealed.len() < 100, "{} bytes sealed", sealed.len());
+        assert_eq!(cipher.open(&[b"c"], &sealed).expect("opens"), blank);
     }
 
     #[test]

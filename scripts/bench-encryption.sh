@@ -25,7 +25,7 @@ for mode in ${MODES:-plain encrypted}; do
   flag=""; [ "$mode" = encrypted ] && flag="--encrypt"
   "$atoll" demo --insecure $flag --no-shell --base-port "$base" >"$log" 2>/dev/null &
   demo=$!
-  trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -f "$log"' EXIT
+  trap 'kill -TERM $demo 2>/dev/null || true; wait $demo 2>/dev/null || true; rm -f "$log"' EXIT
   for _ in $(seq 1 600); do grep -q '^sql:' "$log" && break; sleep 0.1; done
   grep -q '^sql:' "$log" || { echo "demo did not start" >&2; exit 1; }
   echo "== $mode pgbench -i -s $SCALE"

@@ -23,7 +23,9 @@
 //! **When.** Each node keeps the auth state it read ([`AuthState`]) for at most
 //! [`AUTH_STATE_TTL`], and reads it anew at once after a change it made itself: a permission
 //! revoked or a user deleted through another node is refused here within that time (etcd,
-//! which keeps the auth state in its one Raft log, refuses at once).
+//! which keeps the auth state in its one Raft log, refuses at once). A node that cannot read the
+//! state anew (SQL's range unavailable to it) decides on the last one for up to
+//! [`AUTH_STATE_STALE_MAX`], then refuses with the read's error.
 
 use atoll_proto::etcdserverpb::{
     request_op, AuthDisableRequest, AuthDisableResponse, AuthEnableRequest, AuthEnableResponse, AuthRoleAddRequest,
@@ -50,6 +52,9 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 pub const TOKENS_MAX: usize = 16_384;
 /// How long a node decides on the auth state it read before reading it again.
 pub const AUTH_STATE_TTL: Duration = Duration::from_secs(1);
+/// How long a node goes on deciding on the state it read last while it cannot read it anew
+/// (SQL's range unavailable here); past that, requests fail with the read's error.
+pub const AUTH_STATE_STALE_MAX: Duration = Duration::from_secs(10);
 /// The gRPC metadata key of the token, as etcd clients send it.
 const TOKEN_METADATA: &str = "token";
 /// The metadata key etcd's HTTP gateway sends it under, after `Bearer `.
@@ -187,9 +192,22 @@ impl EtcdAuth {
             return Ok(state);
         }
         let read_at = Instant::now();
-        let state = Arc::new(kv_auth::load(&self.kv, self.default_enabled).await.map_err(status)?);
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some((read_at, state.clone()));
-        Ok(state)
+        match kv_auth::load(&self.kv, self.default_enabled).await {
+            Ok(state) => {
+                let state = Arc::new(state);
+                *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some((read_at, state.clone()));
+                Ok(state)
+            }
+            Err(error) => {
+                // A node that cannot read the catalog for a moment keeps deciding as it last
+                // could, for a bounded time, rather than refusing every etcd request.
+                let slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                match slot.as_ref().filter(|(read_at, _)| read_at.elapsed() < AUTH_STATE_STALE_MAX) {
+                    Some((_, state)) => Ok(state.clone()),
+                    None => Err(status(error)),
+                }
+            }
+        }
     }
 
     fn fresh_state(&self) -> Option<Arc<AuthState>> {

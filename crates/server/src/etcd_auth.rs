@@ -256,17 +256,23 @@ impl EtcdAuth {
     /// Refuses `request` unless its caller may do what `need` says. Returns the caller, if the
     /// request named one.
     pub async fn authorize<T>(&self, request: &Request<T>, need: Need<'_>) -> Result<Option<String>, Status> {
-        let caller = self.caller(request)?;
+        let caller = self.caller(request);
         self.check(caller, need).await
     }
 
     /// Refuses a request of `caller` ([`Self::caller`]) unless it may do what `need` says.
-    pub async fn check(&self, caller: Option<String>, need: Need<'_>) -> Result<Option<String>, Status> {
+    /// While auth is off, who the request says it is counts for nothing (an unknown token
+    /// included), as in etcd.
+    pub async fn check(
+        &self,
+        caller: Result<Option<String>, Status>,
+        need: Need<'_>,
+    ) -> Result<Option<String>, Status> {
         let state = self.state().await?;
         if !state.enabled {
-            return Ok(caller);
+            return Ok(caller.unwrap_or(None));
         }
-        let Some(user) = caller else { return Err(status(AuthError::UserEmpty)) };
+        let Some(user) = caller? else { return Err(status(AuthError::UserEmpty)) };
         if state.user(&user).is_none() {
             // A certificate names no user (a token's user takes its tokens with it).
             let unknown =

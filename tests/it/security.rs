@@ -275,6 +275,8 @@ const UNGRANTED: &[(&str, &str)] = &[
     ("SELECT 1 FROM ledger a JOIN ledger b ON a.id = b.id", "permission denied for table ledger"),
     ("EXPLAIN SELECT * FROM ledger", "permission denied for table ledger"),
     ("SHOW RANGES FROM TABLE ledger", "permission denied for table ledger"),
+    ("SHOW RANGES", "permission denied to show ranges"),
+    ("SHOW RANGES FROM DATABASE postgres", "permission denied to show ranges"),
     ("WITH c AS (SELECT * FROM ledger) SELECT count(*) FROM c", "permission denied for table ledger"),
     ("INSERT INTO ledger VALUES (9, 9)", "permission denied for table ledger"),
     ("UPDATE ledger SET amount = 0", "permission denied for table ledger"),

@@ -1148,6 +1148,15 @@ impl Session {
     /// `SHOW RANGES [FROM TABLE t | FROM DATABASE d]` (see [`crate::show_ranges`]).
     async fn show_ranges(&self, target: crate::show_ranges::Target) -> Result<Output> {
         use crate::show_ranges::Target;
+        // Range boundaries are row keys: every range, or a database's, may show rows of tables
+        // the user may not read, so they are the superusers' (FROM TABLE needs SELECT on it).
+        if !matches!(target, Target::Table(_)) && !self.acts_as_superuser() {
+            return Err(SqlError::new(
+                code::INSUFFICIENT_PRIVILEGE,
+                "permission denied to show ranges: only superusers list every range or a database's (SHOW RANGES FROM \
+                 TABLE t needs SELECT on t)",
+            ));
+        }
         let spans: Vec<(Vec<u8>, Vec<u8>)> = match target {
             Target::All => vec![(Vec::new(), Vec::new())],
             Target::Table(name) => {

@@ -278,35 +278,15 @@ impl AuthState {
         if desc.superuser {
             return true;
         }
-        let mut held: Vec<Interval> = self
-            .memberships(user)
-            .into_iter()
-            .filter_map(|name| self.roles.get(name))
-            .flat_map(|role| role.kv_permissions.iter())
-            .filter(|p| p.access.allows(need))
-            .map(|p| Interval::of(&p.key, &p.range_end))
-            .collect();
+        let mut held: Vec<Interval> =
+            privileges::closure_with(user, |name| self.roles.get(name).map(|r| r.member_of.as_slice()))
+                .iter()
+                .filter_map(|name| self.roles.get(name))
+                .flat_map(|role| role.kv_permissions.iter())
+                .filter(|p| p.access.allows(need))
+                .map(|p| Interval::of(&p.key, &p.range_end))
+                .collect();
         covered(&Interval::of(key, range_end), &mut held)
-    }
-}
-
-impl AuthState {
-    /// `user` and every role it reaches through memberships (as `privileges::closure`, over
-    /// the map this state holds, without copying the roles).
-    fn memberships<'a>(&'a self, user: &'a str) -> Vec<&'a str> {
-        let mut held: Vec<&str> = vec![user];
-        let mut next = 0;
-        while next < held.len() {
-            if let Some(role) = self.roles.get(held[next]) {
-                for parent in &role.member_of {
-                    if !held.contains(&parent.as_str()) {
-                        held.push(parent);
-                    }
-                }
-            }
-            next += 1;
-        }
-        held
     }
 }
 

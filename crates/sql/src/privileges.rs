@@ -205,11 +205,16 @@ pub async fn object_acl(txn: &mut Txn, object: AclObject) -> Result<Vec<AclItem>
 /// The roles whose privileges `user` has: itself, every role it is a member of, directly or
 /// through other roles, and PUBLIC.
 pub fn closure(roles: &[RoleDesc], user: &str) -> BTreeSet<String> {
+    closure_with(user, |name| roles.iter().find(|r| r.name == name).map(|r| r.member_of.as_slice()))
+}
+
+/// [`closure`] over any lookup of a role's memberships (`None`: no such role).
+pub fn closure_with<'a>(user: &str, member_of: impl Fn(&str) -> Option<&'a [String]>) -> BTreeSet<String> {
     let mut held: BTreeSet<String> = [PUBLIC.to_string(), user.to_string()].into();
     let mut pending = vec![user.to_string()];
     while let Some(name) = pending.pop() {
-        let Some(role) = roles.iter().find(|r| r.name == name) else { continue };
-        for parent in &role.member_of {
+        let Some(parents) = member_of(&name) else { continue };
+        for parent in parents {
             if held.insert(parent.clone()) {
                 pending.push(parent.clone());
             }

@@ -89,14 +89,11 @@ impl StoreKey {
         let bytes: Vec<u8> = if content.len() == KEY_BYTES {
             content
         } else {
-            let text = std::str::from_utf8(&content).map_err(|_| fail(Self::format_error()))?.trim();
-            if text.len() != 2 * KEY_BYTES {
-                return Err(fail(Self::format_error()));
-            }
-            (0..KEY_BYTES)
-                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|_| fail(Self::format_error()))?
+            std::str::from_utf8(&content)
+                .ok()
+                .and_then(|text| unhex(text.trim()))
+                .filter(|bytes| bytes.len() == KEY_BYTES)
+                .ok_or_else(|| fail(Self::format_error()))?
         };
         let mut key = [0u8; KEY_BYTES];
         key.copy_from_slice(&bytes);
@@ -115,7 +112,7 @@ impl StoreKey {
         use std::io::Write as _;
         let fail = |reason: String| EncryptionError::KeyFile { path: path.to_path_buf(), reason };
         let key = random_key().map_err(|e| fail(e.to_string()))?;
-        let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let text = hex(&key);
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -127,10 +124,7 @@ impl StoreKey {
     /// A short public name of the key (the start of its SHA-256), which the registry records
     /// so that a wrong key is told apart from a corrupt registry.
     pub fn id(&self) -> String {
-        ring::digest::digest(&ring::digest::SHA256, &self.bytes).as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&ring::digest::digest(&ring::digest::SHA256, &self.bytes).as_ref()[..8])
     }
 
     fn aead(&self) -> LessSafeKey {
@@ -166,7 +160,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len() / 2).map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()).collect()
